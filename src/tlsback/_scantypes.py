@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["FileStats", "Problem", "ScanResult"]
+__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,51 @@ class ScanResult:
     per_file: dict[str, FileStats] = field(default_factory=dict)
     duplicates: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+
+# --- Problem codes and messages of the scanners --------------------------------------------------
+# Both implementations report problems as (code, line) and build the Problem through
+# ``scan_problem`` below, so the C and Python paths cannot drift apart in wording. The numeric
+# values are the ``TB_P_*`` codes of ``src/_native/certscan.h``: keep the two in sync.
+
+SCAN_CODES: tuple[str, ...] = (
+    "missing-end",  # 0  TB_P_MISSING_END
+    "bad-base64",  # 1  TB_P_BAD_BASE64
+    "truncated-der",  # 2  TB_P_TRUNCATED
+    "trailing-data",  # 3  TB_P_TRAILING
+    "not-x509",  # 4  TB_P_NOT_X509
+    "no-certificates",  # 5  TB_P_NO_CERTS
+)
+
+_PEM_MESSAGES = {
+    "missing-end": "CERTIFICATE block at line {line} has no END CERTIFICATE line",
+    "bad-base64": "bad base64 in CERTIFICATE block at line {line}",
+    "truncated-der": "truncated DER in CERTIFICATE block at line {line}",
+    "trailing-data": "trailing data after the DER certificate in CERTIFICATE block at line {line}",
+    "not-x509": "CERTIFICATE block at line {line} does not hold an X.509 certificate",
+}
+_FILE_MESSAGES = {
+    "truncated-der": "truncated DER certificate",
+    "trailing-data": "trailing data after the DER certificate",
+    "not-x509": "not an X.509 certificate (DER data that does not parse as one)",
+    "no-certificates": "no certificates found (no PEM CERTIFICATE block and not a DER certificate)",
+}
+
+
+def scan_problem(path: str, code: str, line: int | None) -> Problem:
+    """Build the Problem for a scanner finding.
+
+    Args:
+        path: the file the finding is about.
+        code: one of ``SCAN_CODES``.
+        line: the 1-based line of the PEM ``BEGIN CERTIFICATE`` line, or ``None`` for findings
+            about the whole file (DER files, ``no-certificates``).
+
+    Returns:
+        The Problem, with the message both implementations share.
+    """
+    if line is None:
+        message = _FILE_MESSAGES[code]
+    else:
+        message = _PEM_MESSAGES[code].format(line=line)
+    return Problem(path, code, message, line)
