@@ -1,0 +1,224 @@
+"""Shared fixtures: a hermetic environment for every test, PKIs, servers, the CLI runner.
+
+Helpers live in ``tests/pki.py`` and ``tests/tlsserver.py`` (``from tests.pki import issue``).
+
+Fixtures:
+    hermetic_env (autouse)  clean TLS/uv/proxy variables, private HOME/XDG dirs, fresh cwd;
+                            returns a HermeticEnv with the paths
+    pki, other_pki          session-scoped PKIs (root -> intermediate -> localhost leaf)
+    ca_file                 the ``pki`` root written to a PEM file (function scope)
+    https_server / server   factory: https_server(pki_or_chain, **HTTPSServer kwargs)
+    http_server             factory: http_server(routes=...) plain HTTP
+    connect_proxy           factory: connect_proxy(auth=None)
+    run_cli                 run_cli(*args, env={...}, cwd=None, input=None, timeout=60)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+
+# Make `import tlsback` work from a plain checkout (`python -m pytest tests` in the repo root).
+if importlib.util.find_spec("tlsback") is None:  # pragma: no cover - depends on the venv
+    sys.path.insert(0, str(SRC))
+
+from tests.pki import PKI  # noqa: E402
+from tests.tlsserver import ConnectProxy, HTTPSServer, PlainHTTPServer  # noqa: E402
+
+# Variables removed before every test. The machines export SSL_CERT_FILE / SSL_CERT_DIR and
+# friends globally; no inherited value may leak into a test.
+_STRIP_PREFIXES = ("SSL_", "UV_", "TLSBACK_")
+_STRIP_NAMES = {
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSLKEYLOGFILE",
+    "PIP_CERT",
+    "PIP_CLIENT_CERT",
+    "PIP_TRUSTED_HOST",
+    "NIX_SSL_CERT_FILE",
+    "PYTHONHTTPSVERIFY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+}
+
+
+class HermeticEnv(NamedTuple):
+    """Paths the autouse ``hermetic_env`` fixture set up for the test."""
+
+    home: Path  # $HOME
+    config: Path  # $XDG_CONFIG_HOME
+    cache: Path  # $XDG_CACHE_HOME
+    runtime: Path  # $XDG_RUNTIME_DIR (mode 0700)
+    tlsback_cache: Path  # $TLSBACK_CACHE_DIR
+    cwd: Path  # the working directory
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HermeticEnv:
+    """Clean, private environment for every test (see module docstring)."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith(_STRIP_PREFIXES) or upper in _STRIP_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    base = tmp_path / "_hermetic"
+    env = HermeticEnv(
+        home=base / "home",
+        config=base / "xdg-config",
+        cache=base / "xdg-cache",
+        runtime=base / "xdg-runtime",
+        tlsback_cache=base / "tlsback-cache",
+        cwd=tmp_path / "cwd",
+    )
+    for p in env:
+        p.mkdir(parents=True, exist_ok=True)
+    env.runtime.chmod(0o700)
+    monkeypatch.setenv("HOME", str(env.home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(env.config))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(env.cache))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(env.runtime))
+    monkeypatch.setenv("TLSBACK_CACHE_DIR", str(env.tlsback_cache))
+    monkeypatch.chdir(env.cwd)
+    return env
+
+
+@pytest.fixture(scope="session")
+def pki() -> PKI:
+    """root CA -> intermediate CA -> leaf for localhost and 127.0.0.1 (EC keys)."""
+    return PKI.create()
+
+
+@pytest.fixture(scope="session")
+def other_pki() -> PKI:
+    """A second PKI that shares nothing with ``pki``: for "untrusted" cases."""
+    return PKI.create(name_prefix="tlsback other")
+
+
+@pytest.fixture
+def ca_file(pki: PKI, tmp_path: Path) -> Path:
+    """The ``pki`` root CA as a PEM file."""
+    return pki.root.write_pem(tmp_path / "root-ca.pem")
+
+
+@pytest.fixture
+def https_server() -> Iterator[Callable[..., HTTPSServer]]:
+    """Factory: ``https_server(pki_or_chain, **kwargs)`` -> started :class:`HTTPSServer`.
+
+    Every server is stopped at teardown.
+    """
+    started: list[HTTPSServer] = []
+
+    def factory(chain: Any = None, key: Any = None, **kwargs: Any) -> HTTPSServer:
+        srv = HTTPSServer(chain, key, **kwargs)
+        started.append(srv)
+        return srv.start()  # type: ignore[no-any-return]
+
+    yield factory
+    for srv in reversed(started):
+        srv.stop()
+
+
+@pytest.fixture
+def server(https_server: Callable[..., HTTPSServer]) -> Callable[..., HTTPSServer]:
+    """Alias of :func:`https_server`."""
+    return https_server
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., PlainHTTPServer]]:
+    """Factory: ``http_server(routes=...)`` -> started plain-HTTP server."""
+    started: list[PlainHTTPServer] = []
+
+    def factory(**kwargs: Any) -> PlainHTTPServer:
+        srv = PlainHTTPServer(**kwargs)
+        started.append(srv)
+        return srv.start()  # type: ignore[no-any-return]
+
+    yield factory
+    for srv in reversed(started):
+        srv.stop()
+
+
+@pytest.fixture
+def connect_proxy() -> Iterator[Callable[..., ConnectProxy]]:
+    """Factory: ``connect_proxy(auth=None)`` -> started :class:`ConnectProxy`."""
+    started: list[ConnectProxy] = []
+
+    def factory(**kwargs: Any) -> ConnectProxy:
+        proxy = ConnectProxy(**kwargs)
+        started.append(proxy)
+        return proxy.start()  # type: ignore[no-any-return]
+
+    yield factory
+    for proxy in reversed(started):
+        proxy.stop()
+
+
+def _tlsback_from_repo() -> bool:
+    """True when the tlsback this test process imports is the checkout's ``src/``."""
+    spec = importlib.util.find_spec("tlsback")
+    if spec is None:
+        return True
+    locations = list(spec.submodule_search_locations or [])
+    if spec.origin:
+        locations.append(str(Path(spec.origin).parent))
+    return any(Path(loc).resolve().is_relative_to(SRC.resolve()) for loc in locations)
+
+
+@pytest.fixture
+def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m tlsback ARGS`` in a subprocess.
+
+    ``run_cli(*args, env=None, cwd=None, input=None, timeout=60)``: the child's environment
+    is a copy of ``os.environ`` *after* the hermetic cleanup, updated with ``env`` (a value of
+    ``None`` removes the variable). ``<repo>/src`` is put on ``PYTHONPATH`` when the tlsback
+    being tested comes from the checkout. Returns the ``CompletedProcess`` (text mode).
+    """
+    from_repo = _tlsback_from_repo()
+
+    def run(
+        *args: str | os.PathLike[str],
+        env: Mapping[str, str | os.PathLike[str] | None] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        input: str | None = None,  # noqa: A002
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        child_env = dict(os.environ)
+        if from_repo:
+            parts = [p for p in child_env.get("PYTHONPATH", "").split(os.pathsep) if p]
+            if str(SRC) not in parts:
+                child_env["PYTHONPATH"] = os.pathsep.join([str(SRC), *parts])
+        for k, v in (env or {}).items():
+            if v is None:
+                child_env.pop(k, None)
+            else:
+                child_env[k] = os.fspath(v)
+        return subprocess.run(
+            [sys.executable, "-m", "tlsback", *map(os.fspath, args)],
+            env=child_env,
+            cwd=os.fspath(cwd) if cwd is not None else None,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+# ============================================================================================
+# Fixtures added by other components go below this line. Append only; keep the harness
+# section above unchanged (owned by the test-harness engineer).
+# ============================================================================================
