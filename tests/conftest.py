@@ -11,6 +11,7 @@ Fixtures:
     http_server             factory: http_server(routes=...) plain HTTP
     connect_proxy           factory: connect_proxy(auth=None)
     run_cli                 run_cli(*args, env={...}, cwd=None, input=None, timeout=60)
+                            -> CompletedProcess[str] of `python -m tlsback ARGS`
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def _tlsback_from_repo() -> bool:
 def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run ``python -m tlsback ARGS`` in a subprocess.
 
-    ``run_cli(*args, env=None, cwd=None, input=None, timeout=60)``: the child's environment
+    ``run_cli(*args, env=None, cwd=None, input=None, timeout=60, module="tlsback")``: the
+    child runs in the test's (hermetic) working directory unless ``cwd``; its environment
     is a copy of ``os.environ`` *after* the hermetic cleanup, updated with ``env`` (a value of
     ``None`` removes the variable). ``<repo>/src`` is put on ``PYTHONPATH`` when the tlsback
     being tested comes from the checkout. Returns the ``CompletedProcess`` (text mode).
@@ -193,6 +195,7 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
         cwd: str | os.PathLike[str] | None = None,
         input: str | None = None,  # noqa: A002
         timeout: float = 60,
+        module: str = "tlsback",
     ) -> subprocess.CompletedProcess[str]:
         child_env = dict(os.environ)
         if from_repo:
@@ -205,7 +208,7 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
             else:
                 child_env[k] = os.fspath(v)
         return subprocess.run(
-            [sys.executable, "-m", "tlsback", *map(os.fspath, args)],
+            [sys.executable, "-m", module, *map(os.fspath, args)],
             env=child_env,
             cwd=os.fspath(cwd) if cwd is not None else None,
             input=input,

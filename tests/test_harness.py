@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import importlib.util
+import json
 import os
 import socket
 import ssl
@@ -20,6 +22,8 @@ from tests.tlsserver import (
     DEFAULT_BODY,
     ConnectProxy,
     HTTPSServer,
+    get,
+    handshake,
     legacy_client_context,
     ok,
     redirect,
@@ -351,20 +355,61 @@ def test_hermetic_env_removes_inherited_tls_variables(hermetic_env) -> None:
     assert [k for k in os.environ if k.startswith("TLSBACK_")] == ["TLSBACK_CACHE_DIR"]
 
 
-def test_run_cli_env_is_hermetic(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    """run_cli's child gets the cleaned environment plus the given variables."""
-    import sys
-
-    monkeypatch.setattr(sys, "executable", sys.executable)  # unchanged; documents the runner
-    # Run a tiny module instead of the CLI (which may not exist yet) by pointing -m at it.
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.environ.get('SSL_CERT_FILE'))"],
-        capture_output=True, text=True, timeout=30, check=True,
+def test_run_cli_env_is_hermetic(run_cli, hermetic_env) -> None:
+    """run_cli's child gets the cleaned environment plus the given variables, in the cwd,
+    and imports the same tlsback as the test process."""
+    (hermetic_env.cwd / "envdump.py").write_text(
+        "import importlib.util, json, os\n"
+        "spec = importlib.util.find_spec('tlsback')\n"
+        "print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(),\n"
+        "    'tlsback': list(spec.submodule_search_locations or []) if spec else None}))\n"
     )
-    assert proc.stdout.strip() == "None"
-    result = run_cli("--version", env={"SSL_CERT_FILE": "/nonexistent", "HOME": None})
-    assert isinstance(result, subprocess.CompletedProcess)
-    assert isinstance(result.returncode, int)
+    result = run_cli("x", env={"SSL_CERT_DIR": "/nonexistent", "HOME": None},
+                     module="envdump")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    env = data["env"]
+    assert "SSL_CERT_FILE" not in env and "REQUESTS_CA_BUNDLE" not in env
+    assert env["SSL_CERT_DIR"] == "/nonexistent" and "HOME" not in env
+    assert env["TLSBACK_CACHE_DIR"] == str(hermetic_env.tlsback_cache)
+    assert Path(data["cwd"]) == hermetic_env.cwd
+    here = importlib.util.find_spec("tlsback")
+    assert here is not None
+    assert data["tlsback"] == list(here.submodule_search_locations or [])
+
+
+def test_https_proxy_tunnels_tls_in_tls(pki: PKI, https_server, connect_proxy) -> None:
+    """A TLS-speaking proxy (urllib3 HTTPS proxy support) tunnels to the HTTPS server."""
+    urllib3 = pytest.importorskip("urllib3")
+    srv = https_server(pki)
+    proxy_pki = PKI.create(name_prefix="tlsback proxy")
+    proxy = connect_proxy(chain=proxy_pki)
+    assert proxy.url == f"https://localhost:{proxy.port}"
+    pm = urllib3.ProxyManager(
+        proxy.url,
+        proxy_ssl_context=ssl.create_default_context(cadata=proxy_pki.root.pem.decode()),
+        ssl_context=ssl.create_default_context(cadata=pki.root.pem.decode()),
+        retries=False,
+    )
+    try:
+        r = pm.request("GET", srv.url + "/tunneled")
+        assert (r.status, r.data) == (200, DEFAULT_BODY)
+    finally:
+        pm.clear()
+    assert proxy.targets == [f"localhost:{srv.port}"]
+    assert srv.requests[-1].path == "/tunneled"
+
+
+def test_client_helpers(pki: PKI, https_server) -> None:
+    """tlsserver.get and tlsserver.handshake report status, body and negotiation."""
+    srv = https_server(pki)
+    ctx = ssl.create_default_context(cadata=pki.root.pem.decode())
+    r = get(srv.url + "/a?b=1", ctx)
+    assert (r.status, r.body, r.tls_version) == (200, DEFAULT_BODY, "TLSv1.3")
+    assert srv.requests[-1].path == "/a?b=1"
+    assert handshake(srv.port, ctx)[0] == "TLSv1.3"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        get(srv.ip_url, ctx, server_hostname="example.com")
 
 
 def test_no_warnings_from_harness_imports() -> None:

@@ -29,6 +29,7 @@ Design:
 from __future__ import annotations
 
 import contextlib
+import http.client
 import http.server
 import _socket
 import select
@@ -55,6 +56,9 @@ __all__ = [
     "DEFAULT_BODY",
     "server_context",
     "legacy_client_context",
+    "get",
+    "handshake",
+    "Response",
 ]
 
 DEFAULT_BODY = b"hello from tlsback test server\n"
@@ -174,7 +178,10 @@ def server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with _legacy_versions_allowed():
         # Serve whatever the client under test offers, weak certificates included.
-        ctx.set_ciphers(f"{ciphers or 'ALL'}:@SECLEVEL=0")
+        cipher_string = ciphers or "ALL:!aNULL"
+        if "@SECLEVEL" not in cipher_string:
+            cipher_string += ":@SECLEVEL=0"
+        ctx.set_ciphers(cipher_string)
         if minimum_version is not None:
             ctx.minimum_version = minimum_version
         elif maximum_version is not None and maximum_version < ssl.TLSVersion.TLSv1_2:
@@ -596,12 +603,15 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
     b.setblocking(True)
     socks = [a, b]
     while True:
-        try:
-            readable, _, broken = select.select(socks, [], socks, _HANDLER_TIMEOUT)
-        except (OSError, ValueError):
-            return
-        if broken or not readable:
-            return
+        # Bytes already decrypted into an SSLSocket's buffer do not make its fd readable.
+        readable = [s for s in socks if isinstance(s, ssl.SSLSocket) and s.pending()]
+        if not readable:
+            try:
+                readable, _, broken = select.select(socks, [], socks, _HANDLER_TIMEOUT)
+            except (OSError, ValueError):
+                return
+            if broken or not readable:
+                return
         for s in readable:
             other = b if s is a else a
             try:
@@ -617,26 +627,40 @@ def _relay(a: socket.socket, b: socket.socket) -> None:
 
 
 class ConnectProxy(_BaseServer):
-    """A plain HTTP proxy on 127.0.0.1 that tunnels ``CONNECT`` to 127.0.0.1 only.
+    """An HTTP proxy on 127.0.0.1 that tunnels ``CONNECT`` to 127.0.0.1 only.
+
+    Plain HTTP by default; give it a certificate chain to make it an HTTPS proxy (the client
+    then speaks TLS to the proxy, and TLS-in-TLS to the target).
 
     Args:
+        chain, key: the proxy's own certificate (like :class:`HTTPSServer`); ``None`` = plain.
         auth: ``(user, password)`` to require ``Proxy-Authorization: Basic``.
 
     Attributes:
-        url: ``http://127.0.0.1:{port}`` (use as HTTPS_PROXY / proxy=).
+        url: ``http://127.0.0.1:{port}`` (or ``https://localhost:{port}`` with a chain).
         targets: the ``host:port`` of every CONNECT, in order.
         headers: the CONNECT request headers, parallel to ``targets``.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        chain: Cert | PKI | Sequence[Cert] | None = None,
+        key: Any = None,
+        *,
+        host: str = "127.0.0.1",
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(host)
         self.auth = auth
         self.targets: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.context = server_context(chain, key, alpn=None) if chain is not None else None
         self._make_httpd(_ProxyHandler)
 
     @property
     def url(self) -> str:
+        if self.context is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ConnectProxy:
@@ -644,9 +668,89 @@ class ConnectProxy(_BaseServer):
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
         request.settimeout(_HANDLER_TIMEOUT)
+        conn: socket.socket = request
         with self._track(request):
             try:
-                _ProxyHandler(request, client_address, self._httpd_ref)
+                if self.context is not None:
+                    conn = self.context.wrap_socket(
+                        request, server_side=True, do_handshake_on_connect=False
+                    )
+                    with self._lock:
+                        self._open.add(conn)
+                    conn.do_handshake()
+                _ProxyHandler(conn, client_address, self._httpd_ref)
             except (OSError, ValueError) as exc:
                 with self._lock:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self._open.discard(conn)
+                with contextlib.suppress(OSError):
+                    conn.close()
+
+
+# --- small clients for tests -------------------------------------------------------------------
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    tls_version: str | None
+    cipher: str | None
+
+
+def get(
+    url: str,
+    context: ssl.SSLContext | None = None,
+    *,
+    method: str = "GET",
+    server_hostname: str | None = None,
+    timeout: float = 10,
+) -> Response:
+    """One request on a fresh connection with ``context`` (no redirects followed).
+
+    ``server_hostname`` overrides SNI / the verified name (default: the URL's host).
+    """
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    raw = socket.create_connection((host, port), timeout=timeout)
+    sock: socket.socket = raw
+    try:
+        if parts.scheme == "https":
+            ctx = context if context is not None else ssl.create_default_context()
+            sock = ctx.wrap_socket(raw, server_hostname=server_hostname or host)
+        req = f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
+        sock.sendall(req.encode())
+        resp = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
+        try:
+            resp.begin()
+            body = resp.read()
+        finally:
+            resp.close()
+        version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+        cipher = sock.cipher() if isinstance(sock, ssl.SSLSocket) else None
+        return Response(resp.status, dict(resp.getheaders()), body, version,
+                        cipher[0] if cipher else None)
+    finally:
+        sock.close()
+        raw.close()
+
+
+def handshake(
+    port: int,
+    context: ssl.SSLContext,
+    *,
+    server_hostname: str | None = "localhost",
+    host: str = "127.0.0.1",
+    timeout: float = 10,
+) -> tuple[str | None, str | None]:
+    """Handshake only; returns ``(tls_version, cipher_name)``. Raises what the client raises."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
+            cipher = tls.cipher()
+            return tls.version(), cipher[0] if cipher else None
