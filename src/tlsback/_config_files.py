@@ -1,0 +1,157 @@
+"""Finding and reading the uv configuration files tlsback honours.
+
+Discovery follows uv's documented rules:
+
+* ``UV_CONFIG_FILE`` names one ``uv.toml`` and disables discovery; ``UV_NO_CONFIG`` (a boolean)
+  disables every file.
+* Project: from the working directory upward, the first directory with a ``uv.toml`` (whole file)
+  or a ``pyproject.toml`` that has a ``[tool.uv]`` table; ``uv.toml`` wins within a directory.
+* User: ``$XDG_CONFIG_HOME/uv/uv.toml``, else ``~/.config/uv/uv.toml``.
+* System: ``/etc/uv/uv.toml`` (each ``$XDG_CONFIG_DIRS`` entry first, as uv does).
+
+Project settings take precedence over user settings, and user settings over system settings.
+tlsback's own table, ``[tool.tlsback]``, is read from the nearest ``pyproject.toml`` that has it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["ConfigFile", "discover"]
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One configuration file and the tables tlsback reads from it.
+
+    Attributes:
+        path: the file.
+        level: ``project``, ``user``, ``system`` or ``explicit`` (``UV_CONFIG_FILE``).
+        uv: uv's settings (the top level of ``uv.toml``, ``[tool.uv]`` of ``pyproject.toml``).
+        tlsback: ``[tool.tlsback]`` of ``pyproject.toml`` (empty for ``uv.toml``).
+    """
+
+    path: Path
+    level: str
+    uv: Mapping[str, Any] = field(default_factory=dict)
+    tlsback: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        """How settings read from this file are labelled: ``config:/path/to/file``."""
+        return f"config:{self.path}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Failed to parse {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"Failed to read {path}: {exc.strerror or exc}") from None
+
+
+def _table(doc: Mapping[str, Any], path: Path, *keys: str) -> Mapping[str, Any] | None:
+    node: Any = doc
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"Failed to parse {path}: `{'.'.join(keys)}` must be a table")
+    return node
+
+
+def _pyproject_tables(path: Path) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    doc = _read_toml(path)
+    return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
+
+
+def _project_files(cwd: Path) -> Iterator[ConfigFile]:
+    """Yield the project's uv settings file and the nearest ``[tool.tlsback]`` holder.
+
+    In one directory ``uv.toml`` hides ``[tool.uv]`` of ``pyproject.toml``, as in uv; a
+    ``pyproject.toml`` without either table is passed over.
+    """
+    want_uv, want_own = True, True
+    for directory in (cwd, *cwd.parents):
+        if not (want_uv or want_own):
+            return
+        uv_toml = directory / "uv.toml"
+        if want_uv and uv_toml.is_file():
+            yield ConfigFile(uv_toml, "project", _read_toml(uv_toml))
+            want_uv = False
+        pyproject = directory / "pyproject.toml"
+        if not pyproject.is_file():
+            continue
+        uv, own = _pyproject_tables(pyproject)
+        use_uv, use_own = want_uv and uv is not None, want_own and own is not None
+        if use_uv or use_own:
+            yield ConfigFile(pyproject, "project", uv if use_uv else {}, own if use_own else {})
+        want_uv, want_own = want_uv and not use_uv, want_own and not use_own
+
+
+def _user_file(env: Mapping[str, str]) -> Path | None:
+    base = env.get("XDG_CONFIG_HOME") or ""
+    if base:
+        root = Path(base)
+    else:
+        home = env.get("HOME") or str(Path.home())
+        root = Path(home) / ".config"
+    candidate = root / "uv" / "uv.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _system_files(env: Mapping[str, str]) -> list[Path]:
+    dirs = [d for d in (env.get("XDG_CONFIG_DIRS") or "").split(os.pathsep) if d]
+    candidates = [Path(d) / "uv" / "uv.toml" for d in dirs] + [Path("/etc/uv/uv.toml")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return [candidate]
+    return []
+
+
+def discover(cwd: Path, env: Mapping[str, str], *, no_config: bool) -> list[ConfigFile]:
+    """Find the configuration files that apply, highest precedence first.
+
+    Args:
+        cwd: where the project search starts.
+        env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``).
+        no_config: ``UV_NO_CONFIG`` was true: read no file at all.
+
+    Returns:
+        The files, project first, then user, then system.
+
+    Raises:
+        ConfigError: a file exists but is not valid TOML, or a table has the wrong type.
+    """
+    if no_config:
+        return []
+    explicit = env.get("UV_CONFIG_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"UV_CONFIG_FILE={explicit}: no such file")
+        if path.name == "pyproject.toml":
+            uv, own = _pyproject_tables(path)
+            return [ConfigFile(path, "explicit", uv or {}, own or {})]
+        return [ConfigFile(path, "explicit", _read_toml(path))]
+    files = list(_project_files(cwd.resolve()))
+    user = _user_file(env)
+    if user is not None:
+        files.append(ConfigFile(user, "user", _read_toml(user)))
+    files.extend(ConfigFile(p, "system", _read_toml(p)) for p in _system_files(env))
+    return files

@@ -1,0 +1,340 @@
+"""Settings resolved from flags, environment and config files, each with its origin.
+
+Precedence (SPEC §1): command line (or keyword arguments of :func:`tlsback.load`), then the
+environment, then the nearest config file (project, then user, then system), then the default.
+Every value is a :class:`Setting` that remembers where it came from (``cli``,
+``argument:NAME``, ``env:NAME``, ``config:FILE``, ``default``) so ``tlsback info`` can explain it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._config_files import ConfigFile, discover
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .insecure import InsecureHost
+
+__all__ = ["Setting", "Settings", "add_arguments", "parse_bool", "resolve"]
+
+T = TypeVar("T")
+
+_TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
+_FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
+
+DEFAULT_BACKEND = "rustls"
+CUSTOM_CERT_MODES = ("merge", "only")
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """A resolved value and where it came from."""
+
+    value: T
+    origin: str
+
+    def __str__(self) -> str:
+        return f"{self.value!r} ({self.origin})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything tlsback needs to build its contexts, resolved once.
+
+    Attributes:
+        backend: backend name (``rustls``, ``native`` or a plugin's).
+        custom_certs: ``merge`` (custom certificates added to the store) or ``only`` (they replace it).
+        cert_file: ``SSL_CERT_FILE``, or None when unset or empty.
+        cert_dirs: the directories of ``SSL_CERT_DIR``, in order.
+        client_cert: ``SSL_CLIENT_CERT``, or None.
+        insecure_hosts: hosts whose certificates are not verified, each with its own origin.
+        cache: whether the on-disk trust cache may be used.
+        cache_dir: ``TLSBACK_CACHE_DIR``, or None for the default location.
+        platform_paths: an override of the platform-store probe list
+            (``TLSBACK_PLATFORM_STORE``), or None for the built-in list.
+    """
+
+    backend: Setting[str]
+    custom_certs: Setting[str]
+    cert_file: Setting[str | None]
+    cert_dirs: Setting[tuple[str, ...]]
+    client_cert: Setting[str | None]
+    insecure_hosts: Setting[tuple[InsecureHost, ...]]
+    cache: Setting[bool]
+    cache_dir: Setting[str | None]
+    platform_paths: Setting[tuple[str, ...] | None]
+    config_files: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        """Each setting as ``{"value": ..., "origin": ...}``, JSON-ready."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.__dataclass_fields__:
+            if name == "config_files":
+                continue
+            setting = getattr(self, name)
+            value = setting.value
+            if name == "insecure_hosts":
+                value = [h.describe() for h in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[name] = {"value": value, "origin": setting.origin}
+        return out
+
+
+def parse_bool(name: str, value: str) -> bool:
+    """Parse a boolean environment value exactly as uv does.
+
+    Args:
+        name: the variable's name, for the message.
+        value: its value.
+
+    Returns:
+        True for ``y yes t true on 1``, False for ``n no f false off 0`` (ASCII case-insensitive).
+
+    Raises:
+        ConfigError: for anything else, the empty string and padded values included.
+    """
+    lowered = value.lower() if value.isascii() else value
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(
+        f"Failed to parse environment variable `{name}` with invalid value `{value}`: "
+        "expected a boolish value (one of y, yes, t, true, on, 1, n, no, f, false, off, 0)"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
+    """Add tlsback's global TLS options (SPEC §1, §4) to an argparse parser.
+
+    The parsed namespace can be passed to :func:`tlsback.load` as ``args``. The backend switches
+    share one destination, so the last one on the command line wins.
+
+    Args:
+        parser: the host program's parser.
+        suppress_defaults: leave attributes unset when an option is absent (for subcommand
+            parsers that repeat the global options without overwriting them).
+    """
+    default: Any = argparse.SUPPRESS if suppress_defaults else None
+    group = parser.add_argument_group("TLS options (tlsback)")
+    group.add_argument(
+        "--native-tls", "--system-certs", dest="tlsback_backend", action="store_const",
+        const="native", default=default,
+        help="verify with the operating system's verifier and store (backend 'native')",
+    )
+    group.add_argument(
+        "--no-native-tls", "--no-system-certs", dest="tlsback_backend", action="store_const",
+        const="rustls", default=default,
+        help="use the default backend ('rustls': stdlib ssl with rustls' policy)",
+    )
+    group.add_argument(
+        "--tls-backend", dest="tlsback_backend", metavar="NAME", default=default,
+        help="use the named backend (see `tlsback backends`)",
+    )
+    group.add_argument(
+        "--allow-insecure-host", "--trusted-host", dest="tlsback_insecure_hosts",
+        metavar="HOST", action="append", default=argparse.SUPPRESS if suppress_defaults else None,
+        help="do not verify certificates for HOST (host, host:port, https://host:port); repeatable",
+    )
+    group.add_argument(
+        "--no-cache", dest="tlsback_no_cache", action="store_true",
+        default=argparse.SUPPRESS if suppress_defaults else False,
+        help="do not use the on-disk trust store cache",
+    )
+
+
+def _config_value(
+    files: Sequence[ConfigFile], table: str, key: str
+) -> tuple[Any, ConfigFile] | None:
+    for cfg in files:
+        values = cfg.uv if table == "uv" else cfg.tlsback
+        if key in values:
+            return values[key], cfg
+    return None
+
+
+def _config_bool(files: Sequence[ConfigFile], key: str) -> tuple[bool, ConfigFile] | None:
+    found = _config_value(files, "uv", key)
+    if found is None:
+        return None
+    value, cfg = found
+    if not isinstance(value, bool):
+        raise ConfigError(f"Failed to parse {cfg.path}: `{key}` must be true or false, not {value!r}")
+    return value, cfg
+
+
+def _resolve_backend(
+    cli: Setting[str] | None, env: Mapping[str, str], files: Sequence[ConfigFile]
+) -> Setting[str]:
+    # Every backend variable that is present is parsed, so a typo never hides behind another.
+    from_env: list[Setting[str]] = []
+    for name in ("UV_SYSTEM_CERTS", "UV_NATIVE_TLS"):
+        raw = env.get(name)
+        if raw is not None:
+            from_env.append(Setting("native" if parse_bool(name, raw) else "rustls", f"env:{name}"))
+    raw = env.get("TLSBACK_BACKEND")
+    if raw is not None:
+        if not raw.strip():
+            raise ConfigError("TLSBACK_BACKEND is set but empty: name a backend (see `tlsback backends`)")
+        from_env.append(Setting(raw.strip(), "env:TLSBACK_BACKEND"))
+    if cli is not None:
+        return cli
+    if from_env:
+        return from_env[0]
+    for cfg in files:
+        for key in ("system-certs", "native-tls"):
+            found = _config_bool([cfg], key)
+            if found is not None:
+                return Setting("native" if found[0] else "rustls", cfg.origin)
+        if "backend" in cfg.tlsback:
+            value = cfg.tlsback["backend"]
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.backend` must be a backend name, not {value!r}")
+            return Setting(value.strip(), cfg.origin)
+    return Setting(DEFAULT_BACKEND, "default")
+
+
+def _resolve_custom_certs(env: Mapping[str, str], files: Sequence[ConfigFile]) -> Setting[str]:
+    raw = env.get("TLSBACK_CUSTOM_CERTS")
+    if raw is not None:
+        if raw.lower() not in CUSTOM_CERT_MODES:
+            raise ConfigError(f"TLSBACK_CUSTOM_CERTS has invalid value `{raw}`: expected `merge` or `only`")
+        return Setting(raw.lower(), "env:TLSBACK_CUSTOM_CERTS")
+    found = _config_value(files, "tlsback", "custom-certs")
+    if found is not None:
+        value, cfg = found
+        if value not in CUSTOM_CERT_MODES:
+            raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.custom-certs` must be \"merge\" or \"only\", not {value!r}")
+        return Setting(str(value), cfg.origin)
+    return Setting("merge", "default")
+
+
+def _resolve_insecure_hosts(
+    cli: Setting[tuple[object, ...]] | None, env: Mapping[str, str], files: Sequence[ConfigFile]
+) -> Setting[tuple[InsecureHost, ...]]:
+    from .insecure import parse_host
+
+    hosts: list[InsecureHost] = []
+    origins: list[str] = []
+    if cli is not None and cli.value:
+        origins.append(cli.origin)
+        for raw in cli.value:
+            parts = raw.split() if isinstance(raw, str) else [raw]
+            hosts.extend(parse_host(part, cli.origin) for part in parts)
+    else:
+        raw_env = env.get("UV_INSECURE_HOST")
+        if raw_env:
+            origins.append("env:UV_INSECURE_HOST")
+            hosts.extend(parse_host(part, "env:UV_INSECURE_HOST") for part in raw_env.split())
+    for cfg in files:
+        entries = cfg.uv.get("allow-insecure-host")
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise ConfigError(f"Failed to parse {cfg.path}: `allow-insecure-host` must be a list, not {entries!r}")
+        origins.append(cfg.origin)
+        hosts.extend(parse_host(entry, cfg.origin) for entry in entries)
+    return Setting(tuple(hosts), " + ".join(origins) if origins else "default")
+
+
+def _path_setting(env: Mapping[str, str], name: str) -> Setting[str | None]:
+    value = env.get(name)
+    if value:  # an empty value counts as unset (SPEC §2.2)
+        return Setting(value, f"env:{name}")
+    return Setting(None, "default")
+
+
+def resolve(
+    args: argparse.Namespace | None = None,
+    *,
+    native_tls: bool | None = None,
+    backend: str | None = None,
+    allow_insecure_host: Iterable[object] = (),
+    no_cache: bool | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Resolve every setting from arguments, environment and config files.
+
+    Args:
+        args: a namespace from a parser given :func:`add_arguments` (origin ``cli``).
+        native_tls: True selects ``native``, False ``rustls`` (origin ``argument:native_tls``);
+            overrides ``args``.
+        backend: a backend name (origin ``argument:backend``); overrides ``native_tls``.
+        allow_insecure_host: insecure host entries, as on the command line.
+        no_cache: True disables the on-disk trust cache.
+        env: the environment; defaults to ``os.environ``.
+        cwd: where the config file search starts; defaults to the working directory.
+
+    Returns:
+        The resolved :class:`Settings`.
+
+    Raises:
+        ConfigError: a bad value, naming the variable, flag or file and the value.
+    """
+    env = os.environ if env is None else env
+    cwd_path = Path(cwd) if cwd is not None else Path.cwd()
+    no_config_raw = env.get("UV_NO_CONFIG")
+    no_config = parse_bool("UV_NO_CONFIG", no_config_raw) if no_config_raw is not None else False
+    files = discover(cwd_path, env, no_config=no_config)
+
+    cli_backend: Setting[str] | None = None
+    cli_hosts: Setting[tuple[object, ...]] | None = None
+    cli_no_cache = False
+    if args is not None:
+        chosen = getattr(args, "tlsback_backend", None)
+        if chosen is not None:
+            cli_backend = Setting(str(chosen), "cli")
+        given = getattr(args, "tlsback_insecure_hosts", None)
+        if given:
+            cli_hosts = Setting(tuple(given), "cli")
+        cli_no_cache = bool(getattr(args, "tlsback_no_cache", False))
+    if native_tls is not None:
+        cli_backend = Setting("native" if native_tls else "rustls", "argument:native_tls")
+    if backend is not None:
+        cli_backend = Setting(backend, "argument:backend")
+    extra_hosts = tuple(allow_insecure_host)
+    if extra_hosts:
+        cli_hosts = Setting(extra_hosts, "argument:allow_insecure_host")
+
+    if no_cache:
+        cache = Setting(False, "argument:no_cache")
+    elif cli_no_cache:
+        cache = Setting(False, "cli")
+    elif env.get("TLSBACK_NO_CACHE") is not None:
+        cache = Setting(not parse_bool("TLSBACK_NO_CACHE", env["TLSBACK_NO_CACHE"]), "env:TLSBACK_NO_CACHE")
+    else:
+        cache = Setting(True, "default")
+
+    platform_raw = env.get("TLSBACK_PLATFORM_STORE")
+    platform: Setting[tuple[str, ...] | None] = (
+        Setting(tuple(p for p in platform_raw.split(os.pathsep) if p), "env:TLSBACK_PLATFORM_STORE")
+        if platform_raw is not None
+        else Setting(None, "default")
+    )
+    dirs_raw = env.get("SSL_CERT_DIR") or ""
+    cert_dirs: Setting[tuple[str, ...]] = (
+        Setting(tuple(d for d in dirs_raw.split(os.pathsep) if d), "env:SSL_CERT_DIR")
+        if dirs_raw
+        else Setting((), "default")
+    )
+
+    return Settings(
+        backend=_resolve_backend(cli_backend, env, files),
+        custom_certs=_resolve_custom_certs(env, files),
+        cert_file=_path_setting(env, "SSL_CERT_FILE"),
+        cert_dirs=cert_dirs,
+        client_cert=_path_setting(env, "SSL_CLIENT_CERT"),
+        insecure_hosts=_resolve_insecure_hosts(cli_hosts, env, files),
+        cache=cache,
+        cache_dir=_path_setting(env, "TLSBACK_CACHE_DIR"),
+        platform_paths=platform,
+        config_files=tuple(str(f.path) for f in files),
+    )

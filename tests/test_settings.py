@@ -1,0 +1,222 @@
+"""Settings resolution (SPEC §1): precedence, spellings, uv's boolean parsing, config files, origins."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+import tlsback
+from tlsback.errors import ConfigError
+from tlsback.settings import parse_bool, resolve
+
+TRUE = ["y", "yes", "t", "true", "on", "1", "TRUE", "Yes", "oN"]
+FALSE = ["n", "no", "f", "false", "off", "0", "FALSE", "No", "oFf"]
+
+
+@pytest.mark.parametrize("value", TRUE)
+def test_parse_bool_true_spellings_follow_uv(value: str) -> None:
+    assert parse_bool("UV_NATIVE_TLS", value) is True
+
+
+@pytest.mark.parametrize("value", FALSE)
+def test_parse_bool_false_spellings_follow_uv(value: str) -> None:
+    assert parse_bool("UV_NATIVE_TLS", value) is False
+
+
+@pytest.mark.parametrize("value", ["", "maybe", " true", "true ", "2", "yes please", "tru\u00e9", "İ"])
+def test_parse_bool_rejects_anything_else_naming_variable_and_value(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_bool("UV_NATIVE_TLS", value)
+    assert "UV_NATIVE_TLS" in str(info.value)
+    assert f"`{value}`" in str(info.value)
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    tlsback.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_default_backend_is_rustls_with_origin_default() -> None:
+    s = resolve(env={}, cwd=".")
+    assert (s.backend.value, s.backend.origin) == ("rustls", "default")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--native-tls"], "native"),
+        (["--system-certs"], "native"),
+        (["--no-native-tls"], "rustls"),
+        (["--native-tls", "--no-native-tls"], "rustls"),
+        (["--no-system-certs", "--native-tls"], "native"),
+        (["--tls-backend", "native"], "native"),
+        (["--native-tls", "--tls-backend", "rustls"], "rustls"),
+    ],
+)
+def test_cli_switches_last_one_wins(argv: list[str], expected: str) -> None:
+    s = resolve(_parse(*argv), env={"UV_NATIVE_TLS": "false" if expected == "native" else "true"})
+    assert (s.backend.value, s.backend.origin) == (expected, "cli")
+
+
+def test_environment_order_system_certs_then_native_tls_then_tlsback_backend() -> None:
+    env = {"UV_SYSTEM_CERTS": "0", "UV_NATIVE_TLS": "1", "TLSBACK_BACKEND": "native"}
+    s = resolve(env=env)
+    assert (s.backend.value, s.backend.origin) == ("rustls", "env:UV_SYSTEM_CERTS")
+    s = resolve(env={"UV_NATIVE_TLS": "1", "TLSBACK_BACKEND": "rustls"})
+    assert (s.backend.value, s.backend.origin) == ("native", "env:UV_NATIVE_TLS")
+    s = resolve(env={"TLSBACK_BACKEND": "native"})
+    assert (s.backend.value, s.backend.origin) == ("native", "env:TLSBACK_BACKEND")
+
+
+def test_a_bad_backend_variable_is_an_error_even_when_another_source_wins() -> None:
+    with pytest.raises(ConfigError, match="UV_NATIVE_TLS.*`maybe`"):
+        resolve(_parse("--native-tls"), env={"UV_NATIVE_TLS": "maybe"})
+    with pytest.raises(ConfigError, match="UV_NATIVE_TLS.*``"):
+        resolve(env={"UV_NATIVE_TLS": ""})
+
+
+def test_keyword_arguments_override_args_and_record_their_origin() -> None:
+    s = resolve(_parse("--native-tls"), native_tls=False, env={})
+    assert (s.backend.value, s.backend.origin) == ("rustls", "argument:native_tls")
+    s = resolve(native_tls=True, backend="rustls", env={})
+    assert (s.backend.value, s.backend.origin) == ("rustls", "argument:backend")
+
+
+def test_uv_toml_native_tls(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    s = resolve(env={}, cwd=tmp_path)
+    assert s.backend.value == "native"
+    assert s.backend.origin == f"config:{tmp_path / 'uv.toml'}"
+
+
+def test_pyproject_tool_uv_system_certs_found_upward(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.uv]\nsystem-certs = true\n")
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    s = resolve(env={}, cwd=deep)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'pyproject.toml'}")
+
+
+def test_pyproject_without_tool_uv_is_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    sub = tmp_path / "pkg"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert resolve(env={}, cwd=sub).backend.value == "native"
+
+
+def test_uv_toml_hides_pyproject_in_the_same_directory(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = false\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.uv]\nnative-tls = true\n")
+    s = resolve(env={}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("rustls", f"config:{tmp_path / 'uv.toml'}")
+
+
+def test_system_certs_wins_over_native_tls_in_one_file(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = false\nsystem-certs = true\n")
+    assert resolve(env={}, cwd=tmp_path).backend.value == "native"
+
+
+def test_user_config_applies_when_the_project_says_nothing(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text("native-tls = true\n")
+    s = resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{xdg / 'uv' / 'uv.toml'}")
+
+
+def test_project_config_beats_user_config(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text("native-tls = true\n")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "uv.toml").write_text("native-tls = false\n")
+    assert resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=proj).backend.value == "rustls"
+
+
+def test_environment_beats_config(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    s = resolve(env={"UV_NATIVE_TLS": "off"}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("rustls", "env:UV_NATIVE_TLS")
+
+
+def test_uv_no_config_skips_files(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    assert resolve(env={"UV_NO_CONFIG": "1"}, cwd=tmp_path).backend.value == "rustls"
+    with pytest.raises(ConfigError, match="UV_NO_CONFIG"):
+        resolve(env={"UV_NO_CONFIG": "perhaps"}, cwd=tmp_path)
+
+
+def test_uv_config_file_names_one_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text("system-certs = true\n")
+    (tmp_path / "uv.toml").write_text("native-tls = false\n")
+    s = resolve(env={"UV_CONFIG_FILE": str(cfg)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{cfg}")
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = \n")
+    with pytest.raises(ConfigError) as info:
+        resolve(env={}, cwd=tmp_path)
+    assert str(tmp_path / "uv.toml") in str(info.value)
+
+
+def test_wrong_type_names_file_key_and_value(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text('native-tls = "yes"\n')
+    with pytest.raises(ConfigError) as info:
+        resolve(env={}, cwd=tmp_path)
+    message = str(info.value)
+    assert "uv.toml" in message and "native-tls" in message and "'yes'" in message
+
+
+def test_tool_tlsback_backend_and_custom_certs(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.tlsback]\nbackend = "native"\ncustom-certs = "only"\n'
+    )
+    s = resolve(env={}, cwd=tmp_path)
+    assert s.backend.value == "native"
+    assert (s.custom_certs.value, s.custom_certs.origin) == ("only", f"config:{tmp_path / 'pyproject.toml'}")
+
+
+def test_custom_certs_mode_from_environment_and_bad_value() -> None:
+    assert resolve(env={"TLSBACK_CUSTOM_CERTS": "only"}).custom_certs.value == "only"
+    with pytest.raises(ConfigError, match="TLSBACK_CUSTOM_CERTS.*`replace`"):
+        resolve(env={"TLSBACK_CUSTOM_CERTS": "replace"})
+
+
+def test_cert_paths_empty_values_count_as_unset(tmp_path: Path) -> None:
+    s = resolve(env={"SSL_CERT_FILE": "", "SSL_CERT_DIR": "", "SSL_CLIENT_CERT": ""})
+    assert s.cert_file.value is None and s.cert_dirs.value == () and s.client_cert.value is None
+    s = resolve(env={"SSL_CERT_DIR": f"/a{__import__('os').pathsep}/b", "SSL_CERT_FILE": "/c.pem"})
+    assert s.cert_dirs.value == ("/a", "/b")
+    assert (s.cert_file.value, s.cert_file.origin) == ("/c.pem", "env:SSL_CERT_FILE")
+
+
+def test_insecure_hosts_cli_replaces_env_and_config_is_appended(tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text('allow-insecure-host = ["cfg.example"]\n')
+    s = resolve(_parse("--allow-insecure-host", "a.example b.example", "--trusted-host", "c.example"),
+                env={"UV_INSECURE_HOST": "env.example"}, cwd=tmp_path)
+    assert [h.host for h in s.insecure_hosts.value] == ["a.example", "b.example", "c.example", "cfg.example"]
+    s = resolve(env={"UV_INSECURE_HOST": "env.example other.example"}, cwd=tmp_path)
+    assert [h.host for h in s.insecure_hosts.value] == ["env.example", "other.example", "cfg.example"]
+    assert [h.origin for h in s.insecure_hosts.value][-1] == f"config:{tmp_path / 'uv.toml'}"
+
+
+def test_no_cache_from_flag_and_environment() -> None:
+    assert resolve(env={}).cache.value is True
+    assert resolve(_parse("--no-cache"), env={}).cache.value is False
+    assert resolve(env={"TLSBACK_NO_CACHE": "1"}).cache.origin == "env:TLSBACK_NO_CACHE"
+    with pytest.raises(ConfigError, match="TLSBACK_NO_CACHE"):
+        resolve(env={"TLSBACK_NO_CACHE": "sometimes"})
+
+
+def test_settings_as_dict_carries_every_origin() -> None:
+    d = resolve(env={"UV_NATIVE_TLS": "1", "SSL_CERT_FILE": "/x.pem"}).as_dict()
+    assert d["backend"] == {"value": "native", "origin": "env:UV_NATIVE_TLS"}
+    assert d["cert_file"] == {"value": "/x.pem", "origin": "env:SSL_CERT_FILE"}
+    assert d["custom_certs"]["origin"] == "default"
