@@ -1,0 +1,37 @@
+"""The ``native`` backend: the operating system's verifier through truststore.
+
+The OS verifier and store decide (Security.framework on macOS, CryptoAPI on Windows, OpenSSL
+with the system paths on Linux); the custom certificates are loaded alongside (SPEC §1).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..loader import TrustStore
+
+__all__ = ["NativeBackend"]
+
+
+class NativeBackend:
+    """truststore's ``SSLContext``: the OS verifier, plus the custom certificates."""
+
+    name = "native"
+    description = "operating system verifier and store (truststore); custom certificates alongside"
+    uses_platform_store = False
+
+    def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
+        """Return a truststore context with the custom certificates of ``store`` added."""
+        import truststore
+
+        ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # TLS 1.0/1.1 are broken (RFC 8996); uv's native backend refuses them too.
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif store.certs:
+            store.load_into(ctx)
+        return ctx

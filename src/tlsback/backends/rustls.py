@@ -1,0 +1,32 @@
+"""The default backend: stdlib ``ssl`` configured and checked to behave like rustls + webpki.
+
+Trust is the platform store plus the custom certificates, merged (SPEC §2.4); the policy
+(versions, ciphers, name and chain checks) lives in :mod:`tlsback._webpki`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..loader import TrustStore
+
+__all__ = ["RustlsBackend"]
+
+
+class RustlsBackend:
+    """stdlib ``ssl`` with rustls' verification policy over tlsback's own trust store."""
+
+    name = "rustls"
+    description = "stdlib ssl with rustls/webpki policy; platform store + custom certificates"
+    uses_platform_store = True
+
+    def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
+        """Return a client context trusting ``store`` (or verifying nothing, for insecure hosts)."""
+        from .. import _webpki
+
+        ctx = _webpki.new_context(verify=verify)
+        if verify:
+            store.load_into(ctx)
+        return ctx

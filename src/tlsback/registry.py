@@ -1,0 +1,154 @@
+"""The backend registry: built-ins and plugins share the entry-point group ``tlsback.backends``.
+
+A backend is a class with a no-argument constructor that satisfies :class:`Backend`. Plugins
+are discovered lazily, never imported until listed or asked for; a plugin that fails to import
+is reported with its reason and never breaks the others. A plugin cannot take the name of a
+built-in backend: trust must never change because some package happened to be installed.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from importlib import import_module, metadata
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .errors import BackendError
+
+if TYPE_CHECKING:
+    from .loader import TrustStore
+
+__all__ = ["Backend", "BackendEntry", "ENTRY_POINT_GROUP", "discover", "get_backend"]
+
+ENTRY_POINT_GROUP = "tlsback.backends"
+
+# The built-ins as pyproject.toml registers them; used as-is when tlsback runs from a source
+# tree that was never installed (no entry points exist then).
+_BUILTINS = {
+    "rustls": "tlsback.backends.rustls:RustlsBackend",
+    "native": "tlsback.backends.native:NativeBackend",
+}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What a backend provides.
+
+    Attributes:
+        name: the name it is selected by.
+        description: one line for ``tlsback backends``.
+        uses_platform_store: True when tlsback must load the platform store into its contexts
+            (``rustls``); False when the backend consults the OS store itself (``native``) and
+            only the custom certificates are handed to it.
+    """
+
+    name: str
+    description: str
+    uses_platform_store: bool
+
+    def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
+        """Return a new client context.
+
+        Args:
+            store: the trust anchors tlsback loaded for this backend (see ``uses_platform_store``).
+            verify: False for the context used with insecure hosts: no certificate or hostname
+                checks, everything else (versions, ciphers, SNI) unchanged.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """One registered backend, not yet imported.
+
+    Attributes:
+        name: the backend's name.
+        target: ``module:attribute`` of its class.
+        distribution: the package that registered it (``tlsback`` for built-ins).
+        conflict: why the entry is refused without importing it (a plugin reusing a built-in's name).
+    """
+
+    name: str
+    target: str
+    distribution: str
+    conflict: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Whether tlsback itself provides this backend."""
+        return self.name in _BUILTINS and self.target == _BUILTINS[self.name]
+
+    def load(self) -> Backend:
+        """Import and instantiate the backend.
+
+        Raises:
+            BackendError: the entry conflicts, fails to import, or is not a backend.
+        """
+        if self.conflict:
+            raise BackendError(f"backend {self.name!r} from {self.distribution}: {self.conflict}")
+        module_name, _, attr = self.target.partition(":")
+        try:
+            obj = import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            backend = obj()  # type: ignore[operator]
+        except Exception as exc:  # a plugin may fail in any way; report it, never crash
+            raise BackendError(
+                f"backend {self.name!r} ({self.target}, from {self.distribution}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(backend, Backend):
+            raise BackendError(
+                f"backend {self.name!r} ({self.target}) does not provide name, description, "
+                "uses_platform_store and create_context()"
+            )
+        return backend
+
+
+def discover() -> dict[str, BackendEntry]:
+    """List the registered backends without importing them.
+
+    Returns:
+        Entries by name: built-ins first, then plugins in name order.
+    """
+    found: dict[str, BackendEntry] = {
+        name: BackendEntry(name, target, "tlsback") for name, target in _BUILTINS.items()
+    }
+    plugins: list[BackendEntry] = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        if ep.name in _BUILTINS:
+            if ep.value == _BUILTINS[ep.name]:
+                continue  # tlsback's own registration of a built-in
+            plugins.append(BackendEntry(
+                ep.name, ep.value, dist,
+                conflict=f"the name is taken by a built-in backend; rename the plugin's entry point",
+            ))
+            continue
+        plugins.append(BackendEntry(ep.name, ep.value, dist))
+    for entry in sorted(plugins, key=lambda e: (e.name, e.distribution)):
+        if entry.conflict:
+            found.setdefault(f"{entry.name} ({entry.distribution})", entry)
+        elif entry.name in found:
+            first = found[entry.name]
+            found[f"{entry.name} ({entry.distribution})"] = BackendEntry(
+                entry.name, entry.target, entry.distribution,
+                conflict=f"the name is also registered by {first.distribution}",
+            )
+        else:
+            found[entry.name] = entry
+    return found
+
+
+def get_backend(name: str) -> Backend:
+    """Load the backend called ``name``.
+
+    Raises:
+        BackendError: no such backend, or it cannot be loaded.
+    """
+    entries = discover()
+    entry = entries.get(name)
+    if entry is None:
+        known = ", ".join(sorted(k for k, e in entries.items() if not e.conflict))
+        raise BackendError(f"unknown TLS backend {name!r}; registered backends: {known}")
+    return entry.load()
