@@ -1,0 +1,217 @@
+"""Trust sources: which files to read (SPEC §2.1–2.3).
+
+This module lists files; it reads none. Every problem met while listing (missing path, a
+directory that cannot be read, a symlink loop, a file name that is not UTF-8) becomes a
+:class:`~tlsback._scantypes.Problem` for the loader to report.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ._scantypes import Problem
+
+__all__ = [
+    "PLATFORM_BUNDLES",
+    "PLATFORM_DIRS",
+    "Listing",
+    "Source",
+    "custom_sources",
+    "list_source",
+    "platform_sources",
+]
+
+# The first existing bundle is the platform store (the list rustls-native-certs/openssl-probe
+# walk), plus the certificate files of every existing directory below.
+PLATFORM_BUNDLES: tuple[str, ...] = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+    "/opt/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/certs/cacert.pem",
+)
+PLATFORM_DIRS: tuple[str, ...] = (
+    "/etc/ssl/certs",
+    "/etc/pki/tls/certs",
+    "/etc/security/certificates",
+)
+
+_CERT_SUFFIXES = (".pem", ".crt", ".cer")
+_HASH_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place certificates come from.
+
+    Attributes:
+        kind: ``platform``, ``certifi``, ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``.
+        path: a file (``file``) or directory (``dir``) path.
+        shape: ``file`` or ``dir``.
+        origin: where the path was configured (``env:SSL_CERT_FILE``, ``probe``, ...).
+    """
+
+    kind: str
+    path: str
+    shape: str
+    origin: str
+
+    @property
+    def custom(self) -> bool:
+        """Whether this is one of the user's custom certificate sources."""
+        return self.kind in ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+@dataclass
+class Listing:
+    """The files of one source, in reading order, with the problems met while listing."""
+
+    source: Source
+    files: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    skipped: int = 0  # entries passed over silently: other names, subdirectories, dangling links
+
+
+def platform_sources(paths: Sequence[str] | None = None) -> list[Source]:
+    """The platform store's sources on this system.
+
+    Args:
+        paths: an override of the probe list (``TLSBACK_PLATFORM_STORE``): each existing file is
+            a bundle, each existing directory a certificate directory. None uses the built-in list.
+
+    Returns:
+        The sources found; empty when the system has no store tlsback can read (the caller
+        then falls back to certifi).
+    """
+    if paths is not None:
+        found = []
+        for p in paths:
+            if os.path.isdir(p):
+                found.append(Source("platform", p, "dir", "env:TLSBACK_PLATFORM_STORE"))
+            elif os.path.isfile(p):
+                found.append(Source("platform", p, "file", "env:TLSBACK_PLATFORM_STORE"))
+        return found
+    if sys.platform == "win32" or sys.platform == "darwin":
+        return [Source("platform", sys.platform, "system", "probe")]
+    sources = []
+    bundle = next((b for b in PLATFORM_BUNDLES if os.path.isfile(b)), None)
+    if bundle is not None:
+        sources.append(Source("platform", bundle, "file", "probe"))
+    sources.extend(Source("platform", d, "dir", "probe") for d in PLATFORM_DIRS if os.path.isdir(d))
+    return sources
+
+
+def certifi_source() -> Source:
+    """certifi's bundled Mozilla roots, the fallback when no platform store is found."""
+    import certifi
+
+    return Source("certifi", certifi.where(), "file", "fallback")
+
+
+def custom_sources(cert_file: str | None, cert_dirs: Sequence[str]) -> list[Source]:
+    """The user's ``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` sources, in that order."""
+    sources = []
+    if cert_file:
+        sources.append(Source("SSL_CERT_FILE", cert_file, "file", "env:SSL_CERT_FILE"))
+    sources.extend(Source("SSL_CERT_DIR", d, "dir", "env:SSL_CERT_DIR") for d in cert_dirs)
+    return sources
+
+
+def is_certificate_name(name: str) -> bool:
+    """Whether a directory entry's name is one tlsback loads (SPEC §2.3)."""
+    return name.lower().endswith(_CERT_SUFFIXES) or _HASH_NAME.fullmatch(name) is not None
+
+
+def _has_surrogates(name: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in name)
+
+
+def _stat_problem(path: str, exc: OSError, *, what: str) -> Problem:
+    if exc.errno == errno.ELOOP:
+        return Problem(path, "symlink-loop", f"{what} is a symlink loop")
+    if exc.errno == errno.ENOENT:
+        return Problem(path, "missing", "Path does not exist")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Problem(path, "unreadable", f"{what} cannot be read: permission denied")
+    return Problem(path, "unreadable", f"{what} cannot be read: {exc.strerror or exc}")
+
+
+def _list_file(listing: Listing) -> None:
+    path = listing.source.path
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        listing.problems.append(_stat_problem(path, exc, what="file"))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        listing.problems.append(Problem(path, "not-a-file", f"Path is {kind}, expected a certificate file"))
+        return
+    listing.files.append(path)
+
+
+def _list_dir(listing: Listing) -> None:
+    path = listing.source.path
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        listing.problems.append(_stat_problem(path, exc, what="directory"))
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        listing.problems.append(Problem(path, "not-a-directory", "Path is not a directory"))
+        return
+    try:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        listing.problems.append(_stat_problem(path, exc, what="directory"))
+        return
+    for entry in entries:
+        if not is_certificate_name(entry.name):
+            listing.skipped += 1
+            continue
+        try:
+            is_file = entry.is_file()  # follows symlinks
+            if not is_file:
+                if entry.is_symlink():
+                    os.stat(entry.path)  # raises for a loop; a dangling link is skipped below
+                listing.skipped += 1
+                continue
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:  # dangling symlink: skipped silently (SPEC §2.3)
+                listing.skipped += 1
+            else:
+                listing.problems.append(_stat_problem(entry.path, exc, what="file"))
+            continue
+        if _has_surrogates(entry.name):
+            shown = entry.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            listing.problems.append(Problem(
+                os.path.join(path, shown), "bad-name", "file name is not valid UTF-8; loaded anyway",
+            ))
+        listing.files.append(entry.path)
+
+
+def list_source(source: Source) -> Listing:
+    """List the files of one source.
+
+    Directories are not searched recursively. Entries are taken in name order so that the
+    result (and which duplicate is kept) does not depend on the file system.
+
+    Returns:
+        The listing, with a problem for each path that could not be used.
+    """
+    listing = Listing(source)
+    if source.shape == "file":
+        _list_file(listing)
+    elif source.shape == "dir":
+        _list_dir(listing)
+    return listing
