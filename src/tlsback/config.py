@@ -1,0 +1,242 @@
+"""``TLSConfig``: resolved settings turned into shared ``ssl.SSLContext`` objects."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import registry
+from ._version import __version__
+from .errors import ConfigError
+from .loader import TrustStore, load_trust_store
+from .settings import Settings, resolve
+
+if TYPE_CHECKING:
+    from .clientcert import ClientCert
+    from .insecure import InsecureHosts
+    from .registry import Backend
+
+__all__ = ["TLSConfig", "default_config", "load"]
+
+log = logging.getLogger(__name__)
+
+
+class TLSConfig:
+    """The TLS configuration of a program: settings, trust store and contexts, each built once.
+
+    Everything expensive (loading the store, building contexts) happens on first use and is
+    shared afterwards, by every thread. The verifying context is never changed after it is
+    built; insecure hosts get a separate context.
+    """
+
+    def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
+        """Wrap resolved settings; use :func:`load` rather than calling this directly."""
+        from .insecure import InsecureHosts
+
+        self.settings = settings
+        self._env = dict(env)
+        self._lock = threading.RLock()
+        self._backend: Backend | None = None
+        self._store: TrustStore | None = None
+        self._context: ssl.SSLContext | None = None
+        self._insecure_context: ssl.SSLContext | None = None
+        self._client_cert: tuple[ClientCert | None, list[Any]] | None = None
+        self._timings: dict[str, float] = {}
+        self.insecure_hosts: InsecureHosts = InsecureHosts(settings.insecure_hosts.value)
+
+    def __repr__(self) -> str:
+        return f"<TLSConfig backend={self.backend_name!r} ({self.settings.backend.origin})>"
+
+    @property
+    def backend_name(self) -> str:
+        """The selected backend's name."""
+        return self.settings.backend.value
+
+    @property
+    def backend(self) -> Backend:
+        """The selected backend, loaded on first use.
+
+        Raises:
+            BackendError: the backend is unknown or cannot be loaded.
+        """
+        with self._lock:
+            if self._backend is None:
+                self._backend = registry.get_backend(self.backend_name)
+                log.debug("backend %s chosen (%s)", self.backend_name, self.settings.backend.origin)
+            return self._backend
+
+    @property
+    def store(self) -> TrustStore:
+        """The trust anchors tlsback loads for the backend, loaded once."""
+        with self._lock:
+            if self._store is None:
+                s = self.settings
+                custom = bool(s.cert_file.value or s.cert_dirs.value)
+                if s.custom_certs.value == "only" and custom and not self.backend.uses_platform_store:
+                    raise ConfigError(
+                        f"custom-certs = only ({s.custom_certs.origin}) cannot be honoured by the "
+                        f"{self.backend_name!r} backend, which always trusts the operating system's "
+                        "store; use the rustls backend or the merge mode"
+                    )
+                t0 = time.perf_counter()
+                self._store = load_trust_store(
+                    cert_file=s.cert_file.value,
+                    cert_dirs=s.cert_dirs.value,
+                    include_platform=self.backend.uses_platform_store,
+                    mode=s.custom_certs.value,
+                    platform_paths=s.platform_paths.value,
+                    env=self._env,
+                )
+                self._timings["store_s"] = time.perf_counter() - t0
+            return self._store
+
+    def _client(self) -> ClientCert | None:
+        path = self.settings.client_cert.value
+        if path is None:
+            return None
+        if self._client_cert is None:
+            from .clientcert import load_client_cert
+
+            cert, problems = load_client_cert(path)
+            for problem in problems:
+                log.warning("Invalid `SSL_CLIENT_CERT`. %s: %s. Continuing without a client certificate.",
+                            problem.message, problem.path)
+            self._client_cert = (cert, problems)
+        return self._client_cert[0]
+
+    def _build(self, verify: bool) -> ssl.SSLContext:
+        t0 = time.perf_counter()
+        ctx = self.backend.create_context(self.store, verify=verify)
+        client = self._client()
+        if client is not None:
+            client.apply(ctx)
+        self._timings["context_s" if verify else "insecure_context_s"] = time.perf_counter() - t0
+        return ctx
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        """The verifying context, built once and shared."""
+        with self._lock:
+            if self._context is None:
+                self._context = self._build(verify=True)
+            return self._context
+
+    @property
+    def insecure_context(self) -> ssl.SSLContext:
+        """The context for allowed insecure hosts: no certificate or hostname checks.
+
+        TLS versions, ciphers, SNI and the client certificate are the same as the verifying
+        context's. It is a separate object; the verifying context is never changed.
+        """
+        with self._lock:
+            if self._insecure_context is None:
+                self._insecure_context = self._build(verify=False)
+            return self._insecure_context
+
+    def is_insecure(self, url: str) -> bool:
+        """Whether ``url`` matches an allowed insecure host (SPEC §4)."""
+        return bool(self.insecure_hosts) and self.insecure_hosts.matches(url)
+
+    def context_for(self, url: str) -> ssl.SSLContext:
+        """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`."""
+        return self.insecure_context if self.is_insecure(url) else self.context
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Everything ``tlsback info --json`` prints: what is trusted, and why.
+
+        Builds the verifying context if it was not built yet, so its cost is measured.
+        """
+        entries = registry.discover()
+        entry = entries.get(self.backend_name)
+        store = self.store
+        self.context  # noqa: B018 - built for its timing
+        client = self._client()
+        client_problems = self._client_cert[1] if self._client_cert else []
+        warnings = [str(p) for p in store.problems] + [str(p) for p in client_problems]
+        return {
+            "tlsback": __version__,
+            "python": platform.python_version(),
+            "openssl": ssl.OPENSSL_VERSION,
+            "backend": {
+                "name": self.backend_name,
+                "origin": self.settings.backend.origin,
+                "description": self.backend.description,
+                "distribution": entry.distribution if entry else None,
+            },
+            "settings": self.settings.as_dict(),
+            "config_files": list(self.settings.config_files),
+            "loader": {
+                "implementation": store.implementation,
+                "reason": store.implementation_reason,
+            },
+            "store": {
+                "certificates": len(store.certs),
+                "duplicates": store.duplicates,
+                "mode": store.mode,
+                "platform_store": self.backend.uses_platform_store,
+                "platform_fallback": store.platform_fallback,
+            },
+            "sources": [r.as_dict() for r in store.sources],
+            "insecure_hosts": self.insecure_hosts.describe(),
+            "insecure_warning": self.insecure_hosts.warning(),
+            "client_cert": client.describe() if client is not None else None,
+            "timings": {**store.timings, **self._timings},
+            "warnings": warnings,
+        }
+
+
+def load(
+    args: argparse.Namespace | None = None,
+    *,
+    native_tls: bool | None = None,
+    backend: str | None = None,
+    allow_insecure_host: Iterable[object] = (),
+    no_cache: bool | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> TLSConfig:
+    """Resolve the TLS configuration once, from flags, environment and config files.
+
+    Args:
+        args: a namespace from a parser given :func:`tlsback.add_arguments`.
+        native_tls: True for the ``native`` backend, False for ``rustls``.
+        backend: a backend name; overrides ``native_tls``.
+        allow_insecure_host: hosts to connect to without verification (SPEC §4 forms).
+        no_cache: True disables the on-disk trust cache.
+        env: the environment; defaults to ``os.environ``.
+        cwd: where config files are searched from; defaults to the working directory.
+
+    Returns:
+        A :class:`TLSConfig`; contexts are built on first use.
+
+    Raises:
+        ConfigError: a bad flag, variable or config value.
+    """
+    env = os.environ if env is None else env
+    settings = resolve(
+        args, native_tls=native_tls, backend=backend, allow_insecure_host=allow_insecure_host,
+        no_cache=no_cache, env=env, cwd=cwd,
+    )
+    return TLSConfig(settings, env)
+
+
+_default_lock = threading.Lock()
+_default: list[TLSConfig] = []
+
+
+def default_config() -> TLSConfig:
+    """The process-wide configuration from ``os.environ``, resolved on first use.
+
+    Adapters called without ``cfg`` share it, so the store is loaded once per process.
+    """
+    with _default_lock:
+        if not _default:
+            _default.append(load())
+        return _default[0]
