@@ -33,8 +33,8 @@ SRC = REPO / "src"
 if importlib.util.find_spec("tlsback") is None:  # pragma: no cover - depends on the venv
     sys.path.insert(0, str(SRC))
 
-from tests.pki import PKI  # noqa: E402
-from tests.tlsserver import ConnectProxy, HTTPSServer, PlainHTTPServer  # noqa: E402
+from tests.pki import PKI
+from tests.tlsserver import ConnectProxy, HTTPSServer, PlainHTTPServer
 
 # Variables removed before every test. The machines export SSL_CERT_FILE / SSL_CERT_DIR and
 # friends globally; no inherited value may leak into a test.
@@ -123,7 +123,7 @@ def https_server() -> Iterator[Callable[..., HTTPSServer]]:
     def factory(chain: Any = None, key: Any = None, **kwargs: Any) -> HTTPSServer:
         srv = HTTPSServer(chain, key, **kwargs)
         started.append(srv)
-        return srv.start()  # type: ignore[no-any-return]
+        return srv.start()
 
     yield factory
     for srv in reversed(started):
@@ -144,7 +144,7 @@ def http_server() -> Iterator[Callable[..., PlainHTTPServer]]:
     def factory(**kwargs: Any) -> PlainHTTPServer:
         srv = PlainHTTPServer(**kwargs)
         started.append(srv)
-        return srv.start()  # type: ignore[no-any-return]
+        return srv.start()
 
     yield factory
     for srv in reversed(started):
@@ -159,7 +159,7 @@ def connect_proxy() -> Iterator[Callable[..., ConnectProxy]]:
     def factory(**kwargs: Any) -> ConnectProxy:
         proxy = ConnectProxy(**kwargs)
         started.append(proxy)
-        return proxy.start()  # type: ignore[no-any-return]
+        return proxy.start()
 
     yield factory
     for proxy in reversed(started):
@@ -193,7 +193,7 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
         *args: str | os.PathLike[str],
         env: Mapping[str, str | os.PathLike[str] | None] | None = None,
         cwd: str | os.PathLike[str] | None = None,
-        input: str | None = None,  # noqa: A002
+        input: str | None = None,
         timeout: float = 60,
         module: str = "tlsback",
     ) -> subprocess.CompletedProcess[str]:
@@ -208,7 +208,7 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
             else:
                 child_env[k] = os.fspath(v)
         return subprocess.run(
-            [sys.executable, "-m", module, *map(os.fspath, args)],
+            [sys.executable, "-m", module, *(os.fspath(a) for a in args)],
             env=child_env,
             cwd=os.fspath(cwd) if cwd is not None else None,
             input=input,
@@ -225,3 +225,32 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
 # Fixtures added by other components go below this line. Append only; keep the harness
 # section above unchanged (owned by the test-harness engineer).
 # ============================================================================================
+
+
+# --- loader implementations (core) ----------------------------------------------------------
+# Read before any test runs: hermetic_env removes TLSBACK_* from os.environ inside tests.
+_REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").lower() in (
+    "1",
+    "true",
+    "yes",
+    "on",
+    "y",
+    "t",
+)
+
+
+@pytest.fixture(params=["c", "python"])
+def loader_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment switch selecting one scanner implementation, for every loader test.
+
+    ``c`` requires the extension (the test fails, never silently falls back, when it is
+    missing and the run was started with ``TLSBACK_REQUIRE_EXTENSIONS=1``, as CI does);
+    ``python`` forces the pure-Python twin.
+    """
+    if request.param == "python":
+        return {"TLSBACK_NO_EXTENSIONS": "1"}
+    if not _REQUIRE_EXTENSIONS and importlib.util.find_spec("tlsback._certscan") is None:
+        pytest.skip(
+            "C extension not built (set TLSBACK_REQUIRE_EXTENSIONS=1 to make this a failure)"
+        )
+    return {"TLSBACK_REQUIRE_EXTENSIONS": "1"}

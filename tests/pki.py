@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -42,20 +42,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
-    "Cert",
+    "CLIENT_AUTH",
+    "KEY_KINDS",
     "PKI",
+    "SERVER_AUTH",
+    "Cert",
     "PrivateKey",
     "issue",
     "make_key",
     "name",
     "write_bundle",
     "write_hashed_dir",
-    "KEY_KINDS",
-    "SERVER_AUTH",
-    "CLIENT_AUTH",
 ]
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
@@ -257,8 +257,8 @@ def _hash(hash_alg: str) -> hashes.HashAlgorithm:
         "sha384": hashes.SHA384(),
         "sha512": hashes.SHA512(),
         "sha224": hashes.SHA224(),
-        "sha1": hashes.SHA1(),  # noqa: S303 - deliberately weak, for rejection tests
-        "md5": hashes.MD5(),  # noqa: S303
+        "sha1": hashes.SHA1(),
+        "md5": hashes.MD5(),
     }
     try:
         return table[hash_alg]
@@ -275,12 +275,12 @@ def _general_name(entry: str | x509.GeneralName) -> x509.GeneralName:
         return x509.UniformResourceIdentifier(entry[4:])
     if entry.startswith("dns:"):
         return x509.DNSName(entry[4:])
-    text = entry[3:] if entry.startswith("ip:") else entry
+    text = entry.removeprefix("ip:")
     try:
         return x509.IPAddress(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
         if entry.startswith("ip:"):
-            return x509.IPAddress(ipaddress.ip_network(text))  # type: ignore[arg-type]
+            return x509.IPAddress(ipaddress.ip_network(text))
     return x509.DNSName(entry)
 
 
@@ -355,8 +355,10 @@ def issue(
         key = make_key(key_kind)
     subj = subject if subject is not None else name(common_name)
     signer_key = issuer.key if issuer is not None else key
-    iss = issuer_name if issuer_name is not None else (
-        issuer.cert.subject if issuer is not None else subj
+    iss = (
+        issuer_name
+        if issuer_name is not None
+        else (issuer.cert.subject if issuer is not None else subj)
     )
     now = _now()
     nb = not_before if not_before is not None else now - datetime.timedelta(hours=1)
@@ -379,16 +381,27 @@ def issue(
     if key_usage == "default":
         if is_ca:
             ku = x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             )
         else:
             ku = x509.KeyUsage(
-                digital_signature=True, content_commitment=False,
+                digital_signature=True,
+                content_commitment=False,
                 key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             )
         builder = builder.add_extension(ku, critical=key_usage_critical)
     elif key_usage is not None:
@@ -413,9 +426,7 @@ def issue(
                 ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
                 aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
             except x509.ExtensionNotFound:
-                aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    issuer.key.public_key()  # type: ignore[arg-type]
-                )
+                aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
             builder = builder.add_extension(aki, critical=False)
     for ext, critical in extra_extensions:
         builder = builder.add_extension(ext, critical=critical)
@@ -425,7 +436,7 @@ def issue(
     elif hash_alg in ("sha1", "md5"):
         cert = _resign(builder.sign(signer_key, hashes.SHA256()), signer_key, hash_alg)
     else:
-        cert = builder.sign(signer_key, _hash(hash_alg))
+        cert = builder.sign(signer_key, _hash(hash_alg))  # type: ignore[arg-type]
     return Cert(cert, key)
 
 
@@ -489,7 +500,7 @@ def _resign(cert: x509.Certificate, signer_key: PrivateKey, hash_alg: str) -> x5
             raise ValueError(f"{hash_alg} with an EC key is not supported")
         alg = _ALG_IDS[("ec", hash_alg)]
     else:
-        raise ValueError(f"{hash_alg} needs an RSA or EC signing key")
+        raise TypeError(f"{hash_alg} needs an RSA or EC signing key")
     tbs_fields = _der_split(_der_content(cert.tbs_certificate_bytes))
     # fields[0] is the [0] EXPLICIT version (always present for v3), [1] serial, [2] signature
     tbs_fields[2] = alg
@@ -560,7 +571,10 @@ class PKI:
         token = secrets.token_hex(4)
         root = issue(f"{name_prefix} root CA {token}", is_ca=True, key_kind=key_kind)
         intermediate = issue(
-            f"{name_prefix} intermediate CA {token}", issuer=root, is_ca=True, path_length=0,
+            f"{name_prefix} intermediate CA {token}",
+            issuer=root,
+            is_ca=True,
+            path_length=0,
             key_kind=key_kind,
         )
         kwargs: dict[str, object] = {"san": list(hostnames), "key_kind": key_kind}
@@ -568,7 +582,9 @@ class PKI:
         leaf = issue(hostnames[0] if hostnames else "leaf", issuer=intermediate, **kwargs)  # type: ignore[arg-type]
         return cls(root, intermediate, leaf, tuple(hostnames))
 
-    def issue_leaf(self, hostnames: Sequence[str] = ("localhost", "127.0.0.1"), **kwargs: object) -> Cert:
+    def issue_leaf(
+        self, hostnames: Sequence[str] = ("localhost", "127.0.0.1"), **kwargs: object
+    ) -> Cert:
         """Another leaf under this PKI's intermediate (``issue`` keywords allowed)."""
         merged: dict[str, object] = {"san": list(hostnames)}
         merged.update(kwargs)

@@ -22,6 +22,7 @@ from tests.tlsserver import (
     DEFAULT_BODY,
     ConnectProxy,
     HTTPSServer,
+    Response,
     get,
     handshake,
     legacy_client_context,
@@ -30,25 +31,15 @@ from tests.tlsserver import (
 )
 
 
-def _get(url_host: str, port: int, ctx: ssl.SSLContext, path: str = "/",
-          server_hostname: str = "localhost") -> tuple[int, bytes, ssl.SSLSocket]:
-    """One GET over a fresh TLS connection; returns (status, body, socket-info-copy)."""
-    with socket.create_connection((url_host, port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-                        .encode())
-            resp = http.client.HTTPResponse(tls)  # type: ignore[arg-type]
-            resp.begin()
-            body = resp.read()
-            resp.close()
-            return resp.status, body, tls
+def _get(
+    host: str, port: int, ctx: ssl.SSLContext, path: str = "/", server_hostname: str = "localhost"
+) -> tuple[int, bytes, Response]:
+    r = get(f"https://{host}:{port}{path}", ctx, server_hostname=server_hostname)
+    return r.status, r.body, r
 
 
 def _negotiated(port: int, ctx: ssl.SSLContext) -> tuple[str | None, str | None]:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            cipher = tls.cipher()
-            return tls.version(), cipher[0] if cipher else None
+    return handshake(port, ctx)
 
 
 # --- pki ------------------------------------------------------------------------------------
@@ -123,10 +114,17 @@ def test_rsa1024_and_key_kinds() -> None:
 def test_subject_hash_matches_openssl_cli(tmp_path: Path) -> None:
     """Cert.subject_hash equals `openssl x509 -subject_hash` (the hashed-dir oracle)."""
     c = issue("Some CA", is_ca=True)
-    out = subprocess.run(
-        ["openssl", "x509", "-subject_hash", "-noout"], input=c.pem, capture_output=True,
-        check=True, timeout=30,
-    ).stdout.decode().strip()
+    out = (
+        subprocess.run(
+            ["openssl", "x509", "-subject_hash", "-noout"],
+            input=c.pem,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert f"{c.subject_hash:08x}" == out
     d = write_hashed_dir(tmp_path / "hashed", [c, c])
     assert sorted(p.name for p in d.iterdir()) == [f"{out}.0", f"{out}.1"]
@@ -136,9 +134,14 @@ def test_extensions_and_key_formats(tmp_path: Path) -> None:
     """Odd extensions are present as asked; keys serialize in every format."""
     oid = x509.ObjectIdentifier("1.3.6.1.4.1.99999.1")
     c = issue(
-        "odd", is_ca=False, eku=[CLIENT_AUTH], eku_critical=True, key_kind="rsa2048",
+        "odd",
+        is_ca=False,
+        eku=[CLIENT_AUTH],
+        eku_critical=True,
+        key_kind="rsa2048",
         extra_extensions=[(x509.UnrecognizedExtension(oid, b"\x05\x00"), True)],
-        name_constraints=None, basic_constraints=False,
+        name_constraints=None,
+        basic_constraints=False,
     )
     ext = c.cert.extensions.get_extension_for_oid(oid)
     assert ext.critical
@@ -186,7 +189,8 @@ def test_tls12_cipher_restricted_server(rsa_pki: PKI, https_server, ciphers: str
     """A cipher-restricted server negotiates exactly that TLS 1.2 suite."""
     srv = https_server(rsa_pki, ciphers=ciphers)
     assert _negotiated(srv.port, legacy_client_context(cadata=rsa_pki.root.pem)) == (
-        "TLSv1.2", ciphers,
+        "TLSv1.2",
+        ciphers,
     )
     # a modern client (AEAD + ECDHE only) cannot talk to it
     modern = ssl.create_default_context(cadata=rsa_pki.root.pem.decode())
@@ -216,8 +220,9 @@ def test_legacy_tls_server(pki: PKI, https_server, version: ssl.TLSVersion) -> N
 
 def test_weak_certificates_are_served(pki: PKI, https_server) -> None:
     """The server can present SHA-1 / RSA-1024 leaves (the client decides)."""
-    leaf = issue("localhost", issuer=pki.intermediate, san=["localhost"], hash_alg="sha1",
-                 key_kind="rsa1024")
+    leaf = issue(
+        "localhost", issuer=pki.intermediate, san=["localhost"], hash_alg="sha1", key_kind="rsa1024"
+    )
     srv = https_server([leaf, pki.intermediate])
     permissive = legacy_client_context(cadata=pki.root.pem)
     assert _negotiated(srv.port, permissive)[0] is not None
@@ -232,7 +237,9 @@ def test_client_certificate_required(pki: PKI, https_server, tls13: bool) -> Non
     client_ca = issue("client CA", is_ca=True)
     client = issue("alice", issuer=client_ca, eku=[CLIENT_AUTH])
     srv = https_server(
-        pki, client_ca=client_ca, require_client_cert=True,
+        pki,
+        client_ca=client_ca,
+        require_client_cert=True,
         maximum_version=None if tls13 else ssl.TLSVersion.TLSv1_2,
     )
     ctx = ssl.create_default_context(cadata=pki.root.pem.decode())
@@ -258,11 +265,14 @@ def _load_client_cert(ctx: ssl.SSLContext, cert: Cert) -> None:
 
 def test_routes_redirect_and_simple_index(pki: PKI, https_server, http_server) -> None:
     """Custom routes, redirects, a plain-HTTP server and the PEP 503 index."""
-    srv = https_server(pki, routes={
-        "/custom": (201, {"X-Test": "1"}, b"custom"),
-        "/fn": lambda req: ok(req.path),
-        "/go": redirect("/custom"),
-    })
+    srv = https_server(
+        pki,
+        routes={
+            "/custom": (201, {"X-Test": "1"}, b"custom"),
+            "/fn": lambda req: ok(req.path),
+            "/go": redirect("/custom"),
+        },
+    )
     ctx = ssl.create_default_context(cadata=pki.root.pem.decode())
     assert _get("127.0.0.1", srv.port, ctx, "/custom")[:2] == (201, b"custom")
     assert _get("127.0.0.1", srv.port, ctx, "/fn")[:2] == (200, b"/fn")
@@ -346,8 +356,14 @@ def test_hermetic_env_removes_inherited_tls_variables(hermetic_env) -> None:
     """No SSL_*/UV_*/TLSBACK_* value or proxy leaks in; HOME/XDG/cwd are private."""
     for name in os.environ:
         assert not name.startswith(("SSL_", "UV_")), name
-        assert name.upper() not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY",
-                                    "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+        assert name.upper() not in (
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+        )
     assert "SSL_CERT_FILE" not in os.environ and "SSL_CERT_DIR" not in os.environ
     assert Path.cwd() == hermetic_env.cwd
     assert os.environ["HOME"] == str(hermetic_env.home)
@@ -364,8 +380,7 @@ def test_run_cli_env_is_hermetic(run_cli, hermetic_env) -> None:
         "print(json.dumps({'env': dict(os.environ), 'cwd': os.getcwd(),\n"
         "    'tlsback': list(spec.submodule_search_locations or []) if spec else None}))\n"
     )
-    result = run_cli("x", env={"SSL_CERT_DIR": "/nonexistent", "HOME": None},
-                     module="envdump")
+    result = run_cli("x", env={"SSL_CERT_DIR": "/nonexistent", "HOME": None}, module="envdump")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     env = data["env"]

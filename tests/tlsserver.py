@@ -28,10 +28,10 @@ Design:
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import http.client
 import http.server
-import _socket
 import select
 import socket
 import ssl
@@ -40,25 +40,28 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tests.pki import PKI, Cert
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = [
+    "DEFAULT_BODY",
+    "ConnectProxy",
+    "ConnectionInfo",
     "HTTPSServer",
     "PlainHTTPServer",
-    "ConnectProxy",
     "RecordedRequest",
-    "ConnectionInfo",
+    "Response",
     "Route",
-    "ok",
-    "redirect",
-    "DEFAULT_BODY",
-    "server_context",
-    "legacy_client_context",
     "get",
     "handshake",
-    "Response",
+    "legacy_client_context",
+    "ok",
+    "redirect",
+    "server_context",
 ]
 
 DEFAULT_BODY = b"hello from tlsback test server\n"
@@ -66,7 +69,7 @@ DEFAULT_BODY = b"hello from tlsback test server\n"
 #: (status, headers, body)
 Route = tuple[int, dict[str, str], bytes]
 #: a route may also be computed: ``fn(request) -> Route``
-RouteLike = Union[Route, Callable[["RecordedRequest"], Route]]
+RouteLike = Route | Callable[["RecordedRequest"], Route]
 
 _HANDLER_TIMEOUT = 10.0  # seconds a connection may idle (handshake included)
 _STOP_JOIN_TIMEOUT = 5.0
@@ -246,10 +249,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _HTTPServer
     timeout = _HANDLER_TIMEOUT
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # silence: tests must stay quiet
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_error(self, format: str, *args: Any) -> None:
         pass
 
     def _client_subject(self) -> str | None:
@@ -270,10 +273,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, OSError):
                 body_in = b""
         req = RecordedRequest(
-            self.command, self.path, {k: v for k, v in self.headers.items()},
+            self.command,
+            self.path,
+            {k: v for k, v in self.headers.items()},
             self._client_subject(),
         )
         owner = self.server.owner
+        assert isinstance(owner, HTTPSServer)
         with owner._lock:
             owner.requests.append(req)
             owner.bodies.append(body_in)
@@ -329,12 +335,14 @@ class _BaseServer:
         self._httpd_ref = self._httpd  # handlers still running after stop() need it
         self.port = self._httpd.server_address[1]
 
-    def start(self) -> Any:
+    def start(self) -> Self:
         assert self._httpd is not None
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"{type(self).__name__}:{self.port}", daemon=True,
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{type(self).__name__}:{self.port}",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -359,7 +367,7 @@ class _BaseServer:
         for t in threads:
             t.join(_STOP_JOIN_TIMEOUT)
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -441,9 +449,14 @@ class HTTPSServer(_BaseServer):
                 if chain is None:
                     raise ValueError("HTTPSServer needs a chain (or context=, or tls=False)")
                 context = server_context(
-                    chain, key, minimum_version=minimum_version,
-                    maximum_version=maximum_version, ciphers=ciphers, client_ca=client_ca,
-                    require_client_cert=require_client_cert, alpn=alpn,
+                    chain,
+                    key,
+                    minimum_version=minimum_version,
+                    maximum_version=maximum_version,
+                    ciphers=ciphers,
+                    client_ca=client_ca,
+                    require_client_cert=require_client_cert,
+                    alpn=alpn,
                 )
             if context.sni_callback is None:
                 context.sni_callback = _record_sni
@@ -466,9 +479,6 @@ class HTTPSServer(_BaseServer):
     @property
     def netloc(self) -> str:
         return f"localhost:{self.port}"
-
-    def __enter__(self) -> HTTPSServer:
-        return self.start()  # type: ignore[no-any-return]
 
     # -- routing
     def find_route(self, req: RecordedRequest) -> RouteLike:
@@ -500,8 +510,15 @@ class HTTPSServer(_BaseServer):
                         self._open.discard(conn)
                     with self._lock:
                         self.connections.append(
-                            ConnectionInfo(client_address, _sni_seen.name, None, None, None, None,
-                                           f"{type(exc).__name__}: {exc}")
+                            ConnectionInfo(
+                                client_address,
+                                _sni_seen.name,
+                                None,
+                                None,
+                                None,
+                                None,
+                                f"{type(exc).__name__}: {exc}",
+                            )
                         )
                     return
                 assert isinstance(conn, ssl.SSLSocket)
@@ -511,8 +528,13 @@ class HTTPSServer(_BaseServer):
                 except (ValueError, OSError):
                     subject = None
                 info = ConnectionInfo(
-                    client_address, _sni_seen.name, conn.version(),
-                    cipher[0] if cipher else None, conn.selected_alpn_protocol(), subject, None,
+                    client_address,
+                    _sni_seen.name,
+                    conn.version(),
+                    cipher[0] if cipher else None,
+                    conn.selected_alpn_protocol(),
+                    subject,
+                    None,
                 )
             else:
                 info = ConnectionInfo(client_address, None, None, None, None, None, None)
@@ -530,15 +552,11 @@ class HTTPSServer(_BaseServer):
                     conn.close()
 
 
-
 class PlainHTTPServer(HTTPSServer):
     """Plain-HTTP variant (``http://``), e.g. for redirect tests."""
 
     def __init__(self, *, routes: dict[str, RouteLike] | None = None, host: str = "127.0.0.1"):
         super().__init__(None, routes=routes, host=host, tls=False)
-
-    def __enter__(self) -> PlainHTTPServer:
-        return self.start()  # type: ignore[no-any-return]
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
@@ -547,10 +565,10 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     server: _HTTPServer
     timeout = _HANDLER_TIMEOUT
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_error(self, format: str, *args: Any) -> None:
         pass
 
     def _reply(self, status: int, text: str, extra: dict[str, str] | None = None) -> None:
@@ -564,7 +582,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
-    def do_CONNECT(self) -> None:  # noqa: N802
+    def do_CONNECT(self) -> None:
         proxy: ConnectProxy = self.server.owner  # type: ignore[assignment]
         target = self.path
         with proxy._lock:
@@ -573,12 +591,13 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         if proxy.auth is not None:
             import base64
 
-            expected = "Basic " + base64.b64encode(
-                f"{proxy.auth[0]}:{proxy.auth[1]}".encode()
-            ).decode()
+            expected = (
+                "Basic " + base64.b64encode(f"{proxy.auth[0]}:{proxy.auth[1]}".encode()).decode()
+            )
             if self.headers.get("Proxy-Authorization") != expected:
-                self._reply(407, "proxy auth required\n",
-                            {"Proxy-Authenticate": 'Basic realm="tlsback"'})
+                self._reply(
+                    407, "proxy auth required\n", {"Proxy-Authenticate": 'Basic realm="tlsback"'}
+                )
                 return
         host, _, port_s = target.rpartition(":")
         host = host.strip("[]")
@@ -601,10 +620,12 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
 def _relay(a: socket.socket, b: socket.socket) -> None:
     a.setblocking(True)
     b.setblocking(True)
-    socks = [a, b]
+    socks: list[socket.socket] = [a, b]
     while True:
         # Bytes already decrypted into an SSLSocket's buffer do not make its fd readable.
-        readable = [s for s in socks if isinstance(s, ssl.SSLSocket) and s.pending()]
+        readable: list[socket.socket] = [
+            s for s in socks if isinstance(s, ssl.SSLSocket) and s.pending()
+        ]
         if not readable:
             try:
                 readable, _, broken = select.select(socks, [], socks, _HANDLER_TIMEOUT)
@@ -662,9 +683,6 @@ class ConnectProxy(_BaseServer):
         if self.context is not None:
             return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ConnectProxy:
-        return self.start()  # type: ignore[no-any-return]
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
         request.settimeout(_HANDLER_TIMEOUT)
@@ -726,7 +744,7 @@ def get(
             sock = ctx.wrap_socket(raw, server_hostname=server_hostname or host)
         req = f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n"
         sock.sendall(req.encode())
-        resp = http.client.HTTPResponse(sock)  # type: ignore[arg-type]
+        resp = http.client.HTTPResponse(sock)
         try:
             resp.begin()
             body = resp.read()
@@ -734,8 +752,9 @@ def get(
             resp.close()
         version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
         cipher = sock.cipher() if isinstance(sock, ssl.SSLSocket) else None
-        return Response(resp.status, dict(resp.getheaders()), body, version,
-                        cipher[0] if cipher else None)
+        return Response(
+            resp.status, dict(resp.getheaders()), body, version, cipher[0] if cipher else None
+        )
     finally:
         sock.close()
         raw.close()
@@ -750,7 +769,9 @@ def handshake(
     timeout: float = 10,
 ) -> tuple[str | None, str | None]:
     """Handshake only; returns ``(tls_version, cipher_name)``. Raises what the client raises."""
-    with socket.create_connection((host, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=server_hostname) as tls:
-            cipher = tls.cipher()
-            return tls.version(), cipher[0] if cipher else None
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_hostname) as tls,
+    ):
+        cipher = tls.cipher()
+        return tls.version(), cipher[0] if cipher else None
