@@ -173,14 +173,16 @@ def _system_items(source: Source) -> list[tuple[str, bytes]]:
     return [("macOS system keychains", out)]
 
 
-def _consequence(report: SourceReport, store_empty: bool, mode: str, platform_used: bool) -> str:
-    if store_empty:
+def _consequence(report: SourceReport, *, store_empty: bool, mode: str, include_platform: bool) -> str:
+    """What stays trusted after a problem with one source."""
+    if store_empty and (include_platform or mode == "only"):
         return "No default certificates will be trusted."
     if not report.source.custom:
         return "Continuing with the other certificates."
-    if mode == "merge":
-        return "Continuing with the platform store." if platform_used else "Continuing with the system store."
-    return "Continuing with the other custom certificates."
+    if mode == "only":
+        return "Continuing with the other custom certificates."
+    # The native backend has no platform store of tlsback's: the OS verifier's store stays.
+    return "Continuing with the platform store." if include_platform else "Continuing with the system store."
 
 
 def format_warning(report: SourceReport, problem: Problem, consequence: str) -> str:
@@ -288,9 +290,8 @@ def load_trust_store(
         if report is not None:
             report.problems.append(problem)
 
-    platform_used = include_platform and any(not s.custom for s in sources)
     for report in store.sources:
-        consequence = _consequence(report, not store.certs, mode, platform_used)
+        consequence = _consequence(report, store_empty=not store.certs, mode=mode, include_platform=include_platform)
         for problem in report.problems:
             log.warning("%s", format_warning(report, problem, consequence))
         log.debug(
