@@ -1,5 +1,257 @@
-"""The C scanner (tlsback._certscan, built from src/_native): placeholder until it lands."""
+"""The C scanner: a thin wrapper around ``tlsback._certscan`` (built from ``src/_native``).
+
+Same names, signatures and results as ``_scan_py`` (the readable reference). Importing this
+module raises ImportError when the extension is missing or stale (ABI number mismatch), with a
+message saying how to rebuild; ``_scan.select`` turns that into the Python fallback or an error.
+
+The C side allocates nothing: this module sizes every buffer from the bounds the C side
+publishes (``tb_scratch_size``, ``tb_max_certs``, ``tb_max_findings``) and grows the
+deduplicated store between calls. Files are handed over in chunks of about ``CHUNK`` bytes, so
+memory is the unique certificates plus one chunk, whatever the number of bytes read.
+"""
 
 from __future__ import annotations
 
-raise ImportError("tlsback._certscan is not built yet")
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
+
+__all__ = ["ABI", "IMPLEMENTATION", "scan_bytes", "scan_files", "subject_hash"]
+
+IMPLEMENTATION = "c"
+
+#: The ABI number this wrapper was written for; must equal certscan.h's TB_ABI_VERSION.
+ABI = 1
+
+_REBUILD = (
+    "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
+    "tlsback source tree, or reinstall tlsback"
+)
+
+try:
+    from ._certscan import ffi, lib  # type: ignore[import-not-found]
+except ImportError as exc:
+    raise ImportError(f"tlsback._certscan is not built ({exc})") from exc
+
+if lib.tb_abi_version() != ABI:
+    raise ImportError(
+        f"tlsback._certscan is stale: it has ABI {lib.tb_abi_version()}, this tlsback needs "
+        f"ABI {ABI}; " + _REBUILD
+    )
+
+CHUNK = 4 * 1024 * 1024
+_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def _problem(path: str, code: int, line: int) -> Problem:
+    return scan_problem(path, SCAN_CODES[code], line or None)
+
+
+def _check(status: int, what: str) -> None:
+    if status != lib.TB_OK:
+        # Buffers are sized from the C side's own bounds: this is a bug, never bad input.
+        raise RuntimeError(f"tlsback._certscan: {what} failed with status {status}")
+
+
+class _Scratch:
+    """Reusable scratch memory for the C functions."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.buf: Any = None
+
+    def get(self, max_len: int) -> tuple[Any, int]:
+        need = lib.tb_scratch_size(max_len)
+        if need > self.size:
+            self.size = max(need, 2 * self.size)
+            self.buf = _new_raw("unsigned char[]", self.size)
+        return self.buf, self.size
+
+
+def scan_bytes(path: str, data: bytes) -> tuple[list[bytes], list[Problem]]:
+    """Scan one file's content.
+
+    Args:
+        path: the file's path, used only to label problems.
+        data: the file's content.
+
+    Returns:
+        The DER certificates found, in file order (not deduplicated), and the file's problems.
+    """
+    data = bytes(data)
+    n = len(data)
+    scratch, scratch_size = _Scratch().get(n)
+    ncap = lib.tb_max_certs(n, 1)
+    pcap = lib.tb_max_findings(n, 1)
+    offs = _new_raw("uint64_t[]", ncap)
+    lens = _new_raw("uint32_t[]", ncap)
+    hashes = _new_raw("uint32_t[]", ncap)
+    problems = _new_raw("tb_problem[]", pcap)
+    n_certs = ffi.new("size_t *")
+    n_problems = ffi.new("size_t *")
+    status = lib.tb_scan_one(
+        data, n, scratch, scratch_size, offs, lens, hashes, ncap, n_certs,
+        problems, pcap, n_problems,
+    )  # fmt: skip
+    _check(status, "tb_scan_one")
+    decoded = ffi.buffer(scratch, n + 8)
+    certs = [
+        decoded[o : o + ln]
+        for o, ln in zip(ffi.unpack(offs, n_certs[0]), ffi.unpack(lens, n_certs[0]))
+    ]
+    found = [_problem(path, p.code, p.line) for p in problems[0 : n_problems[0]]]
+    return certs, found
+
+
+class _Store:
+    """The caller-owned memory behind a ``tb_store``, grown between ``tb_scan_files`` calls."""
+
+    def __init__(self) -> None:
+        self.st = ffi.new("tb_store *")
+        self._keep: dict[str, Any] = {}
+        self._table(1024)
+        self._arrays(1024)
+        self._arena(1 << 20)
+
+    def _table(self, cap: int) -> None:
+        fp = ffi.new("uint64_t[]", cap)
+        idx = ffi.new("uint32_t[]", cap)  # zeroed: 0 is the empty slot
+        if self.st.slot_idx == ffi.NULL:
+            self.st.slot_fp, self.st.slot_idx, self.st.table_cap = fp, idx, cap
+        else:
+            _check(lib.tb_store_rehash(self.st, fp, idx, cap), "tb_store_rehash")
+        self._keep["fp"], self._keep["idx"] = fp, idx
+
+    def _arrays(self, cap: int) -> None:
+        st, used = self.st, self.st.n_unique
+        for name, ctype, size in (
+            ("u_off", "uint64_t[]", 8),
+            ("u_len", "uint32_t[]", 4),
+            ("u_hash", "uint32_t[]", 4),
+            ("u_file", "uint32_t[]", 4),
+        ):
+            new = _new_raw(ctype, cap)
+            old = getattr(st, name)
+            if used:
+                ffi.memmove(new, old, used * size)
+            setattr(st, name, new)
+            self._keep[name] = new
+        st.u_cap = cap
+
+    def _arena(self, cap: int) -> None:
+        st = self.st
+        new = _new_raw("unsigned char[]", cap)
+        if st.arena_len:
+            ffi.memmove(new, st.arena, st.arena_len)
+        st.arena, st.arena_cap = new, cap
+        self._keep["arena"] = new
+
+    def reserve(self, nbytes: int, ncerts: int) -> None:
+        """Make room for ``ncerts`` more certificates totalling at most ``nbytes`` bytes."""
+        st = self.st
+        want = st.n_unique + ncerts
+        if 2 * want > st.table_cap:
+            cap = st.table_cap
+            while 2 * want > cap:
+                cap *= 2
+            self._table(cap)
+        if want > st.u_cap:
+            self._arrays(max(want, 2 * st.u_cap))
+        if st.arena_len + nbytes > st.arena_cap:
+            self._arena(max(st.arena_len + nbytes, 2 * st.arena_cap))
+
+
+def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
+    """Scan many files and deduplicate their certificates on exact DER bytes.
+
+    Args:
+        items: ``(path, content)`` pairs, in priority order.
+
+    Returns:
+        A ScanResult: unique certificates (first occurrence wins, order kept) with their origin
+        and subject hash, per-file counts, the number of duplicates and every problem.
+    """
+    result = ScanResult()
+    store = _Store()
+    scratch = _Scratch()
+    paths: list[str] = []
+    n_problems = ffi.new("size_t *")
+    per_file = result.per_file
+
+    def flush(chunk_paths: list[str], chunk_data: list[bytes], total: int) -> None:
+        nfiles = len(chunk_data)
+        first = len(paths)
+        paths.extend(chunk_paths)
+        store.reserve(total, lib.tb_max_certs(total, nfiles))
+        data = b"".join(chunk_data)
+        lens = [len(d) for d in chunk_data]
+        ends = ffi.new("uint64_t[]", list(itertools.accumulate(lens)))
+        found = _new_raw("uint32_t[]", nfiles)
+        unique = _new_raw("uint32_t[]", nfiles)
+        pcap = lib.tb_max_findings(total, nfiles)
+        problems = _new_raw("tb_problem[]", pcap)
+        buf, size = scratch.get(max(lens))
+        status = lib.tb_scan_files(
+            store.st, data, ends, nfiles, first, found, unique, problems, pcap, n_problems,
+            buf, size,
+        )  # fmt: skip
+        _check(status, "tb_scan_files")
+        for path, f, u in zip(chunk_paths, ffi.unpack(found, nfiles), ffi.unpack(unique, nfiles)):
+            stats = per_file.get(path)
+            if stats is None:
+                per_file[path] = FileStats(f, u)
+            else:
+                stats.found += f
+                stats.unique += u
+        for p in problems[0 : n_problems[0]]:
+            result.problems.append(_problem(paths[p.file], p.code, p.line))
+
+    chunk_paths: list[str] = []
+    chunk_data: list[bytes] = []
+    total = 0
+    for path, data in items:
+        if total and total + len(data) > CHUNK:
+            flush(chunk_paths, chunk_data, total)
+            chunk_paths, chunk_data, total = [], [], 0
+        chunk_paths.append(path)
+        chunk_data.append(data)
+        total += len(data)
+    if chunk_data:
+        flush(chunk_paths, chunk_data, total)
+
+    st = store.st
+    n = st.n_unique
+    arena = ffi.buffer(st.arena, st.arena_len)[:]
+    offs = ffi.unpack(st.u_off, n)
+    lens = ffi.unpack(st.u_len, n)
+    result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
+    result.origins = [paths[i] for i in ffi.unpack(st.u_file, n)]
+    result.subject_hashes = ffi.unpack(st.u_hash, n)
+    result.duplicates = st.n_duplicates
+    return result
+
+
+def subject_hash(der: bytes) -> int:
+    """OpenSSL's ``X509_NAME_hash`` of a certificate's subject.
+
+    Args:
+        der: one DER certificate.
+
+    Returns:
+        The hash ``openssl x509 -subject_hash`` prints, as an int.
+
+    Raises:
+        ValueError: ``der`` is not an X.509 certificate.
+    """
+    der = bytes(der)
+    buf, size = _Scratch().get(len(der))
+    out = ffi.new("uint32_t *")
+    r = lib.tb_subject_hash(der, len(der), buf, size, out)
+    if r == lib.TB_VALID:
+        return int(out[0])
+    if r < 0:
+        _check(r, "tb_subject_hash")
+    message = _problem("", r, 0).message
+    raise ValueError(f"cannot compute the subject hash: {message}")

@@ -1,0 +1,102 @@
+/*
+ * certscan: bulk PEM/DER certificate scanning, exact deduplication and OpenSSL subject hashes.
+ *
+ * The C twin of src/tlsback/_scan_py.py (the readable reference): same rules, same results.
+ * Keep the two in sync; tests/test_scan_parity.py checks that they agree (hypothesis).
+ *
+ * Bytes in, offsets and codes out. No Python.h, no file I/O, no allocation: every buffer is
+ * the caller's, and every write is checked against its capacity (TB_ENOSPC, never an overflow).
+ *
+ * The part between "CDEF BEGIN" and "CDEF END" is read by build_certscan.py for ffi.cdef():
+ * it must stay plain declarations and integer #defines.
+ */
+#ifndef TLSBACK_CERTSCAN_H
+#define TLSBACK_CERTSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CDEF BEGIN */
+
+/* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
+   so a stale extension left by an editable install is refused. */
+#define TB_ABI_VERSION 1
+
+/* Status codes of the exported functions. */
+#define TB_OK 0
+#define TB_VALID -1     /* tb_subject_hash: the data is a certificate */
+#define TB_ENOSPC -2    /* a caller buffer is too small (a bug in the caller's sizing) */
+#define TB_EINVAL -3    /* inconsistent arguments */
+
+/* Problem codes: indexes into tlsback._scantypes.SCAN_CODES. */
+#define TB_P_MISSING_END 0
+#define TB_P_BAD_BASE64 1
+#define TB_P_TRUNCATED 2
+#define TB_P_TRAILING 3
+#define TB_P_NOT_X509 4
+#define TB_P_NO_CERTS 5
+
+typedef struct {
+    uint32_t file;      /* index of the file (tb_scan_files: global, first_file + i) */
+    int32_t code;       /* TB_P_* */
+    uint32_t line;      /* 1-based line of the BEGIN line; 0 for findings about a whole file */
+} tb_problem;
+
+/* The deduplicated store: all memory is the caller's; the caller grows it between calls
+   (tb_store_rehash for the table) so that each tb_scan_files call has room for its input. */
+typedef struct {
+    uint64_t *slot_fp;      /* table_cap fingerprints */
+    uint32_t *slot_idx;     /* table_cap slots: 0 = empty, else unique index + 1 */
+    size_t table_cap;       /* a power of two, at least 2 x (n_unique + certificates to add) */
+    unsigned char *arena;   /* the unique certificates' DER, back to back */
+    size_t arena_cap;
+    size_t arena_len;
+    uint64_t *u_off;        /* per unique certificate: offset in arena */
+    uint32_t *u_len;        /* its length */
+    uint32_t *u_hash;       /* its subject hash (X509_NAME_hash) */
+    uint32_t *u_file;       /* the file it was first found in */
+    size_t u_cap;
+    size_t n_unique;
+    size_t n_duplicates;
+} tb_store;
+
+int tb_abi_version(void);
+
+/* Bytes of scratch memory the scan functions need for inputs of up to max_len bytes. */
+size_t tb_scratch_size(size_t max_len);
+
+/* Upper bounds the caller sizes its output arrays with: certificates and problems that
+   nfiles files of total_len bytes can yield. */
+size_t tb_max_certs(size_t total_len, size_t nfiles);
+size_t tb_max_findings(size_t total_len, size_t nfiles);
+
+/* Scan one file: every certificate in order (not deduplicated), DER copied to scratch at
+   cert_off[i] (cert_len[i] bytes), and the file's problems (file index 0). */
+int tb_scan_one(const unsigned char *data, size_t len,
+                unsigned char *scratch, size_t scratch_cap,
+                uint64_t *cert_off, uint32_t *cert_len, uint32_t *cert_hash, size_t certs_cap,
+                size_t *n_certs,
+                tb_problem *problems, size_t problems_cap, size_t *n_problems);
+
+/* Scan nfiles files laid back to back in data (file i ends at ends[i]) into the store:
+   unique certificates are appended, duplicates counted. found[i] / unique[i] receive each
+   file's counts, problems its problems (file index first_file + i). */
+int tb_scan_files(tb_store *st, const unsigned char *data, const uint64_t *ends, size_t nfiles,
+                  uint32_t first_file, uint32_t *found, uint32_t *unique,
+                  tb_problem *problems, size_t problems_cap, size_t *n_problems,
+                  unsigned char *scratch, size_t scratch_cap);
+
+/* Move the table to new arrays of new_cap slots (a power of two, zeroed by the caller). */
+int tb_store_rehash(tb_store *st, uint64_t *new_fp, uint32_t *new_idx, size_t new_cap);
+
+/* Check one DER certificate; TB_VALID and *hash = X509_NAME_hash of its subject, or the
+   TB_P_* problem code, or TB_ENOSPC. */
+int tb_subject_hash(const unsigned char *der, size_t len,
+                    unsigned char *scratch, size_t scratch_cap, uint32_t *hash);
+
+/* SHA-1 (FIPS 180-4), exposed for tests. */
+void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);
+
+/* CDEF END */
+
+#endif
