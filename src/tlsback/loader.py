@@ -110,27 +110,21 @@ class TrustStore:
         """Add every certificate to ``ctx`` as a trust anchor.
 
         OpenSSL parses certificates more strictly than the scanners' framing check. If it
-        refuses one, that certificate is reported and the rest are still loaded: one bad
-        certificate never removes the others' trust.
+        refuses one, the certificates are loaded one at a time (OpenSSL ignores those it already
+        has), the refused ones are reported, and the rest are still trusted: one bad
+        certificate never removes the others' trust. That path is slow, but only bad input takes it.
         """
-        certs = self.certs
-        start = 0
-        while start < len(certs):
-            before = ctx.cert_store_stats()["x509"]
+        try:
+            ctx.load_verify_locations(cadata=self.cadata())
+            return
+        except ssl.SSLError:
+            pass
+        for der, origin in zip(self.certs, self.origins):
             try:
-                ctx.load_verify_locations(cadata=b"".join(certs[start:]))
-                return
+                ctx.load_verify_locations(cadata=der)
             except ssl.SSLError as exc:
-                # OpenSSL adds certificates one at a time, so the count tells which one failed.
-                failed = start + ctx.cert_store_stats()["x509"] - before
-                if failed >= len(certs):
-                    raise
-                origin = self.origins[failed]
-                log.warning(
-                    "%s: a certificate OpenSSL cannot load was skipped (%s); continuing with the others",
-                    origin, exc.reason or exc,
-                )
-                start = failed + 1
+                log.warning("Ignoring a certificate in %s that OpenSSL cannot load (%s). "
+                            "Continuing with the other certificates.", origin, exc.reason or exc)
 
 
 def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
