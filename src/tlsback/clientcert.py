@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 #: Files larger than this are not read (same limit as for trust sources, SPEC §2.4).
 MAX_FILE_SIZE = 10 * 1024 * 1024
 
-_CONTINUING = "connecting without a client certificate"
 
 _KEY_FORMATS = {
     "PRIVATE KEY": "PKCS#8",
@@ -58,7 +57,7 @@ _IGNORED = ("EC PARAMETERS",)
 
 # RFC 7468 §2: "-----BEGIN label-----" at the start of a line; the END line must carry the same
 # label. Labels are printable ASCII without '-' at the ends.
-_BEGIN_RE = re.compile(rb"^-----BEGIN ([\x21-\x2c\x2e-\x7e](?:[\x20-\x7e]*[\x21-\x2c\x2e-\x7e])?)-----[ \t]*\r?$", re.M)
+_BEGIN_RE = re.compile(rb"^-----BEGIN ([\x21-\x2c\x2e-\x7e](?:[\x20-\x7e]*[\x21-\x2c\x2e-\x7e])?)-----[ \t]*\r?$", re.MULTILINE)
 
 _OIDS_KEY = {
     "1.2.840.113549.1.1.1": "RSA",
@@ -194,7 +193,8 @@ def load_client_cert(path: str) -> tuple[ClientCert | None, list[Problem]]:
 
     Returns:
         ``(cert, problems)``. ``cert`` is None when there is nothing usable; each problem is a
-        warning that says why and that connections go on without a client certificate.
+        warning whose message is the reason (``no private key found (...)``); the caller adds
+        that connections go on without a client certificate.
 
     Raises:
         ClientCertError: the key does not match the certificate (an error, SPEC §3).
@@ -202,21 +202,19 @@ def load_client_cert(path: str) -> tuple[ClientCert | None, list[Problem]]:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return None, [Problem(path, "missing", f"SSL_CLIENT_CERT: file not found; {_CONTINUING}")]
+        return None, [Problem(path, "missing", "file not found")]
     except OSError as exc:
-        return None, [Problem(path, "unreadable", f"SSL_CLIENT_CERT: cannot read the file "
-                                                  f"({exc.strerror or exc}); {_CONTINUING}")]
+        return None, [Problem(path, "unreadable", f"cannot read the file ({exc.strerror or exc})")]
     if not stat.S_ISREG(st.st_mode):
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        return None, [Problem(path, "not-a-file", f"SSL_CLIENT_CERT: {kind}; {_CONTINUING}")]
+        return None, [Problem(path, "not-a-file", kind)]
     if st.st_size > MAX_FILE_SIZE:
-        return None, [Problem(path, "too-large", f"SSL_CLIENT_CERT: file over 10 MiB; {_CONTINUING}")]
+        return None, [Problem(path, "too-large", "file over 10 MiB")]
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_FILE_SIZE + 1)
     except OSError as exc:
-        return None, [Problem(path, "unreadable", f"SSL_CLIENT_CERT: cannot read the file "
-                                                  f"({exc.strerror or exc}); {_CONTINUING}")]
+        return None, [Problem(path, "unreadable", f"cannot read the file ({exc.strerror or exc})")]
     cert, problems = parse_client_cert(data, path)
     if cert is not None:
         # Check the pair once, now, so a mismatch is an error at start-up and not at the first
@@ -228,8 +226,7 @@ def load_client_cert(path: str) -> tuple[ClientCert | None, list[Problem]]:
                 raise ClientCertError(cert._mismatch_message()) from None
             problems.append(Problem(
                 path, "rejected",
-                f"SSL_CLIENT_CERT: OpenSSL refused the certificate or key ({_reason(exc)}); "
-                f"{_CONTINUING}",
+                f"OpenSSL refused the certificate or key ({_reason(exc)})",
             ))
             return None, problems
         logger.debug("client certificate %s (%s) from %s", cert.subject, cert.key_type, path)
@@ -267,23 +264,23 @@ def parse_client_cert(data: bytes, path: str = "SSL_CLIENT_CERT") -> tuple[Clien
     if key is not None and key.encrypted:
         problems.append(Problem(
             path, "encrypted-key",
-            f"SSL_CLIENT_CERT: the private key ({key.label} at line {key.line}) is encrypted, "
-            "and tlsback never asks for a password; decrypt it (`openssl pkey -in FILE "
-            f"-out KEY`) and put the plain key in the file; {_CONTINUING}", key.line,
+            f"the private key ({key.label} at line {key.line}) is encrypted, and tlsback never "
+            "asks for a password; decrypt it (`openssl pkey -in FILE -out KEY`) and put the plain "
+            "key in the file", key.line,
         ))
         usable = False
     elif key is None or key.der is None:
         problems.append(Problem(
             path, "no-key",
-            "SSL_CLIENT_CERT: no private key found (the file must hold the certificate, leaf "
-            f"first, and its unencrypted private key, PEM); {_CONTINUING}",
+            "no private key found (the file must hold the certificate, leaf first, and its "
+            "unencrypted private key, PEM)",
         ))
         usable = False
     if not certs:
         problems.append(Problem(
             path, "no-certificate",
-            "SSL_CLIENT_CERT: no CERTIFICATE block found (the file must hold the certificate, "
-            f"leaf first, and its private key, PEM); {_CONTINUING}",
+            "no CERTIFICATE block found (the file must hold the certificate, leaf first, and "
+            "its private key, PEM)",
         ))
         usable = False
     if not usable:
@@ -314,7 +311,7 @@ def _pem_blocks(data: bytes, path: str, problems: list[Problem]) -> Iterator[_Bl
             return
         label = m.group(1).decode("ascii")
         line = data.count(b"\n", 0, m.start()) + 1
-        end_re = re.compile(rb"^-----END " + re.escape(m.group(1)) + rb"-----[ \t]*\r?$", re.M)
+        end_re = re.compile(rb"^-----END " + re.escape(m.group(1)) + rb"-----[ \t]*\r?$", re.MULTILINE)
         end = end_re.search(data, m.end())
         if end is None:
             problems.append(Problem(path, "missing-end",
@@ -464,7 +461,7 @@ def _cert_info(der: bytes) -> tuple[str, str | None, str]:
     """
     subject, not_after, key_type = "unknown", None, "unknown"
     try:
-        _, s, e = _tlv(der, 0)  # Certificate
+        _, s, _e = _tlv(der, 0)  # Certificate
         _, ts, te = _tlv(der, s)  # tbsCertificate
         fields = _children(der, ts, te)
         if fields and fields[0][0] == 0xA0:  # [0] EXPLICIT version
@@ -494,7 +491,7 @@ def _algorithm(der: bytes, start: int, end: int) -> tuple[str, str | None]:
 
 
 def _spki_type(der: bytes, start: int, end: int) -> str:
-    (_, as_, ae), (_, bs, be) = _children(der, start, end)[:2]
+    (_, as_, ae), (_, bs, _be) = _children(der, start, end)[:2]
     kind, curve = _algorithm(der, as_, ae)
     if kind in ("RSA", "RSA-PSS"):
         # BIT STRING: one byte of unused bits, then RSAPublicKey (RFC 8017 A.1.1): n, e
@@ -558,7 +555,7 @@ def _reason(exc: ssl.SSLError) -> str:
 def _refuse_password() -> bytes:
     # Encrypted keys are filtered out before OpenSSL sees them; if one slipped through, fail
     # instead of letting OpenSSL prompt on the terminal (its default without a callback).
-    raise ClientCertError("SSL_CLIENT_CERT: the private key is encrypted")
+    raise ClientCertError("the private key in SSL_CLIENT_CERT is encrypted")
 
 
 def _private_dir_base() -> str | None:

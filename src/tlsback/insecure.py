@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
-__all__ = ["InsecureHost", "InsecureHosts", "WILDCARD", "parse_host"]
+__all__ = ["WILDCARD", "InsecureHost", "InsecureHosts", "parse_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class InsecureHosts:
         return f"{head}: {listed}"
 
 
-def parse_host(value: str | Mapping[str, object], origin: str) -> InsecureHost:
+def parse_host(value: str | Mapping[str, object] | object, origin: str) -> InsecureHost:
     """Parse one ``allow-insecure-host`` entry.
 
     Args:
