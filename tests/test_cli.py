@@ -1,0 +1,144 @@
+"""The ``tlsback`` command (SPEC §8): info, fetch, exit statuses, ``python -m`` and the script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.pki import PKI
+from tests.tlsserver import HTTPSServer, redirect
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_info_json_reports_the_machine_platform_store(run_cli: Run, loader_env: dict[str, str]) -> None:
+    result = run_cli("info", "--json", env=loader_env)
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)
+    assert d["backend"] == {**d["backend"], "name": "rustls", "origin": "default"}
+    platform = [s for s in d["sources"] if s["kind"] == "platform"]
+    assert platform and platform[0]["certificates"] > 0 and platform[0]["unique"] > 0
+    assert d["store"]["certificates"] == sum(s["unique"] for s in d["sources"])
+    assert d["loader"]["implementation"] == ("python" if "TLSBACK_NO_EXTENSIONS" in loader_env else "c")
+    assert d["loader"]["reason"]
+    assert {"list_s", "read_s", "scan_s", "total_s", "context_s"} <= set(d["timings"])
+    assert d["settings"]["backend"] == {"value": "rustls", "origin": "default"}
+
+
+def test_info_human_explains_sources_problems_and_origins(run_cli: Run, pki: PKI, tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    pki.root.write_der(certs / "corp.cer")
+    (certs / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n")
+    result = run_cli("--native-tls", "info", env={"SSL_CERT_DIR": str(certs)})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "backend      native  (chosen by cli)" in out
+    assert f"SSL_CERT_DIR   {certs}  (env:SSL_CERT_DIR)" in out
+    assert "2 files, 1 certificates, 1 new" in out
+    assert "bad base64 in CERTIFICATE block at line 1" in out
+    assert f"warning: Ignoring {certs / 'broken.pem'} in `SSL_CERT_DIR`" in result.stderr
+
+
+def test_info_flag_after_the_subcommand(run_cli: Run) -> None:
+    result = run_cli("info", "--json", "--native-tls")
+    assert json.loads(result.stdout)["backend"]["origin"] == "cli"
+
+
+@pytest.mark.parametrize("value", ["maybe", ""])
+def test_bad_boolean_is_a_configuration_error_exit_2(run_cli: Run, value: str) -> None:
+    result = run_cli("info", env={"UV_NATIVE_TLS": value})
+    assert result.returncode == 2
+    assert f"`UV_NATIVE_TLS` with invalid value `{value}`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_config_file_exit_2(run_cli: Run, tmp_path: Path) -> None:
+    (tmp_path / "uv.toml").write_text("native-tls = [\n")
+    result = run_cli("info", cwd=tmp_path)
+    assert result.returncode == 2 and str(tmp_path / "uv.toml") in result.stderr
+
+
+def test_unknown_backend_exit_2(run_cli: Run) -> None:
+    result = run_cli("--tls-backend", "nope", "info")
+    assert result.returncode == 2 and "unknown TLS backend 'nope'" in result.stderr
+
+
+def test_fetch_trusted_only_through_a_der_file_in_cert_dir(run_cli: Run, loader_env: dict[str, str], pki: PKI,
+                                                            https_server: Callable[..., HTTPSServer], tmp_path: Path) -> None:
+    server = https_server(pki)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    pki.root.write_der(certs / "corp-root.cer")
+    result = run_cli("fetch", server.url + "/hello", env={**loader_env, "SSL_CERT_DIR": str(certs)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "hello from tlsback test server\n"
+    out = tmp_path / "body.txt"
+    result = run_cli("fetch", server.url, "-o", out, env={**loader_env, "SSL_CERT_DIR": str(certs)})
+    assert result.returncode == 0 and out.read_bytes() == b"hello from tlsback test server\n"
+
+
+@pytest.mark.parametrize("backend_flag", ["--no-native-tls", "--native-tls"])
+def test_fetch_untrusted_exits_1_with_a_reason(run_cli: Run, backend_flag: str, pki: PKI, other_pki: PKI,
+                                                https_server: Callable[..., HTTPSServer], tmp_path: Path) -> None:
+    server = https_server(other_pki)
+    result = run_cli(backend_flag, "fetch", server.url, env={"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))})
+    assert result.returncode == 1
+    assert "certificate" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_fetch_http_error_exits_1(run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path) -> None:
+    server = https_server(pki, routes={"/missing": (404, {}, b"no")})
+    result = run_cli("fetch", server.url + "/missing", env={"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))})
+    assert result.returncode == 1 and "HTTP 404" in result.stderr
+
+
+def test_fetch_follows_redirects_verifying_each_hop(run_cli: Run, pki: PKI, other_pki: PKI,
+                                                     https_server: Callable[..., HTTPSServer], tmp_path: Path) -> None:
+    untrusted = https_server(other_pki)
+    # the first host is allowed insecure; the redirect target is not, and is not trusted
+    first = https_server(other_pki, routes={"/go": redirect(untrusted.url.replace("localhost", "127.0.0.1") + "/x")})
+    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
+    result = run_cli("--allow-insecure-host", f"localhost:{first.port}", "fetch", first.url + "/go", env=env)
+    assert result.returncode == 1, result.stdout
+    assert "certificate" in result.stderr.lower()
+    assert len(first.requests) == 1 and untrusted.requests == []
+    # a redirect to a verified host succeeds
+    good = https_server(pki)
+    first2 = https_server(other_pki, routes={"/go": redirect(good.url + "/ok")})
+    result = run_cli("--allow-insecure-host", f"localhost:{first2.port}", "fetch", first2.url + "/go", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
+    assert run_cli("fetch").returncode == 2
+    result = run_cli("fetch", "ftp://example.com/x")
+    assert result.returncode == 1 and "only http:// and https://" in result.stderr
+
+
+def test_fetch_connection_refused_exits_1(run_cli: Run) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_cli("fetch", f"https://127.0.0.1:{port}/")
+    assert result.returncode == 1 and "failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_console_script_matches_python_m(run_cli: Run) -> None:
+    script = shutil.which("tlsback", path=os.path.dirname(sys.executable))
+    assert script, "the tlsback console script is installed next to the interpreter"
+    via_script = subprocess.run([script, "backends", "--json"], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    via_module = run_cli("backends", "--json")
+    assert via_script.returncode == via_module.returncode == 0
+    assert json.loads(via_script.stdout) == json.loads(via_module.stdout)
