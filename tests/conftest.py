@@ -254,3 +254,35 @@ def loader_env(request: pytest.FixtureRequest) -> dict[str, str]:
             "C extension not built (set TLSBACK_REQUIRE_EXTENSIONS=1 to make this a failure)"
         )
     return {"TLSBACK_REQUIRE_EXTENSIONS": "1"}
+
+
+# --- scanner implementations (native extension) ---------------------------------------------
+# Read at collection time: hermetic_env removes TLSBACK_* from os.environ inside tests.
+_SCAN_REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").strip().lower() in (
+    "1",
+    "true",
+    "yes",
+    "on",
+    "y",
+    "t",
+)
+
+
+@pytest.fixture(params=["c", "python"])
+def scan_impl(request: pytest.FixtureRequest) -> Any:
+    """The scanner module under test: ``tlsback._scan_c`` (id ``c``) or ``tlsback._scan_py``.
+
+    ``c`` fails (never skips) when the extension cannot be imported and the run was started
+    with ``TLSBACK_REQUIRE_EXTENSIONS=1``; otherwise it skips.
+    """
+    if request.param == "python":
+        from tlsback import _scan_py
+
+        return _scan_py
+    try:
+        from tlsback import _scan_c
+    except ImportError as exc:
+        if _SCAN_REQUIRE_EXTENSIONS:
+            pytest.fail(f"TLSBACK_REQUIRE_EXTENSIONS=1 but the C scanner cannot be used: {exc}")
+        pytest.skip(f"C extension not built: {exc}")
+    return _scan_c
