@@ -179,7 +179,7 @@ def test_platform_store_is_merged_with_custom_certificates(loader_env: dict[str,
 def test_only_mode_is_refused_by_the_native_backend(pki: PKI, tmp_path: Path) -> None:
     cfg = tlsback.load(native_tls=True, env=env_with(TLSBACK_CUSTOM_CERTS="only", **_file(pki, tmp_path)))
     with pytest.raises(tlsback.ConfigError, match="only"):
-        cfg.context
+        _ = cfg.context
 
 
 def test_certifi_fallback_when_no_platform_store(pki: PKI, tmp_path: Path) -> None:

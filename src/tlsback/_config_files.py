@@ -27,7 +27,7 @@ from .errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 __all__ = ["ConfigFile", "discover"]
 
@@ -57,7 +57,8 @@ class ConfigFile:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            doc: dict[str, Any] = tomllib.load(f)
+            return doc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Failed to parse {path}: {exc}") from None
     except OSError as exc:
@@ -100,7 +101,8 @@ def _project_files(cwd: Path) -> Iterator[ConfigFile]:
         uv, own = _pyproject_tables(pyproject)
         use_uv, use_own = want_uv and uv is not None, want_own and own is not None
         if use_uv or use_own:
-            yield ConfigFile(pyproject, "project", uv if use_uv else {}, own if use_own else {})
+            yield ConfigFile(pyproject, "project", (uv if use_uv else None) or {},
+                             (own if use_own else None) or {})
         want_uv, want_own = want_uv and not use_uv, want_own and not use_own
 
 

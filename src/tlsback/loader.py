@@ -280,9 +280,8 @@ def load_trust_store(
             report.certificates += stats.found
             report.unique += stats.unique
     for problem in result.problems:
-        report = owner.get(problem.path)
-        if report is not None:
-            report.problems.append(problem)
+        if problem.path in owner:
+            owner[problem.path].problems.append(problem)
 
     for report in store.sources:
         consequence = _consequence(report, store_empty=not store.certs, mode=mode, include_platform=include_platform)

@@ -18,7 +18,7 @@ from .errors import BackendError
 if TYPE_CHECKING:
     from .loader import TrustStore
 
-__all__ = ["Backend", "BackendEntry", "ENTRY_POINT_GROUP", "discover", "get_backend"]
+__all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendEntry", "discover", "get_backend"]
 
 ENTRY_POINT_GROUP = "tlsback.backends"
 
@@ -122,7 +122,7 @@ def discover() -> dict[str, BackendEntry]:
                 continue  # tlsback's own registration of a built-in
             plugins.append(BackendEntry(
                 ep.name, ep.value, dist,
-                conflict=f"the name is taken by a built-in backend; rename the plugin's entry point",
+                conflict="the name is taken by a built-in backend; rename the plugin's entry point",
             ))
             continue
         plugins.append(BackendEntry(ep.name, ep.value, dist))
