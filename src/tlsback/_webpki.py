@@ -250,17 +250,24 @@ _EC = "1.2.840.10045.2.1"
 _ED25519 = "1.3.101.112"
 _P256 = "1.2.840.10045.3.1.7"
 _P384 = "1.3.132.0.34"
+_P521 = "1.3.132.0.35"
 
-#: Certificate signature algorithms webpki verifies (its default ring-based set, as in uv):
-#: ECDSA with SHA-256/384, RSA PKCS#1 v1.5 and PSS with SHA-256/384/512, Ed25519.
+#: Certificate signature algorithms webpki verifies with the aws-lc-rs provider uv 0.13 ships
+#: (the list uv prints in ``UnsupportedSignatureAlgorithmContext``): ECDSA with SHA-256/384/512
+#: on P-256/P-384/P-521, RSA PKCS#1 v1.5 and PSS with SHA-256/384/512, Ed25519, ML-DSA.
+#: Not SHA-1, MD5 or SHA-224, not DSA, not Ed448.
 WEBPKI_SIGNATURE_ALGORITHMS = {
     "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
     "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
     "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
     "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
     "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
     "1.2.840.113549.1.1.10": "RSASSA-PSS",
     _ED25519: "Ed25519",
+    "2.16.840.1.101.3.4.3.17": "ML-DSA-44",
+    "2.16.840.1.101.3.4.3.18": "ML-DSA-65",
+    "2.16.840.1.101.3.4.3.19": "ML-DSA-87",
 }
 
 _SIGNATURE_NAMES = {
@@ -270,12 +277,20 @@ _SIGNATURE_NAMES = {
     "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
     "1.2.840.10045.4.1": "ecdsa-with-SHA1",
     "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
-    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
     "1.3.101.113": "Ed448",
     "1.2.840.10040.4.3": "dsa-with-SHA1",
     "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
 }
-_CURVE_NAMES = {_P256: "P-256", _P384: "P-384", "1.3.132.0.35": "P-521", "1.3.132.0.10": "secp256k1"}
+_CURVE_NAMES = {_P256: "P-256", _P384: "P-384", _P521: "P-521", "1.3.132.0.10": "secp256k1"}
+_ML_DSA = frozenset({"2.16.840.1.101.3.4.3.17", "2.16.840.1.101.3.4.3.18",
+                     "2.16.840.1.101.3.4.3.19"})
+
+_EKU_NAMES = {
+    OID_SERVER_AUTH: "serverAuth", "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning", "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping", "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "2.5.29.37.0": "anyExtendedKeyUsage",
+}
 
 _SAN_KINDS = {0x82: "DnsName", 0x87: "IpAddress", 0x81: "Rfc822Name", 0x86: "URI"}
 
@@ -323,6 +338,16 @@ class CertInfo:
         _tag, cs, ce = _tlv(ext.value, 0)
         kids = _children(ext.value, cs, ce)
         return bool(kids) and kids[0][0] == 0x01 and ext.value[kids[0][1]:kids[0][2]] != b"\x00"
+
+    @property
+    def key_cert_sign(self) -> bool:
+        """keyUsage allows keyCertSign, or there is no keyUsage (RFC 5280 §4.2.1.3, bit 5)."""
+        ext = self.extension(OID_KEY_USAGE)
+        if ext is None:
+            return True
+        _tag, cs, ce = _tlv(ext.value, 0)
+        bits = ext.value[cs + 1 : ce]  # skip the unused-bits octet
+        return bool(bits) and bool(bits[0] & 0x04)
 
     @property
     def extended_key_usage(self) -> tuple[str, ...] | None:
@@ -482,17 +507,19 @@ class PolicyViolation(Exception):
 
 def _check_key(cert: CertInfo, role: str) -> None:
     # rustls verifies TLS signatures and webpki certificate signatures with RSA 2048-8192 bits,
-    # ECDSA on P-256/P-384 and Ed25519 only (OpenSSL also takes P-521, secp256k1, DSA, Ed448).
+    # ECDSA on P-256/P-384/P-521, Ed25519 and ML-DSA only (OpenSSL also takes secp256k1 and
+    # other curves, DSA, Ed448).
     ok = (
         (cert.key_algorithm == _RSA and cert.rsa_bits is not None and 2048 <= cert.rsa_bits <= 8192)
-        or (cert.key_algorithm == _EC and cert.key_parameter in (_P256, _P384))
+        or (cert.key_algorithm == _EC and cert.key_parameter in (_P256, _P384, _P521))
         or cert.key_algorithm == _ED25519
+        or cert.key_algorithm in _ML_DSA
     )
     if not ok:
         raise PolicyViolation(
-            "UnsupportedSignatureAlgorithmForPublicKey",
+            "BadSignature" if cert.key_algorithm == _RSA else "UnsupportedSignatureAlgorithmForPublicKey",
             f"the {role} certificate ({cert.subject}) has a {cert.key_description} key, which "
-            "rustls does not support (RSA 2048-8192, ECDSA P-256/P-384 or Ed25519 only)",
+            "rustls does not support (RSA 2048-8192, ECDSA P-256/P-384/P-521, Ed25519, ML-DSA)",
             _ERR_EE_KEY_TOO_SMALL if cert.key_algorithm == _RSA else _ERR_UNSUPPORTED_SIGNATURE_ALGORITHM,
             cert,
         )
@@ -622,14 +649,28 @@ RUSTLS_REASONS = {
     25: "PathLenConstraintViolated",
     47: "NameConstraintViolation", 48: "NameConstraintViolation", 51: "NameConstraintViolation",
     53: "NameConstraintViolation",
-    66: "UnsupportedSignatureAlgorithmForPublicKey", 67: "UnsupportedSignatureAlgorithmForPublicKey",
+    66: "BadSignature", 67: "BadSignature",
     68: "UnsupportedSignatureAlgorithm", 76: "UnsupportedSignatureAlgorithm",
     22: "MaximumPathDepthExceeded",
 }
 
 
+def _san_text(kind: str, value: str) -> str:
+    """rustls' spelling: ``DnsName("example.com")``, ``IpAddress(127.0.0.1)``."""
+    return f"{kind}({value})" if kind == "IpAddress" else f'{kind}("{value}")'
+
+
 def _fmt_time(t: datetime.datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(seconds: float) -> str:
+    seconds = abs(int(seconds))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def describe_failure(
@@ -639,7 +680,7 @@ def describe_failure(
     server_hostname: str | None,
     now: datetime.datetime | None = None,
 ) -> tuple[str, str, CertInfo | None]:
-    """Explain an OpenSSL verification failure the way rustls would.
+    """Explain an OpenSSL verification failure the way rustls (and so uv) words it.
 
     Args:
         verify_code: the ``X509_V_ERR_*`` code.
@@ -649,7 +690,8 @@ def describe_failure(
         now: the time to judge validity at (default: now).
 
     Returns:
-        ``(reason, detail, certificate)``: rustls' name, a sentence for a person, and the
+        ``(reason, text, certificate)``: rustls' name for the failure, the sentence uv prints
+        after "invalid peer certificate: " (with the certificate's subject added), and the
         certificate concerned when it can be told.
     """
     reason = RUSTLS_REASONS.get(verify_code, "Other")
@@ -662,68 +704,83 @@ def describe_failure(
             break
     leaf = certs[0] if certs else None
 
-    def first(pred: Any) -> CertInfo | None:
-        return next((c for c in certs if pred(c)), leaf)
+    def find(pred: Any, among: Sequence[CertInfo] = certs) -> CertInfo | None:
+        return next((c for c in among if pred(c)), None)
+
+    def about(cert: CertInfo | None) -> str:
+        if cert is None:
+            return ""
+        role = "server certificate" if cert is leaf else "certificate"
+        return f" [{role}: {cert.subject}]"
 
     if reason == "NotValidForName":
-        names = ", ".join(f'{k}("{v}")' for k, v in leaf.subject_alt_names) if leaf else ""
-        detail = f'certificate not valid for name "{server_hostname}"; '
-        detail += (
+        sans = leaf.subject_alt_names if leaf else []
+        names = ", ".join(_san_text(k, v) for k, v in sans)
+        text = f'certificate not valid for name "{server_hostname}"; '
+        text += (
             f"certificate is only valid for {names}"
             if names
-            else "certificate has no subjectAltName (the Common Name is not used)"
+            else "certificate is not valid for any names (according to its subjectAltName "
+            "extension)"
         )
-        return reason, detail, leaf
+        return reason, text + about(leaf), leaf
     if reason in ("Expired", "NotValidYet"):
         expired = reason == "Expired"
-        cert = first(lambda c: c.not_after < now if expired else c.not_before > now)
+        cert = find(lambda c: c.not_after < now if expired else c.not_before > now)
         if cert is None:
-            return reason, verify_message, None
-        role = "server" if cert is leaf else "chain"
+            return reason, f"{reason} ({verify_message})", leaf
         if expired:
-            detail = (f"the {role} certificate ({cert.subject}) expired at "
-                      f"{_fmt_time(cert.not_after)} (now {_fmt_time(now)})")
+            text = (f"certificate expired: verification time {_fmt_time(now)}, but certificate "
+                    f"is not valid after {_fmt_time(cert.not_after)} "
+                    f"({_ago((now - cert.not_after).total_seconds())} ago)")
         else:
-            detail = (f"the {role} certificate ({cert.subject}) is not valid before "
-                      f"{_fmt_time(cert.not_before)} (now {_fmt_time(now)})")
-        return reason, detail, cert
+            text = (f"certificate not valid yet: verification time {_fmt_time(now)}, but "
+                    f"certificate is not valid before {_fmt_time(cert.not_before)} "
+                    f"({_ago((cert.not_before - now).total_seconds())} in future)")
+        return reason, text + about(cert), cert
     if reason == "UnknownIssuer":
         top = certs[-1] if certs else None
         if top is None:
-            return reason, "the server's certificate is not issued by a trusted certificate", None
-        detail = f"no trusted certificate issued {top.subject} (its issuer is {top.issuer})"
+            return reason, reason, None
+        why = f"no trusted certificate issued {top.subject}; its issuer is {top.issuer}"
         if len(certs) == 1 and not top.self_issued:
-            detail += "; the server sent no intermediate certificates"
-        return reason, detail, top
+            why += "; the server sent no intermediate certificates"
+        elif top.self_issued:
+            why = f"{top.subject} is self-signed and not trusted"
+        return reason, f"{reason} ({why})", top
     if reason == "InvalidPurpose":
-        cert = first(lambda c: c.extended_key_usage is not None
-                     and OID_SERVER_AUTH not in c.extended_key_usage)
-        subject = cert.subject if cert else "?"
-        return reason, (f"certificate {subject} does not allow extended key usage for server "
-                        "authentication"), cert
+        cert = find(lambda c: c.extended_key_usage is not None
+                    and OID_SERVER_AUTH not in c.extended_key_usage)
+        if cert is None:
+            return reason, (f"{reason} (the certificate's keyUsage or extendedKeyUsage does not "
+                            "allow server authentication)"), leaf
+        allows = ", ".join(_EKU_NAMES.get(o, o) for o in cert.extended_key_usage or ())
+        return reason, ("certificate does not allow extended key usage for server "
+                        f"authentication, allows {allows or 'nothing'}" + about(cert)), cert
     if reason == "UnsupportedSignatureAlgorithm":
-        cert = first(lambda c: c.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS)
+        cert = find(lambda c: c.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS)
         if cert is not None:
-            return reason, f"certificate {cert.subject} is signed with {cert.signature_name}", cert
-    if reason == "UnsupportedSignatureAlgorithmForPublicKey":
-        cert = first(lambda c: c.key_algorithm == _RSA and (c.rsa_bits or 0) < 2048)
+            return reason, (f"{reason} (signed with {cert.signature_name})" + about(cert)), cert
+    if reason == "BadSignature" and verify_code in (66, 67):
+        cert = find(lambda c: c.key_algorithm == _RSA and (c.rsa_bits or 0) < 2048)
         if cert is not None:
-            return reason, f"certificate {cert.subject} has a {cert.key_description} key", cert
+            return reason, (f"{reason} (a {cert.key_description} key is too small; rustls "
+                            "requires RSA keys of 2048 bits or more)" + about(cert)), cert
     if reason == "UnsupportedCriticalExtension":
-        cert = first(lambda c: any(e.critical and e.oid not in WEBPKI_KNOWN_EXTENSIONS
-                                   for e in c.extensions))
-        subject = cert.subject if cert else "?"
-        return reason, f"certificate {subject} has an unsupported critical extension", cert
-    if reason == "CaUsedAsEndEntity":
-        return reason, f"the server certificate ({leaf.subject if leaf else '?'}) is a CA", leaf
+        cert = find(lambda c: any(e.critical and e.oid not in WEBPKI_KNOWN_EXTENSIONS
+                                  for e in c.extensions))
+        return reason, reason + about(cert), cert
     if reason == "EndEntityUsedAsCa":
-        cert = first(lambda c: c is not leaf and not c.is_ca)
-        subject = cert.subject if cert else "?"
-        return reason, f"certificate {subject} issued another but is not a CA", cert
+        cert = find(lambda c: not c.is_ca or not c.key_cert_sign, certs[1:])
+        if cert is None:
+            return reason, reason, None
+        why = "its keyUsage lacks keyCertSign" if cert.is_ca else "it is not a CA (no cA=TRUE)"
+        return reason, f"{reason} ({cert.subject} issued a certificate but {why})", cert
+    if reason == "PathLenConstraintViolated":
+        return reason, reason, None
     if reason == "NameConstraintViolation":
-        return reason, (f"the server certificate ({leaf.subject if leaf else '?'}) names are "
-                        "outside its issuer's name constraints"), leaf
-    return reason, verify_message, leaf
+        return reason, reason + about(leaf), leaf
+    return reason, f"{reason} ({verify_message})", leaf
 
 
 def _der_chain(sslobj: Any, method: str) -> list[bytes] | None:
@@ -751,9 +808,8 @@ def _make_error(verify_code: int, verify_message: str, text: str) -> ssl.SSLCert
     return exc
 
 
-def _message(reason: str, detail: str) -> str:
-    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: " \
-           f"invalid peer certificate: {reason}: {detail}"
+def _message(text: str) -> str:
+    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {text}"
 
 
 def _annotate(exc: ssl.SSLCertVerificationError, sslobj: Any, server_hostname: str | None) -> None:
@@ -764,13 +820,13 @@ def _annotate(exc: ssl.SSLCertVerificationError, sslobj: Any, server_hostname: s
     code = getattr(exc, "verify_code", 0) or 0
     message = getattr(exc, "verify_message", "") or ""
     try:
-        reason, detail, cert = describe_failure(code, message, chain, server_hostname)
+        reason, text, cert = describe_failure(code, message, chain, server_hostname)
     except (DERError, ValueError, IndexError):  # a message is never worth a crash
         return
-    text = _message(reason, detail) + f" (OpenSSL: {message})"
-    exc.strerror = text
-    exc.args = (exc.errno, text)
-    _attach(exc, reason, detail, cert, chain)
+    full = _message(text)
+    exc.strerror = full
+    exc.args = (exc.errno, full)
+    _attach(exc, reason, text, cert, chain)
 
 
 def _attach(
@@ -781,7 +837,7 @@ def _attach(
     chain: list[bytes] | None,
 ) -> None:
     exc.rustls_reason = reason  # type: ignore[attr-defined]
-    exc.detail = detail  # type: ignore[attr-defined]
+    exc.rustls_text = detail  # type: ignore[attr-defined]
     exc.certificate = cert  # type: ignore[attr-defined]
     exc.peer_chain = chain  # type: ignore[attr-defined]
 
@@ -826,13 +882,14 @@ def _post_handshake(ctx: ssl.SSLContext, sslobj: Any, peer_der: bytes | None) ->
                 return
             raise
     except PolicyViolation as v:
-        exc = _make_error(v.verify_code, f"{v.reason}: {v.detail}", _message(v.reason, v.detail))
-        _attach(exc, v.reason, v.detail, v.certificate, chain)
+        text = f"{v.reason} ({v.detail})"
+        exc = _make_error(v.verify_code, text, _message(text))
+        _attach(exc, v.reason, text, v.certificate, chain)
         raise exc from None
     except DERError as d:
-        text = f"BadDer: the verified chain could not be read ({d})"
-        exc = _make_error(_ERR_UNSPECIFIED, text, _message("BadDer", str(d)))
-        _attach(exc, "BadDer", str(d), None, chain)
+        text = f"BadDer (the verified chain could not be read: {d})"
+        exc = _make_error(_ERR_UNSPECIFIED, text, _message(text))
+        _attach(exc, "BadDer", text, None, chain)
         raise exc from None
 
 
