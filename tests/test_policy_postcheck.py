@@ -1,0 +1,226 @@
+"""The checks after the handshake run for every kind of client: blocking sockets, asyncio
+streams, memory BIOs, and the HTTP clients built on them; a failure closes the connection and
+raises ``ssl.SSLCertVerificationError`` with rustls' reason."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests import policy_scenarios as ps
+from tests.tlsserver import HTTPSServer
+from tlsback import _webpki
+
+# leaf_is_ca: OpenSSL accepts it, only the post-handshake check rejects it.
+POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directly",
+                   "leaf_rsa_sha224"]
+
+
+def _context(setup: ps.Setup) -> ssl.SSLContext:
+    ctx = _webpki.new_context()
+    ctx.load_verify_locations(cadata=setup.anchors_pem)
+    return ctx
+
+
+def _serve(https_server: Callable[..., HTTPSServer], scenario_id: str) -> tuple[
+        ps.Setup, HTTPSServer]:
+    setup = ps.setup_for(scenario_id)
+    return setup, https_server(setup.chain, **setup.server_kwargs)
+
+
+def _wait_for(pred: Callable[[], bool], timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+@pytest.mark.parametrize("scenario_id", POST_CHECK_ONLY)
+def test_openssl_alone_accepts_these(scenario_id: str,
+                                     https_server: Callable[..., HTTPSServer]) -> None:
+    """Without the post-handshake classes the same context connects: the checks are the gap."""
+    setup, srv = _serve(https_server, scenario_id)
+    ctx = _context(setup)
+    ctx.sslsocket_class = ssl.SSLSocket
+    assert ps.handshake(ctx, srv.port, "localhost") is None
+
+
+@pytest.mark.parametrize("scenario_id", POST_CHECK_ONLY)
+def test_blocking_socket_rejects_and_closes(scenario_id: str,
+                                            https_server: Callable[..., HTTPSServer]) -> None:
+    """wrap_socket: the error is SSLCertVerificationError, the socket is closed, no request sent."""
+    setup, srv = _serve(https_server, scenario_id)
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        _context(setup).wrap_socket(raw, server_hostname="localhost")
+    err = info.value
+    assert err.verify_code and err.verify_message
+    assert err.reason == "CERTIFICATE_VERIFY_FAILED" and err.library == "SSL"
+    assert getattr(err, "rustls_reason", None) == ps.BY_ID[scenario_id].rustls
+    assert "invalid peer certificate" in str(err)
+    assert srv.requests == []
+    # The server sees the connection end without a request.
+    assert _wait_for(lambda: len(srv.connections) >= 1)
+
+
+def test_do_handshake_on_connect_false_and_connect(https_server: Callable[..., HTTPSServer]) -> None:
+    """Explicit do_handshake() and SSLSocket.connect() paths run the checks too."""
+    setup, srv = _serve(https_server, "leaf_is_ca")
+    ctx = _context(setup)
+    sock = ctx.wrap_socket(socket.socket(), server_hostname="localhost",
+                           do_handshake_on_connect=False)
+    with sock:
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", srv.port))
+        with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+            sock.do_handshake()
+    sock2 = ctx.wrap_socket(socket.socket(), server_hostname="localhost")
+    with sock2:
+        sock2.settimeout(10)
+        with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+            sock2.connect(("127.0.0.1", srv.port))
+
+
+def test_nonblocking_handshake_loop(https_server: Callable[..., HTTPSServer]) -> None:
+    """A non-blocking caller retrying on SSLWantRead gets the verdict when the handshake ends."""
+    import select
+
+    setup, srv = _serve(https_server, "leaf_is_ca")
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    raw.setblocking(False)
+    sock = _context(setup).wrap_socket(raw, server_hostname="localhost",
+                                       do_handshake_on_connect=False)
+    with sock, pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+        for _ in range(1000):
+            try:
+                sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                select.select([sock], [], [], 5)
+            except ssl.SSLWantWriteError:
+                select.select([], [sock], [], 5)
+
+
+@pytest.mark.parametrize("scenario_id", POST_CHECK_ONLY + ["control", "wrong_name"])
+def test_asyncio_streams(scenario_id: str, https_server: Callable[..., HTTPSServer]) -> None:
+    """asyncio.open_connection(ssl=ctx) (SSLObject via sslproto) gets the same verdicts."""
+    setup, srv = _serve(https_server, scenario_id)
+    scenario = ps.BY_ID[scenario_id]
+    ctx = _context(setup)
+
+    async def go() -> None:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            "127.0.0.1", srv.port, ssl=ctx, server_hostname="localhost"), 10)
+        writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await writer.wait_closed()
+        assert data.startswith(b"HTTP/1.1 200")
+
+    if scenario.rustls == ps.OK:
+        asyncio.run(go())
+        return
+    with pytest.raises(ssl.SSLCertVerificationError) as info:
+        asyncio.run(go())
+    assert getattr(info.value, "rustls_reason", None) == scenario.rustls
+    assert srv.requests == []
+
+
+def test_sslobject_refuses_data_after_failed_check(https_server: Callable[..., HTTPSServer]) -> None:
+    """Memory-BIO users (trio, anyio) cannot send or read after the check failed."""
+    setup, srv = _serve(https_server, "leaf_is_ca")
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = _context(setup).wrap_bio(incoming, outgoing, server_hostname="localhost")
+    assert isinstance(obj, _webpki.WebpkiSSLObject)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+            for _ in range(100):
+                try:
+                    obj.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    data = raw.recv(65536)
+                    if not data:
+                        incoming.write_eof()
+                    incoming.write(data)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            obj.write(b"GET / HTTP/1.1\r\n\r\n")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            obj.read(10)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            obj.do_handshake()
+
+
+def test_http_clients_get_the_checks(https_server: Callable[..., HTTPSServer]) -> None:
+    """urllib, requests (urllib3), httpx and aiohttp all run the checks through the context."""
+    import urllib.error
+    import urllib.request
+
+    setup, srv = _serve(https_server, "leaf_is_ca")
+    ctx = _context(setup)
+    url = srv.url + "/"
+    with pytest.raises(urllib.error.URLError) as uinfo:
+        urllib.request.urlopen(url, context=ctx, timeout=10)
+    assert isinstance(uinfo.value.reason, ssl.SSLCertVerificationError)
+
+    import httpx
+
+    with httpx.Client(verify=ctx, timeout=10) as client:
+        with pytest.raises(httpx.ConnectError, match="CaUsedAsEndEntity"):
+            client.get(url)
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class _Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+            kwargs["ssl_context"] = ctx
+            super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+
+    with requests.Session() as session:
+        session.mount("https://", _Adapter(max_retries=0))
+        with pytest.raises(requests.exceptions.SSLError, match="CaUsedAsEndEntity"):
+            session.get(url, timeout=10)
+
+    import aiohttp
+
+    async def go() -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
+            async with s.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                await resp.read()
+
+    with pytest.raises(aiohttp.ClientConnectorCertificateError) as ainfo:
+        asyncio.run(go())
+    assert "CaUsedAsEndEntity" in str(ainfo.value.certificate_error)
+    assert srv.requests == []
+
+
+def test_insecure_context_skips_all_checks(https_server: Callable[..., HTTPSServer]) -> None:
+    """new_context(verify=False): no certificate checks, but the protocol policy stays."""
+    setup, srv = _serve(https_server, "leaf_is_ca")
+    ctx = _webpki.new_context(verify=False)
+    assert ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
+    assert ps.handshake(ctx, srv.port, "wrong.example") is None
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    old = ps.setup_for("tls1_1_only")
+    srv2 = https_server(old.chain, **old.server_kwargs)
+    assert isinstance(ps.handshake(ctx, srv2.port, "localhost"), ssl.SSLError)
+
+
+def test_checks_are_cheap(https_server: Callable[..., HTTPSServer]) -> None:
+    """The post-handshake work is a few DER walks: well under a millisecond per chain."""
+    setup = ps.setup_for("control")
+    chain = [c.der for c in setup.chain] + [setup.anchors[0].der]
+    start = time.perf_counter()
+    for _ in range(200):
+        _webpki.check_chain(chain)
+    per_chain = (time.perf_counter() - start) / 200
+    assert per_chain < 0.002, per_chain
