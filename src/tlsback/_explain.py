@@ -137,6 +137,10 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
         if cert is not None:
             lines.append(_certificate_line(cert))
         hint = _hint(reason, backend_name)
+        if "trust anchor" in (text or "") and reason in ("Expired", "NotValidYet"):
+            hint = ("the trusted root certificate itself is out of date: replace it in "
+                    "SSL_CERT_FILE / SSL_CERT_DIR or the system store (webpki, and so uv, "
+                    "ignores a root's dates; OpenSSL does not, whichever backend)")
     elif isinstance(err, ssl.CertificateError):
         lines.append(f"{url}: invalid peer certificate: {err}")
     else:

@@ -350,6 +350,16 @@ class CertInfo:
         return bool(bits) and bool(bits[0] & 0x04)
 
     @property
+    def key_usage_allows_tls_server(self) -> bool:
+        """keyUsage absent, or has digitalSignature, keyEncipherment or keyAgreement (bits 0/2/4)."""
+        ext = self.extension(OID_KEY_USAGE)
+        if ext is None:
+            return True
+        _tag, cs, ce = _tlv(ext.value, 0)
+        bits = ext.value[cs + 1 : ce]
+        return bool(bits) and bool(bits[0] & 0xA8)
+
+    @property
     def extended_key_usage(self) -> tuple[str, ...] | None:
         """The EKU OIDs, or ``None`` when the extension is absent (any use allowed)."""
         ext = self.extension(OID_EXT_KEY_USAGE)
@@ -728,7 +738,12 @@ def describe_failure(
         expired = reason == "Expired"
         cert = find(lambda c: c.not_after < now if expired else c.not_before > now)
         if cert is None:
-            return reason, f"{reason} ({verify_message})", leaf
+            # Nothing the server sent is out of date: the trust anchor from the store is.
+            top = certs[-1] if certs else None
+            what = "expired" if expired else "not valid yet"
+            anchor = f" ({top.issuer}, the issuer of {top.subject})" if top else ""
+            return reason, (f"certificate {what}: the trust anchor{anchor} is {what} "
+                            "(uv would accept an out-of-date trust anchor, OpenSSL does not)"), None
         if expired:
             text = (f"certificate expired: verification time {_fmt_time(now)}, but certificate "
                     f"is not valid after {_fmt_time(cert.not_after)} "
@@ -752,8 +767,15 @@ def describe_failure(
         cert = find(lambda c: c.extended_key_usage is not None
                     and OID_SERVER_AUTH not in c.extended_key_usage)
         if cert is None:
-            return reason, (f"{reason} (the certificate's keyUsage or extendedKeyUsage does not "
-                            "allow server authentication)"), leaf
+            if leaf is not None and not leaf.key_usage_allows_tls_server:
+                return reason, (f"{reason} (the server certificate's keyUsage allows neither "
+                                "digitalSignature nor keyEncipherment/keyAgreement; uv ignores "
+                                "keyUsage, OpenSSL does not)" + about(leaf)), leaf
+            top = certs[-1] if certs else None
+            anchor = f" ({top.issuer})" if top else ""
+            return reason, (f"{reason} (the trust anchor{anchor} restricts extendedKeyUsage to "
+                            "other purposes than server authentication; uv ignores a trust "
+                            "anchor's extendedKeyUsage, OpenSSL does not)"), None
         allows = ", ".join(_EKU_NAMES.get(o, o) for o in cert.extended_key_usage or ())
         return reason, ("certificate does not allow extended key usage for server "
                         f"authentication, allows {allows or 'nothing'}" + about(cert)), cert
