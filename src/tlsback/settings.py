@@ -58,6 +58,9 @@ class Settings:
         cache_dir: ``TLSBACK_CACHE_DIR``, or None for the default location.
         platform_paths: an override of the platform-store probe list
             (``TLSBACK_PLATFORM_STORE``), or None for the built-in list.
+        store: how the trust store is handed to OpenSSL (``TLSBACK_STORE``): ``auto`` (lazy
+            hashed directory above a measured size, else eager), ``lazy`` or ``eager``. The
+            test suite runs both ways through it (docs/cache.md).
     """
 
     backend: Setting[str]
@@ -69,6 +72,7 @@ class Settings:
     cache: Setting[bool]
     cache_dir: Setting[str | None]
     platform_paths: Setting[tuple[str, ...] | None]
+    store: Setting[str] = Setting("auto", "default")
     config_files: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
@@ -244,6 +248,18 @@ def _resolve_insecure_hosts(
     return Setting(tuple(hosts), " + ".join(origins) if origins else "default")
 
 
+STORE_MODES = ("auto", "lazy", "eager")
+
+
+def _resolve_store(env: Mapping[str, str]) -> Setting[str]:
+    raw = env.get("TLSBACK_STORE")
+    if raw is None:
+        return Setting("auto", "default")
+    if raw.lower() not in STORE_MODES:
+        raise ConfigError(f"TLSBACK_STORE has invalid value `{raw}`: expected `auto`, `lazy` or `eager`")
+    return Setting(raw.lower(), "env:TLSBACK_STORE")
+
+
 def _path_setting(env: Mapping[str, str], name: str) -> Setting[str | None]:
     value = env.get(name)
     if value:  # an empty value counts as unset (SPEC §2.2)
@@ -336,5 +352,6 @@ def resolve(
         cache=cache,
         cache_dir=_path_setting(env, "TLSBACK_CACHE_DIR"),
         platform_paths=platform,
+        store=_resolve_store(env),
         config_files=tuple(str(f.path) for f in files),
     )
