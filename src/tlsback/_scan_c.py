@@ -108,12 +108,13 @@ def scan_bytes(path: str, data: bytes) -> tuple[list[bytes], list[Problem]]:
 class _Store:
     """The caller-owned memory behind a ``tb_store``, grown between ``tb_scan_files`` calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, arena: int = 1 << 20) -> None:
         self.st = ffi.new("tb_store *")
         self._keep: dict[str, Any] = {}
         self._table(1024)
         self._arrays(1024)
-        self._arena(1 << 20)
+        # Not cleared: pages never written cost no memory, so a generous arena is free.
+        self._arena(max(arena, 1 << 16))
 
     def _table(self, cap: int) -> None:
         fp = ffi.new("uint64_t[]", cap)
@@ -174,7 +175,12 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
         and subject hash, per-file counts, the number of duplicates and every problem.
     """
     result = ScanResult()
-    store = _Store()
+    if isinstance(items, (list, tuple)):
+        # Size the arena once (an upper bound: unique DER is never longer than what was read);
+        # only the pages that unique certificates fill are ever touched.
+        store = _Store(sum(len(d) for _p, d in items))
+    else:
+        store = _Store()
     scratch = _Scratch()
     paths: list[str] = []
     n_problems = ffi.new("size_t *")
@@ -223,7 +229,7 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
 
     st = store.st
     n = st.n_unique
-    arena = ffi.buffer(st.arena, st.arena_len)[:]
+    arena = ffi.buffer(st.arena, st.arena_len)
     offs = ffi.unpack(st.u_off, n)
     lens = ffi.unpack(st.u_len, n)
     result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
