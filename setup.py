@@ -41,18 +41,18 @@ class optional_build_ext(build_ext):
     def run(self) -> None:
         try:
             super().run()
-        except Exception as exc:  # compiler missing, platform errors...
+        except Exception as exc:  # noqa: BLE001 - any build failure: compiler, platform, cffi
             self._failed(exc)
 
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any build failure: compiler, platform, cffi
             self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         if REQUIRE_EXTENSIONS:
-            raise
+            raise exc
         sys.stderr.write(
             f"WARNING: the tlsback C extension could not be built ({exc}); "
             "installing the pure-Python scanner instead.\n"

@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 if importlib.util.find_spec("tlsback") is None:  # pragma: no cover - depends on the venv
     sys.path.insert(0, str(SRC))
 
-from tlsback import bench  # noqa: E402
+from tlsback import bench
 
 SIZES = [1_000, 10_000, 50_000]
 

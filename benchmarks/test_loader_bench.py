@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import statistics
-import time
 from collections.abc import Iterator
 from typing import Any
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_scan_support import make_cert, pem, simple_name
+from tests.test_scan_support import make_cert, simple_name
 
 try:
     from tlsback import _scan_c

@@ -186,8 +186,16 @@ def test_der_file(scan_impl: Any) -> None:
         (b"\x30\x85\x01\x00\x00\x00\x00", "not-x509"),  # 5 length octets
         (b"\x30\x84\xff\xff\xff\xff" + b"\x00" * 16, "truncated-der"),  # huge length
     ],
-    ids=["truncated", "header-only", "tag-only", "trailing", "not-x509", "indefinite",
-         "5-octet-length", "huge-length"],  # fmt: skip
+    ids=[
+        "truncated",
+        "header-only",
+        "tag-only",
+        "trailing",
+        "not-x509",
+        "indefinite",
+        "5-octet-length",
+        "huge-length",
+    ],
 )
 def test_der_file_problems(scan_impl: Any, data: bytes, code: str) -> None:
     """Broken DER files are reported as a whole (no line), never crash."""

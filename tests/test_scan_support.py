@@ -107,7 +107,7 @@ def _children(der: bytes) -> list[bytes]:
     _tag, start, end = _hdr(der, 0)
     pos = start
     while pos < end:
-        _t, s, e = _hdr(der, pos)
+        _t, _s, e = _hdr(der, pos)
         out.append(der[pos:e])
         pos = e
     return out

@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _cdef(header: str) -> str:
     """The declarations between the CDEF markers of certscan.h (cffi cannot read #include)."""
-    match = re.search(r"/\* CDEF BEGIN \*/(.*)/\* CDEF END \*/", header, re.S)
+    match = re.search(r"/\* CDEF BEGIN \*/(.*)/\* CDEF END \*/", header, re.DOTALL)
     if match is None:
         raise RuntimeError("certscan.h: CDEF markers not found")
     return match.group(1)

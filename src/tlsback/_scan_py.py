@@ -43,8 +43,8 @@ IMPLEMENTATION = "python"
 
 # RFC 7468 §2: encapsulation boundaries start at the beginning of a line; we accept trailing
 # whitespace after them (RFC 7468 §3 "lax" parsers do) and CRLF line ends.
-_BEGIN = re.compile(rb"^-----BEGIN CERTIFICATE-----[ \t\r]*$", re.M)
-_DASHES = re.compile(rb"^-----", re.M)
+_BEGIN = re.compile(rb"^-----BEGIN CERTIFICATE-----[ \t\r]*$", re.MULTILINE)
+_DASHES = re.compile(rb"^-----", re.MULTILINE)
 _END = re.compile(rb"-----END CERTIFICATE-----[ \t\r]*(?:\n|\Z)")
 _PEM_HINT = b"-----BEGIN "
 

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-__all__ = ["TreeInfo", "configure_parser", "ensure_tree", "make_cert", "run", "measure"]
+__all__ = ["TreeInfo", "configure_parser", "ensure_tree", "make_cert", "measure", "run"]
 
 # --- generated trees ---------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ class TreeInfo:
     files: int  # entries a loader reads (symlinks included)
 
 
-BROKEN_FILES = {
+BROKEN_FILES: dict[str, Callable[[], bytes]] = {
     "broken-truncated.pem": lambda: _pem(make_cert(0))[:-40],  # missing END
     "broken-base64.pem": lambda: _pem(make_cert(0)).replace(b"M", b"!", 1),
     "broken-truncated.cer": lambda: make_cert(0)[:-100],  # truncated DER
@@ -391,11 +391,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"floor (list + read, no parsing): {doc['floor_s'] * 1000:9.1f} ms\n")
     out.write(f"{'implementation':<15}{'scan ms':>10}{'load ms':>10}{'unique':>9}"
               f"{'duplicates':>12}{'skipped':>9}\n")  # fmt: skip
-    for r in doc["results"]:
-        out.write(
-            f"{r['implementation']:<15}{r['scan_s'] * 1000:>10.1f}{r['load_s'] * 1000:>10.1f}"
-            f"{r['unique']:>9}{r['duplicates']:>12}{r['skipped']:>9}\n"
-        )
+    out.writelines(f"{r['implementation']:<15}{r['scan_s'] * 1000:>10.1f}{r['load_s'] * 1000:>10.1f}"
+            f"{r['unique']:>9}{r['duplicates']:>12}{r['skipped']:>9}\n" for r in doc["results"])
     by = {r["implementation"]: r for r in doc["results"]}
     if "c" in by:
         c, py = by["c"], by["python"]
