@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +91,13 @@ def _now() -> datetime.datetime:
 _DAY = datetime.timedelta(days=1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def base() -> PKI:
     """root -> intermediate -> localhost/127.0.0.1 leaf, EC keys."""
     return PKI.create(name_prefix="policy")
 
 
-@lru_cache(maxsize=None)
+@cache
 def rsa_base() -> PKI:
     """The same with RSA-2048 keys (for RSA key-exchange suites)."""
     return PKI.create(key_kind="rsa2048", name_prefix="policy rsa")
@@ -403,7 +403,7 @@ SCENARIOS: list[Scenario] = [
 BY_ID = {s.id: s for s in SCENARIOS}
 
 
-@lru_cache(maxsize=None)
+@cache
 def setup_for(scenario_id: str) -> Setup:
     """Build (once per process) the certificates of a scenario."""
     return BY_ID[scenario_id].build()
@@ -489,7 +489,7 @@ class AnyHostProxy:
                     pass
         self._thread.join(5)
 
-    def __enter__(self) -> AnyHostProxy:
+    def __enter__(self) -> AnyHostProxy:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -504,10 +504,10 @@ class AnyHostProxy:
 def handshake(ctx: ssl.SSLContext, port: int, host: str) -> BaseException | None:
     """Connect to 127.0.0.1:``port`` asking for ``host``; ``None`` on success, else the error."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host) as tls:
-                tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                tls.recv(1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            tls.recv(1)
     except (ssl.SSLError, ssl.CertificateError, OSError) as exc:
         return exc
     return None

@@ -173,9 +173,9 @@ def test_http_clients_get_the_checks(https_server: Callable[..., HTTPSServer]) -
 
     import httpx
 
-    with httpx.Client(verify=ctx, timeout=10) as client:
-        with pytest.raises(httpx.ConnectError, match="CaUsedAsEndEntity"):
-            client.get(url)
+    with httpx.Client(verify=ctx, timeout=10) as client, \
+            pytest.raises(httpx.ConnectError, match="CaUsedAsEndEntity"):
+        client.get(url)
 
     import requests
     from requests.adapters import HTTPAdapter
@@ -193,9 +193,9 @@ def test_http_clients_get_the_checks(https_server: Callable[..., HTTPSServer]) -
     import aiohttp
 
     async def go() -> None:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
-            async with s.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                await resp.read()
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s, \
+                s.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            await resp.read()
 
     with pytest.raises(aiohttp.ClientConnectorCertificateError) as ainfo:
         asyncio.run(go())
@@ -205,7 +205,7 @@ def test_http_clients_get_the_checks(https_server: Callable[..., HTTPSServer]) -
 
 def test_insecure_context_skips_all_checks(https_server: Callable[..., HTTPSServer]) -> None:
     """new_context(verify=False): no certificate checks, but the protocol policy stays."""
-    setup, srv = _serve(https_server, "leaf_is_ca")
+    _setup, srv = _serve(https_server, "leaf_is_ca")
     ctx = _webpki.new_context(verify=False)
     assert ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
     assert ps.handshake(ctx, srv.port, "wrong.example") is None

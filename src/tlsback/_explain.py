@@ -57,10 +57,11 @@ def _protocol_reason(err: ssl.SSLError, backend_name: str) -> tuple[str, str | N
     """Non-certificate handshake failures in rustls' words, with a hint."""
     reason = (getattr(err, "reason", None) or "").upper()
     if "PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason or "WRONG_VERSION" in reason:
-        return ("received fatal alert: ProtocolVersion (the server and tlsback share no TLS "
-                "version; tlsback speaks TLS 1.2 and 1.3 only)",
-                "the server must be upgraded: TLS 1.0 and 1.1 are deprecated (RFC 8996) and no "
+        text = ("received fatal alert: ProtocolVersion (the server and tlsback share no TLS "
+                "version; tlsback speaks TLS 1.2 and 1.3 only)")
+        upgrade: str | None = ("the server must be upgraded: TLS 1.0 and 1.1 are deprecated (RFC 8996) and no "
                 "backend enables them")
+        return text, upgrade
     if "HANDSHAKE_FAILURE" in reason or "NO_SHARED_CIPHER" in reason or "NO_CIPHERS" in reason:
         hint = None
         if backend_name == "rustls":

@@ -34,11 +34,11 @@ __all__ = [
     "CertInfo",
     "DERError",
     "PolicyViolation",
+    "WebpkiSSLObject",
+    "WebpkiSSLSocket",
     "check_chain",
     "new_context",
     "parse_certificate",
-    "WebpkiSSLObject",
-    "WebpkiSSLSocket",
 ]
 
 #: TLS 1.2 suites rustls offers: forward secret (ECDHE) and AEAD (AES-GCM, ChaCha20-Poly1305)
@@ -218,7 +218,7 @@ def _name_text(der: bytes, start: int, end: int) -> str:
     for _tag, rs, re_ in _children(der, start, end):  # RelativeDistinguishedName: SET
         parts = []
         for _t, as_, ae in _children(der, rs, re_):  # AttributeTypeAndValue: SEQUENCE
-            (ot, os_, oe), (vt, vs, ve) = _children(der, as_, ae)[:2]
+            (_ot, os_, oe), (vt, vs, ve) = _children(der, as_, ae)[:2]
             oid = _oid(der[os_:oe])
             parts.append(f"{_NAME_ATTRS.get(oid, oid)}={_string(vt, der[vs:ve])}")
         rdns.append("+".join(parts))
@@ -434,7 +434,7 @@ def parse_certificate(der: bytes) -> CertInfo:
     parts = _children(der, cs, ce)
     if len(parts) != 3:
         raise DERError("a certificate has three parts")
-    (tt, ts, te), (at, as_, ae), _sig = parts
+    (_tt, ts, te), (_at, as_, ae), _sig = parts
     sig_alg = _oid(der[slice(*_children(der, as_, ae)[0][1:])])
     tbs = _children(der, ts, te)
     i = 0
@@ -823,8 +823,8 @@ def _der_chain(sslobj: Any, method: str) -> list[bytes] | None:
 
 def _make_error(verify_code: int, verify_message: str, text: str) -> ssl.SSLCertVerificationError:
     exc = ssl.SSLCertVerificationError(1, text)
-    exc.reason = "CERTIFICATE_VERIFY_FAILED"  # type: ignore[misc]
-    exc.library = "SSL"  # type: ignore[misc]
+    exc.reason = "CERTIFICATE_VERIFY_FAILED"
+    exc.library = "SSL"
     exc.verify_code = verify_code
     exc.verify_message = verify_message
     return exc
@@ -922,12 +922,13 @@ class WebpkiSSLSocket(ssl.SSLSocket):
         try:
             super().do_handshake(block)
         except ssl.SSLCertVerificationError as exc:
-            _annotate(exc, self._sslobj, self.server_hostname)
+            _annotate(exc, getattr(self, "_sslobj", None), self.server_hostname)
             raise
         if self.context.verify_mode == ssl.CERT_NONE:
             return
         try:
-            _post_handshake(self.context, self._sslobj, self.getpeercert(binary_form=True))
+            _post_handshake(self.context, getattr(self, "_sslobj", None),
+                            self.getpeercert(binary_form=True))
         except ssl.SSLCertVerificationError:
             # Nothing may be sent to a server that failed verification: close the connection
             # (the stdlib does the same when OpenSSL's own verification fails).
@@ -946,19 +947,20 @@ class WebpkiSSLObject(ssl.SSLObject):
         try:
             super().do_handshake()
         except ssl.SSLCertVerificationError as exc:
-            _annotate(exc, self._sslobj, self.server_hostname)
+            _annotate(exc, getattr(self, "_sslobj", None), self.server_hostname)
             raise
         if self.context.verify_mode == ssl.CERT_NONE:
             return
         try:
-            _post_handshake(self.context, self._sslobj, self.getpeercert(binary_form=True))
+            _post_handshake(self.context, getattr(self, "_sslobj", None),
+                            self.getpeercert(binary_form=True))
         except ssl.SSLCertVerificationError as exc:
             # The transport is the caller's to close (asyncio does on this error); until then
             # no application data may pass in either direction.
             self._tlsback_failed = exc
             raise
 
-    def read(self, len: int = 1024, buffer: Any = None) -> Any:  # noqa: A002 - stdlib signature
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
         if self._tlsback_failed is not None:
             raise self._tlsback_failed
         return super().read(len, buffer)
