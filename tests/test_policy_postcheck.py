@@ -224,3 +224,21 @@ def test_checks_are_cheap(https_server: Callable[..., HTTPSServer]) -> None:
         _webpki.check_chain(chain)
     per_chain = (time.perf_counter() - start) / 200
     assert per_chain < 0.002, per_chain
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_resumed_sessions_still_connect(version: ssl.TLSVersion,
+                                        https_server: Callable[..., HTTPSServer]) -> None:
+    """A resumed session has no verified chain; the leaf it remembers is checked, and passes."""
+    setup = ps.setup_for("control")
+    srv = https_server(setup.chain, maximum_version=version)
+    ctx = _context(setup)
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.port), timeout=10),
+                         server_hostname="localhost") as first:
+        first.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        while first.recv(65536):
+            pass
+        session = first.session
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.port), timeout=10),
+                         server_hostname="localhost", session=session) as second:
+        assert second.session_reused
