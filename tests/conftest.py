@@ -302,4 +302,6 @@ def store_mode(hermetic_env: HermeticEnv, monkeypatch: pytest.MonkeyPatch) -> st
     """The ``TLSBACK_STORE`` this run was started with (``auto`` when unset), set for the test."""
     if _STORE_MODE is not None:
         monkeypatch.setenv("TLSBACK_STORE", _STORE_MODE)
+        # Also for tlsback.load(env={...}) calls that pass their own environment.
+        monkeypatch.setattr("tlsback.loader._FORCED_STORE", _STORE_MODE)
     return _STORE_MODE or "auto"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import registry
 from ._version import __version__
 from .errors import ConfigError
-from .loader import TrustStore, load_trust_store
+from .loader import StoreOptions, TrustStore, load_trust_store
 from .settings import Settings, resolve
 
 if TYPE_CHECKING:
@@ -93,9 +93,23 @@ class TLSConfig:
                     mode=s.custom_certs.value,
                     platform_paths=s.platform_paths.value,
                     env=self._env,
+                    options=self._store_options(),
                 )
                 self._timings["store_s"] = time.perf_counter() - t0
             return self._store
+
+    def _store_options(self) -> StoreOptions:
+        """Lazy store and trust cache settings (SPEC §7)."""
+        s = self.settings
+        # A capath is read only by OpenSSL's own verifier. The rustls backend verifies with it
+        # (plugins that use the platform store get what it gets). The native backend's custom
+        # certificates stay eager: truststore's macOS/Windows verifiers see only certificates
+        # already in the context (get_ca_certs), and custom stores are usually small.
+        lazy_ok = self.backend.uses_platform_store
+        cache_reason = "" if s.cache.value else (
+            "--no-cache" if s.cache.origin == "cli" else f"cache off ({s.cache.origin})")
+        return StoreOptions(store=s.store.value, cache=s.cache.value, cache_reason=cache_reason,
+                            cache_dir=s.cache_dir.value, lazy_ok=lazy_ok)
 
     def _client(self) -> ClientCert | None:
         path = self.settings.client_cert.value
@@ -177,12 +191,14 @@ class TLSConfig:
                 "reason": store.implementation_reason,
             },
             "store": {
-                "certificates": len(store.certs),
+                "certificates": store.count,
                 "duplicates": store.duplicates,
                 "mode": store.mode,
                 "platform_store": self.backend.uses_platform_store,
                 "platform_fallback": store.platform_fallback,
             },
+            "cache": dict(store.cache, store=self.settings.store.value,
+                          store_origin=self.settings.store.origin),
             "sources": [r.as_dict() for r in store.sources],
             "insecure_hosts": self.insecure_hosts.describe(),
             "insecure_warning": self.insecure_hosts.warning(),

@@ -1,9 +1,16 @@
-"""Loading trust sources into a :class:`TrustStore` (SPEC §2, §6).
+"""Loading trust sources into a :class:`TrustStore` (SPEC §2, §6, §7).
 
 One pipeline for every source: list files (:mod:`tlsback.sources`), read them here, then scan,
 decode, frame-check and deduplicate them with the chosen implementation (the C extension or
 its pure-Python twin, :mod:`tlsback._scan`). Every problem becomes one warning that names the
 source and the path and says what stays trusted; loading always goes on with the rest.
+
+Large stores are handed to OpenSSL lazily (SPEC §7, :mod:`tlsback.cache`): the listing is done
+first and every listed file stat'ed, which is all a warm start does; the trust cache is asked
+for an entry with that key before any file is read. On a hit, the per-source diagnostics (and
+the warnings) come from the entry's metadata. On a miss the files are read and scanned, and the
+store is either loaded eagerly (small stores, where that measures faster) or written as a
+hashed directory into the cache.
 """
 
 from __future__ import annotations
@@ -16,18 +23,67 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from . import _scan
 from ._scantypes import Problem, ScanResult
 from .sources import Listing, Source, certifi_source, custom_sources, list_source, platform_sources
 
-__all__ = ["MAX_FILE_SIZE", "SourceReport", "TrustStore", "load_trust_store"]
+if TYPE_CHECKING:
+    from .cache import Entry, EntryWriter, Lease
+
+__all__ = [
+    "EAGER_MAX_CACHED",
+    "EAGER_MAX_UNCACHED",
+    "MAX_FILE_SIZE",
+    "SourceReport",
+    "StoreOptions",
+    "TrustStore",
+    "format_warning",
+    "load_trust_store",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPEC §2.4)
+
+# Stores of at most this many certificates are loaded eagerly (``cadata``) in ``auto`` mode:
+# below it, reading + scanning + an eager load costs less than a warm lazy start plus the first
+# handshake's lookups, or (without the cache) less than building the hashed directory.
+# Measured by ``benchmarks/bench_startup.py::test_eager_threshold`` (docs/cache.md).
+EAGER_MAX_CACHED = 0
+EAGER_MAX_UNCACHED = 0
+
+# Link ``HASH.N`` to the original file when it holds exactly this one PEM certificate and
+# nothing else, instead of writing a copy (measured in docs/cache.md).
+LINK_ORIGINALS = True
+
+STORE_MODES = ("auto", "lazy", "eager")
+
+# Test hook: when set, overrides every StoreOptions.store, including loads given an explicit
+# ``env`` (tests/conftest.py sets it from TLSBACK_STORE to run the whole suite both ways).
+_FORCED_STORE: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How the store is handed to OpenSSL and whether the trust cache is used.
+
+    Attributes:
+        store: ``auto`` (lazy above the measured threshold, else eager), ``lazy`` or ``eager``
+            (``TLSBACK_STORE``).
+        cache: whether the per-user cache may be used (``--no-cache``, ``TLSBACK_NO_CACHE``).
+        cache_reason: why the cache is off, in words (shown by ``tlsback info``).
+        cache_dir: ``TLSBACK_CACHE_DIR``, or None for the default location.
+        lazy_ok: whether the backend can use a ``capath`` (contexts that verify with OpenSSL).
+    """
+
+    store: str = "auto"
+    cache: bool = True
+    cache_reason: str = ""
+    cache_dir: str | None = None
+    lazy_ok: bool = True
 
 
 @dataclass
@@ -66,31 +122,108 @@ class SourceReport:
         }
 
 
-@dataclass
 class TrustStore:
     """The deduplicated trust anchors of a set of sources, with how they were loaded.
 
     Attributes:
-        certs: unique DER certificates in source order (first occurrence wins).
+        certs: unique DER certificates in source order (first occurrence wins). On a warm cache
+            hit they are read from the cache entry only when asked for.
         origins: the file each certificate was first found in.
         subject_hashes: OpenSSL's subject-name hash of each certificate.
         sources: one report per source, in loading order.
-        implementation: ``c`` or ``python``: which scanner ran.
+        implementation: ``c`` or ``python``: which scanner ran (or built the cache entry).
         implementation_reason: why that one.
         platform_fallback: True when no platform store was found and certifi's roots were used.
         mode: ``merge`` or ``only`` (SPEC §2.4).
-        timings: seconds spent listing, reading, scanning, and in all.
+        timings: seconds spent listing, reading, scanning, building, and in all.
+        lazy_dir: the hashed directory handed to OpenSSL as ``capath``, or None (eager).
+        cache: the cache state for diagnostics: ``state`` (``hit``, ``built``, ``eager``,
+            ``disabled``), ``path``, ``reason``, ...
     """
 
-    certs: list[bytes] = field(default_factory=list)
-    origins: list[str] = field(default_factory=list)
-    subject_hashes: list[int] = field(default_factory=list)
-    sources: list[SourceReport] = field(default_factory=list)
-    implementation: str = "python"
-    implementation_reason: str = ""
-    platform_fallback: bool = False
-    mode: str = "merge"
-    timings: dict[str, float] = field(default_factory=dict)
+    def __init__(
+        self,
+        certs: list[bytes] | None = None,
+        origins: list[str] | None = None,
+        subject_hashes: list[int] | None = None,
+        sources: list[SourceReport] | None = None,
+        implementation: str = "python",
+        implementation_reason: str = "",
+        platform_fallback: bool = False,
+        mode: str = "merge",
+        timings: dict[str, float] | None = None,
+        *,
+        lazy_dir: str | None = None,
+        cache: dict[str, Any] | None = None,
+    ) -> None:
+        """A store from already scanned certificates (the loader builds the lazy kind)."""
+        self._certs = certs if certs is not None else []
+        self._origins = origins if origins is not None else []
+        self._hashes = subject_hashes if subject_hashes is not None else []
+        self._count: int | None = None
+        self._entry: Entry | None = None
+        self.sources: list[SourceReport] = sources if sources is not None else []
+        self.implementation = implementation
+        self.implementation_reason = implementation_reason
+        self.platform_fallback = platform_fallback
+        self.mode = mode
+        self.timings: dict[str, float] = timings if timings is not None else {}
+        self.lazy_dir = lazy_dir
+        self.cache: dict[str, Any] = cache if cache is not None else {"state": "eager", "path": None, "reason": ""}
+        self._lease: Lease | None = None
+
+    def __repr__(self) -> str:
+        return (f"<TrustStore {self.count} certificates, {self.cache.get('state')}"
+                f"{' ' + self.lazy_dir if self.lazy_dir else ''}>")
+
+    @classmethod
+    def _from_entry(cls, entry: Entry, **kwargs: Any) -> TrustStore:
+        store = cls(lazy_dir=entry.path, **kwargs)
+        store._entry = entry
+        store._lease = entry.lease
+        store._count = entry.count
+        return store
+
+    def _materialize(self) -> None:
+        if self._entry is not None:
+            self._certs, self._origins, self._hashes = self._entry.read_index()
+            self._entry = None
+            self._count = None
+
+    @property
+    def certs(self) -> list[bytes]:
+        """Unique DER certificates in source order."""
+        self._materialize()
+        return self._certs
+
+    @certs.setter
+    def certs(self, value: list[bytes]) -> None:
+        self._entry, self._count, self._certs = None, None, value
+
+    @property
+    def origins(self) -> list[str]:
+        """For each certificate, the file it was first found in."""
+        self._materialize()
+        return self._origins
+
+    @origins.setter
+    def origins(self, value: list[str]) -> None:
+        self._origins = value
+
+    @property
+    def subject_hashes(self) -> list[int]:
+        """For each certificate, OpenSSL's ``X509_NAME_hash`` of its subject."""
+        self._materialize()
+        return self._hashes
+
+    @subject_hashes.setter
+    def subject_hashes(self, value: list[int]) -> None:
+        self._hashes = value
+
+    @property
+    def count(self) -> int:
+        """How many certificates the store holds (without reading a cached entry's files)."""
+        return self._count if self._count is not None else len(self._certs)
 
     @property
     def problems(self) -> list[Problem]:
@@ -109,11 +242,25 @@ class TrustStore:
     def load_into(self, ctx: ssl.SSLContext) -> None:
         """Add every certificate to ``ctx`` as a trust anchor.
 
-        OpenSSL parses certificates more strictly than the scanners' framing check. If it
-        refuses one, the certificates are loaded one at a time (OpenSSL ignores those it already
-        has), the refused ones are reported, and the rest are still trusted: one bad
-        certificate never removes the others' trust. That path is slow, but only bad input takes it.
+        A lazy store hands OpenSSL its hashed directory (``capath``): certificates are read
+        when a chain needs them. The directory's lease is attached to ``ctx``, so the cache
+        entry outlives neither the context nor the store.
+
+        An eager store loads all certificates (``cadata``). OpenSSL parses certificates more
+        strictly than the scanners' framing check. If it refuses one, the certificates are
+        loaded one at a time (OpenSSL ignores those it already has), the refused ones are
+        reported, and the rest are still trusted: one bad certificate never removes the
+        others' trust. That path is slow, but only bad input takes it.
         """
+        if self.lazy_dir is not None:
+            ctx.load_verify_locations(capath=self.lazy_dir)
+            if self._lease is not None:
+                try:
+                    leases = ctx.__dict__.setdefault("_tlsback_leases", [])
+                    leases.append(self._lease)
+                except AttributeError:  # a context class without __dict__: the store keeps it
+                    pass
+            return
         try:
             ctx.load_verify_locations(cadata=self.cadata())
             return
@@ -128,19 +275,30 @@ class TrustStore:
 
 
 def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
+    # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
     items: list[tuple[str, bytes]] = []
     problems: dict[str, Problem] = {}
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for path in paths:
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
+            fd = os.open(path, flags)
+            try:
+                size = os.fstat(fd).st_size
                 if size > MAX_FILE_SIZE:
                     problems[path] = Problem(
                         path, "too-large",
                         f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped",
                     )
                     continue
-                items.append((path, f.read()))
+                data = os.read(fd, size + 1)
+                if len(data) > size:  # the file grew since fstat: read the rest
+                    chunks = [data]
+                    while chunks[-1] and len(data) <= MAX_FILE_SIZE:
+                        chunks.append(os.read(fd, 65536))
+                        data = b"".join(chunks)
+                items.append((path, data))
+            finally:
+                os.close(fd)
         except OSError as exc:
             reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
             problems[path] = Problem(path, "unreadable", f"file cannot be read: {reason}")
@@ -196,6 +354,7 @@ def load_trust_store(
     mode: str = "merge",
     platform_paths: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
+    options: StoreOptions | None = None,
 ) -> TrustStore:
     """Load the trust anchors of the platform store and the custom sources.
 
@@ -207,30 +366,68 @@ def load_trust_store(
         mode: ``merge`` adds the custom certificates to the platform store; ``only`` uses them
             alone when any custom source is configured.
         platform_paths: an override of the platform probe list.
-        env: the environment, for the implementation switch (``TLSBACK_NO_EXTENSIONS``).
+        env: the environment, for the implementation switch (``TLSBACK_NO_EXTENSIONS``) and
+            the cache location (``XDG_RUNTIME_DIR``, ...).
+        options: how to hand the store to OpenSSL (lazy or eager) and whether to use the
+            trust cache. None (the default) loads eagerly and touches no cache.
 
     Returns:
-        The store, with a report per source. Problems were logged as warnings.
+        The store, with a report per source. Problems were logged as warnings (on a warm
+        cache hit too).
 
     Raises:
         tlsback.errors.ExtensionError: the C extension was required and cannot be used.
     """
     t0 = time.perf_counter()
-    impl, reason = _scan.select(env)
-    store = TrustStore(implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode)
-
+    env = os.environ if env is None else env
     custom = custom_sources(cert_file, cert_dirs)
     sources: list[Source] = []
+    platform_fallback = False
     if include_platform and not (mode == "only" and custom):
         sources = platform_sources(platform_paths)
         if not sources:
             sources = [certifi_source()]
-            store.platform_fallback = True
+            platform_fallback = True
             log.info("no platform certificate store found; using certifi's bundled roots")
     sources += custom
 
     listings: list[Listing] = [list_source(s) for s in sources]
+    # One stat per listed file: it tells aliases apart (the same file through two paths) and
+    # is the file's identity in the cache key.
+    stats: list[list[tuple[str, os.stat_result | None]]] = []
+    for listing in listings:
+        row: list[tuple[str, os.stat_result | None]] = []
+        for path in listing.files:
+            try:
+                row.append((path, os.stat(path)))
+            except OSError:
+                row.append((path, None))  # reading will report it
+        stats.append(row)
     t_list = time.perf_counter()
+
+    ctx = _Plan(options, env, listings, stats, mode=mode, include_platform=include_platform,
+                platform_fallback=platform_fallback)
+    if ctx.key is not None:
+        hit = ctx.lookup()
+        if hit is not None:
+            store = TrustStore._from_entry(
+                hit, sources=_reports_from_meta(listings, hit.meta), mode=mode,
+                platform_fallback=platform_fallback,
+                implementation=str(hit.meta.get("implementation", "")),
+                implementation_reason=f"not run: warm cache (the entry was built by the "
+                                      f"{hit.meta.get('implementation')} scanner)",
+                cache=ctx.info("hit", hit.path, "entry found for these sources (they were only stat'ed)"),
+            )
+            _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
+            store.timings = {"list_s": t_list - t0, "lookup_s": time.perf_counter() - t_list,
+                             "total_s": time.perf_counter() - t0}
+            log.debug("trust cache hit: %d certificates in %s", store.count, hit.path)
+            return store
+    t_lookup = time.perf_counter()
+
+    impl, reason = _scan.select(env)
+    store = TrustStore(implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode,
+                       platform_fallback=platform_fallback)
 
     # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
     # also SSL_CERT_FILE): aliases are counted, not read again.
@@ -238,7 +435,7 @@ def load_trust_store(
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
     system_items: list[tuple[str, bytes]] = []
-    for listing in listings:
+    for listing, row in zip(listings, stats):
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
         store.sources.append(report)
         if listing.source.shape == "system":
@@ -251,13 +448,9 @@ def load_trust_store(
                 owner[label] = report
             system_items += items
             continue
-        for path in listing.files:
-            try:
-                st = os.stat(path)
-                key = (st.st_dev, st.st_ino)
-            except OSError:
-                key = None  # reading will report it
-            if key is not None and stat.S_ISREG(st.st_mode) and key in seen:
+        for path, st in row:
+            key = (st.st_dev, st.st_ino) if st is not None else None
+            if key is not None and stat.S_ISREG(st.st_mode) and key in seen:  # type: ignore[union-attr]
                 report.aliases += 1
                 continue
             if key is not None:
@@ -272,19 +465,37 @@ def load_trust_store(
 
     store.certs, store.origins, store.subject_hashes = result.certs, result.origins, result.subject_hashes
     for path, report in owner.items():
-        stats = result.per_file.get(path)
+        file_stats = result.per_file.get(path)
         if path in read_problems:
             report.problems.append(read_problems[path])
-        if stats is not None:
+        if file_stats is not None:
             report.files += 1
-            report.certificates += stats.found
-            report.unique += stats.unique
+            report.certificates += file_stats.found
+            report.unique += file_stats.unique
     for problem in result.problems:
         if problem.path in owner:
             owner[problem.path].problems.append(problem)
+    _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
 
+    ctx.place(store, items, result)
+    t_end = time.perf_counter()
+    store.timings = {
+        "list_s": t_list - t0,
+        **({"lookup_s": t_lookup - t_list} if ctx.key is not None else {}),
+        "read_s": t_read - t_lookup,
+        "scan_s": t_scan - t_read,
+        **({"build_s": t_end - t_scan} if store.lazy_dir else {}),
+        "total_s": t_end - t0,
+    }
+    log.debug("loaded %d certificates with the %s scanner (%s); store %s", store.count,
+              store.implementation, reason, store.cache.get("state"))
+    return store
+
+
+def _log_reports(store: TrustStore, *, mode: str, include_platform: bool, custom: bool) -> None:
+    empty = store.count == 0
     for report in store.sources:
-        consequence = _consequence(report, store_empty=not store.certs, mode=mode, include_platform=include_platform)
+        consequence = _consequence(report, store_empty=empty, mode=mode, include_platform=include_platform)
         for problem in report.problems:
             log.warning("%s", format_warning(report, problem, consequence))
         log.debug(
@@ -292,13 +503,146 @@ def load_trust_store(
             report.source.kind, report.source.path, report.files, report.certificates,
             report.unique, report.duplicates, report.aliases,
         )
-    if not store.certs and custom and mode == "only" and not store.problems:
+    if empty and custom and mode == "only" and not store.problems:
         log.warning("The custom certificate sources yielded no certificate. No default certificates will be trusted.")
-    store.timings = {
-        "list_s": t_list - t0,
-        "read_s": t_read - t_list,
-        "scan_s": t_scan - t_read,
-        "total_s": time.perf_counter() - t0,
+
+
+def _report_meta(report: SourceReport) -> dict[str, Any]:
+    return {
+        "files": report.files, "certificates": report.certificates, "unique": report.unique,
+        "aliases": report.aliases, "skipped": report.skipped,
+        "problems": [[p.path, p.code, p.message, p.line] for p in report.problems],
     }
-    log.debug("loaded %d certificates with the %s scanner (%s)", len(store.certs), store.implementation, reason)
-    return store
+
+
+def _reports_from_meta(listings: Sequence[Listing], meta: Mapping[str, Any]) -> list[SourceReport]:
+    reports = []
+    for listing, m in zip(listings, meta["reports"]):
+        reports.append(SourceReport(
+            listing.source, files=m["files"], certificates=m["certificates"], unique=m["unique"],
+            aliases=m["aliases"], skipped=m["skipped"],
+            problems=[Problem(p, c, msg, line) for p, c, msg, line in m["problems"]],
+        ))
+    return reports
+
+
+class _Plan:
+    """The lazy/eager decision and the trust cache, for one load."""
+
+    def __init__(self, options: StoreOptions | None, env: Mapping[str, str], listings: Sequence[Listing],
+                 stats: Sequence[Sequence[tuple[str, os.stat_result | None]]], *, mode: str,
+                 include_platform: bool, platform_fallback: bool) -> None:
+        if options is not None and _FORCED_STORE is not None:
+            options = replace(options, store=_FORCED_STORE)
+        self.options = options
+        self.env = env
+        self.key: str | None = None
+        self.root: Any = None
+        self.root_reason = ""
+        self.miss_reason = ""
+        if options is None or options.store == "eager" or not options.lazy_ok or not options.cache:
+            return
+        if any(listing.source.shape == "system" for listing in listings):
+            self.root_reason = "the platform store is the system's, not files: nothing to key a cache entry on"
+            return
+        from . import cache
+
+        header: list[object] = [mode, include_platform, platform_fallback]
+        for listing in listings:
+            s = listing.source
+            header.append((s.kind, s.path, s.shape, s.origin, listing.skipped,
+                           [(p.path, p.code, p.line) for p in listing.problems]))
+        self.key = cache.entry_key(header, [f for row in stats for f in row])
+        try:
+            self.root = cache.resolve_root(options.cache_dir, env)
+        except OSError as exc:
+            self.root_reason = str(exc)
+            log.warning("The trust cache is off: %s. The store is built for this process only.", exc)
+
+    def info(self, state: str, path: str | None, reason: str) -> dict[str, Any]:
+        d: dict[str, Any] = {"state": state, "path": path, "reason": reason}
+        if self.key is not None:
+            d["key"] = self.key
+        if self.root is not None:
+            d["root"] = self.root.path
+            d["root_origin"] = self.root.origin
+            if self.root.skipped:
+                d["root_skipped"] = list(self.root.skipped)
+        return d
+
+    def lookup(self) -> Entry | None:
+        if self.root is None or self.key is None:
+            return None
+        from . import cache
+
+        entry, self.miss_reason = cache.lookup(self.root, self.key)
+        return entry
+
+    def place(self, store: TrustStore, items: Sequence[tuple[str, bytes]], result: ScanResult) -> None:
+        """Decide eager or lazy for a freshly scanned store, and build the directory if lazy."""
+        opts = self.options
+        n = store.count
+        if opts is None:
+            store.cache = self.info("eager", None, "loaded eagerly (no store options: direct use of the loader)")
+            return
+        if opts.store == "eager":
+            store.cache = self.info("eager", None, "TLSBACK_STORE=eager")
+            return
+        if not opts.lazy_ok:
+            store.cache = self.info("eager", None, "the backend verifies without OpenSSL's directory lookup")
+            return
+        threshold = EAGER_MAX_CACHED if (opts.cache and self.root is not None) else EAGER_MAX_UNCACHED
+        if opts.store == "auto" and n <= threshold:
+            store.cache = self.info("eager", None, f"{n} certificates: stores of at most {threshold} "
+                                                   "load faster eagerly (measured)")
+            return
+        from . import cache
+
+        links = _link_candidates(items, result) if LINK_ORIGINALS and os.name == "posix" else set()
+
+        def fill(writer: EntryWriter) -> None:
+            for der, h, origin in zip(store.certs, store.subject_hashes, store.origins):
+                writer.add(der, h, origin, link_to=origin if origin in links else None)
+
+        meta = {
+            "key": self.key,
+            "implementation": store.implementation,
+            "reports": [_report_meta(r) for r in store.sources],
+            "sources": [r.source.path for r in store.sources],
+        }
+        why = "TLSBACK_STORE=lazy" if opts.store == "lazy" else f"{n} certificates (eager only up to {threshold})"
+        entry = None
+        if opts.cache and self.root is not None and self.key is not None:
+            try:
+                entry = cache.build_entry(self.root, self.key, fill, meta)
+                state, reason = "built", f"{self.miss_reason or 'no entry yet'}; lazy: {why}"
+                cache.prune(self.root, keep=os.path.basename(entry.path))
+            except OSError as exc:
+                log.warning("The trust cache entry cannot be written (%s); the store is built for this "
+                            "process only.", exc)
+                self.root_reason = f"entry cannot be written: {exc}"
+        if entry is None:
+            entry = cache.build_private(fill, meta, self.env)
+            state = "disabled"
+            reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
+            reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
+        store.lazy_dir = entry.path
+        store._lease = entry.lease
+        store.cache = self.info(state, entry.path, reason)
+
+
+def _link_candidates(items: Sequence[tuple[str, bytes]], result: ScanResult) -> set[str]:
+    """Files that hold one PEM certificate and nothing else OpenSSL would read.
+
+    OpenSSL's directory lookup loads every certificate-like PEM block of a file (``TRUSTED
+    CERTIFICATE`` too, which tlsback does not trust, SPEC §2.4), so only files with a single
+    ``-----BEGIN`` line, one certificate found and no problem are linked to.
+    """
+    bad = {p.path for p in result.problems}
+    out = set()
+    for path, data in items:
+        stats = result.per_file.get(path)
+        if stats is not None and stats.found == 1 and stats.unique == 1 and path not in bad \
+                and data.count(b"-----BEGIN") == 1 and b"-----BEGIN CERTIFICATE-----" in data:
+            out.add(path)
+    return out

@@ -1,0 +1,638 @@
+"""The on-disk trust cache: lazy, subject-hash-named certificate directories (SPEC §7).
+
+OpenSSL can look trust anchors up lazily in a directory of ``HASH.N`` PEM files (``capath``):
+``HASH`` is the subject name's ``X509_NAME_hash`` in 8 lowercase hex digits and ``N`` counts
+certificates whose subjects share it, from 0 and without gaps, because OpenSSL's directory
+lookup (``crypto/x509/by_dir.c``) stops at the first missing number. Only the few certificates
+a chain needs are ever parsed, so a 50,000-certificate store costs a handshake a few stat calls
+instead of minutes of ``load_verify_locations``.
+
+Such a directory (an *entry*) is built once per set of sources and kept per user:
+
+- **where**: ``TLSBACK_CACHE_DIR`` if set, else ``$XDG_RUNTIME_DIR/tlsback``, else
+  ``/dev/shm/tlsback-<uid>``, else the user cache directory. tmpfs first: creating a file there
+  costs about 10 µs, on a disk-backed directory hundreds. Every directory on the way is checked
+  before every use: a real directory (not a symlink), owned by the user, mode 0700 (``/dev/shm``
+  is shared and sticky: someone else may have created the name first).
+- **key**: every source file's path, size, mtime_ns, inode (and device and mode), every
+  listing's shape and problems, the tlsback version and this module's format number. A warm
+  start only lists and stats the sources; any change gives another key.
+- **writing**: into ``.tmp-*`` beside the final name, holding an exclusive ``flock``; the entry's
+  metadata is written last; then ``rename`` puts the directory in place atomically. A builder
+  that loses the race to another uses the winner's entry.
+- **reading**: an entry is used only if it is a directory owned by the user, writable by nobody
+  else, with complete metadata for this key and a directory mtime equal to the one recorded when
+  it was built (a file added or removed since changes it). Anything else is ignored and rebuilt;
+  it is never trusted.
+- **leases**: a process using an entry holds a shared ``flock`` on it for as long as a store or
+  context refers to it (the lease is attached to the contexts), since OpenSSL reads ``capath``
+  lazily for the whole life of a context.
+- **pruning**: after a build, entries nobody holds a lease on are removed when unused for a day
+  or beyond the ``MAX_ENTRIES`` most recently used; so are leftovers of crashed builders.
+
+``--no-cache`` / ``TLSBACK_NO_CACHE=1`` build the same directory privately in a temporary
+directory that is removed at exit (or as soon as nothing refers to it).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._version import __version__
+
+__all__ = [
+    "FORMAT",
+    "MAX_ENTRIES",
+    "META_NAME",
+    "PRUNE_AGE_S",
+    "CacheRoot",
+    "Entry",
+    "EntryWriter",
+    "Lease",
+    "build_entry",
+    "build_private",
+    "entry_key",
+    "lookup",
+    "prune",
+    "resolve_root",
+]
+
+log = logging.getLogger(__name__)
+
+#: Layout version of an entry; part of the key and of the entry's directory name.
+FORMAT = 1
+META_NAME = "tlsback-entry.json"
+INDEX_NAME = "tlsback-index.txt"
+MAX_ENTRIES = 8
+PRUNE_AGE_S = 24 * 3600.0
+_TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
+_PREFIX = f"e{FORMAT}-"
+
+try:  # POSIX only; elsewhere entries are used without leases and never pruned while in use
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _euid() -> int | None:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid() if geteuid is not None else None
+
+
+class UnsafeDirectory(OSError):
+    """A cache directory that must not be used (wrong owner, mode, or a symlink)."""
+
+
+def _check_private(path: str, st: os.stat_result | None = None) -> None:
+    """Raise UnsafeDirectory unless ``path`` is a real directory, ours, closed to others."""
+    if st is None:
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeDirectory(f"{path} is a symlink")
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeDirectory(f"{path} is not a directory")
+    uid = _euid()
+    if uid is not None and st.st_uid != uid:
+        raise UnsafeDirectory(f"{path} is owned by uid {st.st_uid}, not by this user (uid {uid})")
+    if os.name == "posix" and st.st_mode & 0o077:
+        raise UnsafeDirectory(f"{path} has mode {stat.S_IMODE(st.st_mode):04o}, expected 0700")
+
+
+def _private_dir(path: str, *, parents: bool = False) -> None:
+    """Create ``path`` with mode 0700 unless it exists, then check it (see _check_private)."""
+    try:
+        if parents:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    _check_private(path)
+
+
+@dataclass(frozen=True)
+class CacheRoot:
+    """Where entries are kept, and how that place was chosen.
+
+    Attributes:
+        path: the directory holding the entries (checked private).
+        origin: ``env:TLSBACK_CACHE_DIR``, ``XDG_RUNTIME_DIR``, ``/dev/shm`` or ``user cache dir``.
+        skipped: why earlier candidates were not used, in order.
+    """
+
+    path: str
+    origin: str
+    skipped: tuple[str, ...] = ()
+
+
+def _user_cache_dir(env: Mapping[str, str]) -> str | None:
+    if sys.platform == "win32":
+        base = env.get("LOCALAPPDATA")
+        return os.path.join(base, "tlsback", "Cache") if base else None
+    if sys.platform == "darwin":
+        home = env.get("HOME") or os.path.expanduser("~")
+        return os.path.join(home, "Library", "Caches", "tlsback")
+    xdg = env.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return os.path.join(xdg, "tlsback")
+    home = env.get("HOME") or os.path.expanduser("~")
+    return os.path.join(home, ".cache", "tlsback") if home and home != "~" else None
+
+
+def resolve_root(override: str | None, env: Mapping[str, str]) -> CacheRoot:
+    """Find (and create) the per-user cache directory.
+
+    Args:
+        override: ``TLSBACK_CACHE_DIR``; when set it is the only candidate.
+        env: the environment (``XDG_RUNTIME_DIR``, ``XDG_CACHE_HOME``, ``HOME``).
+
+    Returns:
+        The first candidate that is, or could be made, a private directory.
+
+    Raises:
+        UnsafeDirectory: no candidate can be used; the message gives each one's reason.
+    """
+    skipped: list[str] = []
+    if override:
+        path = os.path.abspath(override)
+        try:
+            _private_dir(path, parents=True)
+        except OSError as exc:
+            raise UnsafeDirectory(f"TLSBACK_CACHE_DIR cannot be used: {_why(exc)}") from exc
+        return CacheRoot(path, "env:TLSBACK_CACHE_DIR")
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        try:
+            if not os.path.isabs(runtime):
+                raise UnsafeDirectory(f"{runtime} is not an absolute path")
+            # The runtime directory itself must be private (the XDG spec requires 0700).
+            _check_private(runtime)
+            path = os.path.join(runtime, "tlsback")
+            _private_dir(path)
+            return CacheRoot(path, "XDG_RUNTIME_DIR", tuple(skipped))
+        except OSError as exc:
+            skipped.append(f"XDG_RUNTIME_DIR: {_why(exc)}")
+    uid = _euid()
+    if uid is not None and os.path.isdir("/dev/shm"):
+        path = f"/dev/shm/tlsback-{uid}"
+        try:
+            _private_dir(path)
+            return CacheRoot(path, "/dev/shm", tuple(skipped))
+        except OSError as exc:
+            skipped.append(f"/dev/shm: {_why(exc)}")
+    user = _user_cache_dir(env)
+    if user:
+        try:
+            _private_dir(user, parents=True)
+            return CacheRoot(user, "user cache dir", tuple(skipped))
+        except OSError as exc:
+            skipped.append(f"user cache dir: {_why(exc)}")
+    raise UnsafeDirectory("no usable cache directory (" + "; ".join(skipped or ["none found"]) + ")")
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, UnsafeDirectory):
+        return str(exc)
+    return f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_result | None]]) -> str:
+    """The cache key of a source set.
+
+    Args:
+        header: everything about the sources that is not a file: mode, which sources, their
+            shapes and origins, listing problems, counts of skipped entries.
+        files: every listed file with its ``os.stat`` result (None when it could not be stat'ed).
+
+    Returns:
+        A 32-hex-digit key (SHA-256, truncated).
+    """
+    parts = [f"tlsback {__version__} cache {FORMAT}", repr(tuple(header))]
+    for path, st in files:
+        if st is None:
+            parts.append(f"{path}\0-")
+        else:
+            parts.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_dev}\0{st.st_mode}")
+    data = "\n".join(parts).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+class Lease:
+    """Keeps an entry (or a private directory) alive while a store or context uses it.
+
+    Holds the directory open with a shared ``flock``, so :func:`prune` in another process skips
+    it. A private directory is removed when the last holder goes away, or at exit.
+    """
+
+    def __init__(self, path: str, fd: int | None, *, private: bool = False) -> None:
+        self.path = path
+        self._finalizer = weakref.finalize(self, _release, fd, path if private else None)
+
+    def release(self) -> None:
+        """Give the lease up now (and remove the directory, if private)."""
+        self._finalizer()
+
+
+def _release(fd: int | None, remove: str | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if remove is not None:
+        shutil.rmtree(remove, ignore_errors=True)
+
+
+def _flock(fd: int, exclusive: bool) -> bool:
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+
+
+def _open_dir(path: str) -> int:
+    return os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """A usable entry: its directory (the ``capath``), metadata and lease."""
+
+    path: str
+    meta: dict[str, Any]
+    lease: Lease
+
+    @property
+    def count(self) -> int:
+        """How many certificates the entry holds."""
+        return int(self.meta["count"])
+
+    def read_index(self) -> tuple[list[bytes], list[str], list[int]]:
+        """The entry's certificates in store order: DER, origins, subject hashes."""
+        import ssl
+
+        certs: list[bytes] = []
+        origins: list[str] = []
+        hashes: list[int] = []
+        with open(os.path.join(self.path, INDEX_NAME), encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                name, _, origin = line.rstrip("\n").partition("\t")
+                with open(os.path.join(self.path, name), encoding="ascii") as c:
+                    certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
+                origins.append(origin)
+                hashes.append(int(name.partition(".")[0], 16))
+        return certs, origins, hashes
+
+
+def _load_meta(dir_fd: int) -> dict[str, Any]:
+    fd = os.open(META_NAME, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        st = os.fstat(fd)
+        uid = _euid()
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("metadata is not a regular file")
+        if uid is not None and st.st_uid != uid:
+            raise ValueError(f"metadata is owned by uid {st.st_uid}")
+        if st.st_mode & 0o022:
+            raise ValueError("metadata is writable by others")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(16 * 1024 * 1024)
+    finally:
+        os.close(fd)
+    meta = json.loads(data)
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
+    return meta
+
+
+def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
+    """Open, lease (shared flock) and check one entry; raise ValueError/OSError if unusable."""
+    fd = _open_dir(path)  # O_NOFOLLOW: a symlink in place of an entry fails here (ELOOP)
+    try:
+        if not _flock(fd, exclusive=False):
+            raise ValueError("entry is being replaced or removed")
+        st = os.fstat(fd)
+        try:
+            _check_private(path, st)
+        except UnsafeDirectory as exc:
+            raise ValueError(str(exc).replace(path, "entry")) from None
+        meta = _load_meta(fd)
+        if meta.get("format") != FORMAT or meta.get("tlsback") != __version__:
+            raise ValueError("entry was written by another tlsback version")
+        if key is not None and meta.get("key") != key:
+            raise ValueError("entry metadata is for another key")
+        if meta.get("complete") is not True or not isinstance(meta.get("count"), int):
+            raise ValueError("entry metadata is incomplete")
+        if meta.get("dir_mtime_ns") != st.st_mtime_ns:
+            raise ValueError("entry was modified after it was built")
+        # Still the directory that the name refers to (not renamed away by a pruner meanwhile).
+        now = os.lstat(path)
+        if (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
+            raise ValueError("entry was replaced while being opened")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, meta
+
+
+def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
+    """Find a usable entry for ``key``.
+
+    Returns:
+        ``(entry, "")`` on a hit; ``(None, reason)`` on a miss, the reason in words (``"no entry
+        yet"``, or why an existing entry was not trusted).
+    """
+    path = os.path.join(root.path, _PREFIX + key)
+    try:
+        _check_private(root.path)
+        fd, meta = _validate(path, key)
+    except FileNotFoundError:
+        return None, "no entry for these sources yet"
+    except UnsafeDirectory as exc:
+        return None, str(exc)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            reason = "entry is a symlink"
+        log.info("trust cache entry %s not used: %s; rebuilding it", path, reason)
+        return None, f"existing entry not trusted ({reason}); rebuilt"
+    try:
+        os.utime(os.path.join(path, META_NAME), dir_fd=None)  # last use, for pruning
+    except OSError:
+        pass
+    return Entry(path, meta, Lease(path, fd)), ""
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _pem(der: bytes) -> bytes:
+    import base64
+
+    # RFC 7468 §2: 64-character lines; base64.encodebytes breaks at 76, so re-wrap.
+    b64 = base64.b64encode(der)
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
+
+
+class EntryWriter:
+    """Writes the ``HASH.N`` files of a store into a new directory.
+
+    Args:
+        directory: an empty directory the caller created (mode 0700).
+        links: original files that may be linked to instead of copied (see ``add``).
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._next: dict[int, int] = {}
+        self._index: list[str] = []
+        self.linked = 0
+
+    def add(self, der: bytes, subject_hash: int, origin: str, link_to: str | None = None) -> None:
+        """Add one certificate under the next free ``HASH.N`` name.
+
+        Args:
+            der: the certificate.
+            subject_hash: its subject's ``X509_NAME_hash``.
+            origin: the file it came from (recorded in the index).
+            link_to: a file holding exactly this certificate and nothing else OpenSSL would
+                read; a symlink to it replaces the copy.
+        """
+        n = self._next.get(subject_hash, 0)
+        self._next[subject_hash] = n + 1
+        name = f"{subject_hash:08x}.{n}"
+        path = os.path.join(self.directory, name)
+        if link_to is not None:
+            os.symlink(os.path.abspath(link_to), path)
+            self.linked += 1
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, _pem(der))
+            finally:
+                os.close(fd)
+        self._index.append(f"{name}\t{origin}")
+
+    def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write the index, then the metadata (last: its presence marks a complete entry)."""
+        with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("\n".join(self._index) + ("\n" if self._index else ""))
+        meta_path = os.path.join(self.directory, META_NAME)
+        fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        try:
+            # Creating the file was the directory's last change: its mtime now identifies the
+            # finished content; writing into the file does not change it again.
+            meta = dict(meta, format=FORMAT, tlsback=__version__, count=len(self._index),
+                        dir_mtime_ns=os.stat(self.directory).st_mtime_ns, complete=True)
+            os.write(fd, json.dumps(meta, separators=(",", ":")).encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+        return meta
+
+
+def _remove_dir(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _move_aside(root: str, path: str) -> bool:
+    """Rename an unusable entry out of the way (exclusive lock first); False if in use."""
+    try:
+        fd = _open_dir(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return True
+        # A symlink or something else that is not a directory: just move the name.
+        fd = None
+    try:
+        if fd is not None and not _flock(fd, exclusive=True):
+            return False
+        old = os.path.join(root, f".old-{secrets.token_hex(6)}")
+        try:
+            os.rename(path, old)
+        except FileNotFoundError:
+            return True
+        if os.path.islink(old) or not os.path.isdir(old):
+            os.unlink(old)
+        else:
+            _remove_dir(old)
+        return True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> Entry:
+    """Build the entry for ``key`` and put it in place atomically.
+
+    Args:
+        root: the cache directory.
+        key: the source set's key.
+        fill: ``fill(writer)`` adds the certificates to an :class:`EntryWriter`.
+        meta: what to remember besides the certificates (per-source reports, ...).
+
+    Returns:
+        The entry now in place: ours, or an equal one another process put there first.
+
+    Raises:
+        OSError: the entry could not be written (the caller falls back to a private directory).
+    """
+    final = os.path.join(root.path, _PREFIX + key)
+    tmp = os.path.join(root.path, f".tmp-{key[:12]}-{os.getpid()}-{secrets.token_hex(4)}")
+    os.mkdir(tmp, 0o700)
+    fd = _open_dir(tmp)
+    try:
+        _flock(fd, exclusive=True)  # tells pruners this directory is being written
+        writer = EntryWriter(tmp)
+        fill(writer)
+        meta = writer.finish(meta)
+        for attempt in range(3):
+            try:
+                os.rename(tmp, final)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                    raise
+            # Someone else's entry is there: another builder won the race, or it is the
+            # unusable one the lookup refused. Use it if it is good, else move it aside.
+            try:
+                ofd, ometa = _validate(final, key)
+            except (OSError, ValueError):
+                if not _move_aside(root.path, final):
+                    break
+                continue
+            _remove_dir(tmp)
+            os.close(fd)
+            log.debug("trust cache entry %s was built by another process meanwhile", final)
+            return Entry(final, ometa, Lease(final, ofd))
+        else:  # pragma: no cover - only with a hostile concurrent writer
+            pass
+        if os.path.isdir(tmp):
+            # Could not take the final name (someone holds a broken entry there): use ours
+            # privately for this process; prune removes it once nobody holds it.
+            _flock(fd, exclusive=False)
+            return Entry(tmp, meta, Lease(tmp, fd))
+    except BaseException:
+        os.close(fd)
+        _remove_dir(tmp)
+        raise
+    _flock(fd, exclusive=False)  # the same directory, now the entry: keep a shared lease
+    return Entry(final, meta, Lease(final, fd))
+
+
+def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str]) -> Entry:
+    """Build the directory privately (``--no-cache``): removed at exit or when unused.
+
+    Placed on tmpfs when one is available (``XDG_RUNTIME_DIR``, ``/dev/shm``), else in the
+    system's temporary directory; ``mkdtemp`` creates it 0700 with an unpredictable name.
+    """
+    base = None
+    for candidate in (env.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK):
+            base = candidate
+            break
+    path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
+    try:
+        writer = EntryWriter(path)
+        fill(writer)
+        meta = writer.finish(meta)
+    except BaseException:
+        _remove_dir(path)
+        raise
+    return Entry(path, meta, Lease(path, None, private=True))
+
+
+# --- pruning --------------------------------------------------------------------------------
+
+
+def prune(root: CacheRoot, keep: str | None = None, *, now: float | None = None,
+          max_entries: int = MAX_ENTRIES, max_age_s: float = PRUNE_AGE_S) -> list[str]:
+    """Remove entries nobody uses that are old or too many, and leftovers of crashed builders.
+
+    An entry with a lease (shared flock) in any process is never removed.
+
+    Args:
+        root: the cache directory.
+        keep: an entry name never to remove (the one just built).
+        now: the current time (tests).
+        max_entries: how many unused entries to keep at most (most recently used first).
+        max_age_s: entries unused for longer are removed.
+
+    Returns:
+        The names removed.
+    """
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        names = os.listdir(root.path)
+    except OSError:
+        return removed
+    entries: list[tuple[float, str]] = []
+    for name in names:
+        path = os.path.join(root.path, name)
+        if name == keep:
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if name.startswith((".tmp-", ".old-")):
+            stale = now - st.st_mtime > _TMP_GRACE_S or name.startswith(".old-")
+            if stale and _remove_unused(root.path, name):
+                removed.append(name)
+            continue
+        if name.startswith("e") and "-" in name:
+            if not name.startswith(_PREFIX):  # another format
+                if _remove_unused(root.path, name):
+                    removed.append(name)
+                continue
+            try:
+                used = os.lstat(os.path.join(path, META_NAME)).st_mtime
+            except OSError:
+                used = st.st_mtime
+            entries.append((used, name))
+    entries.sort(reverse=True)
+    for i, (used, name) in enumerate(entries):
+        if (i >= max_entries or now - used > max_age_s) and _remove_unused(root.path, name):
+            removed.append(name)
+    if removed:
+        log.debug("trust cache: pruned %s", ", ".join(removed))
+    return removed
+
+
+def _remove_unused(root: str, name: str) -> bool:
+    try:
+        return _move_aside(root, os.path.join(root, name))
+    except OSError:
+        return False
