@@ -480,6 +480,10 @@ class AnyHostProxy:
                     s.close()
 
     def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
         self._sock.close()
         with self._lock:
             for s in list(self._open):
