@@ -81,6 +81,8 @@ MAX_ENTRIES = 8
 PRUNE_AGE_S = 24 * 3600.0
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
+#: The shared tmpfs tried after XDG_RUNTIME_DIR (a module attribute so tests can move it).
+SHM_DIR = "/dev/shm"
 
 try:  # POSIX only; elsewhere entries are used without leases and never pruned while in use
     import fcntl
@@ -190,8 +192,8 @@ def resolve_root(override: str | None, env: Mapping[str, str]) -> CacheRoot:
         except OSError as exc:
             skipped.append(f"XDG_RUNTIME_DIR: {_why(exc)}")
     uid = _euid()
-    if uid is not None and os.path.isdir("/dev/shm"):
-        path = f"/dev/shm/tlsback-{uid}"
+    if uid is not None and os.path.isdir(SHM_DIR):
+        path = os.path.join(SHM_DIR, f"tlsback-{uid}")
         try:
             _private_dir(path)
             return CacheRoot(path, "/dev/shm", tuple(skipped))
@@ -558,7 +560,7 @@ def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str]) -> En
     system's temporary directory; ``mkdtemp`` creates it 0700 with an unpredictable name.
     """
     base = None
-    for candidate in (env.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+    for candidate in (env.get("XDG_RUNTIME_DIR"), SHM_DIR):
         if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK):
             base = candidate
             break
