@@ -119,14 +119,23 @@ def _check_private(path: str, st: os.stat_result | None = None) -> None:
 
 
 def _private_dir(path: str, *, parents: bool = False) -> None:
-    """Create ``path`` with mode 0700 unless it exists, then check it (see _check_private)."""
+    """Create ``path`` with mode 0700 unless it exists, then check it (see _check_private).
+
+    An existing directory of ours that others may only read (0755, say) is closed to 0700;
+    one that others may write to is refused: its content cannot be trusted.
+    """
     try:
         if parents:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
-    _check_private(path)
+    st = os.lstat(path)
+    if os.name == "posix" and stat.S_ISDIR(st.st_mode) and st.st_mode & 0o077 and not st.st_mode & 0o022 \
+            and st.st_uid == _euid():
+        os.chmod(path, 0o700, follow_symlinks=False)
+        st = os.lstat(path)
+    _check_private(path, st)
 
 
 @dataclass(frozen=True)
@@ -349,7 +358,10 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
             _check_private(path, st)
         except UnsafeDirectory as exc:
             raise ValueError(str(exc).replace(path, "entry")) from None
-        meta = _load_meta(fd)
+        try:
+            meta = _load_meta(fd)
+        except FileNotFoundError:
+            raise ValueError("entry has no metadata (half-written)") from None
         if meta.get("format") != FORMAT or meta.get("tlsback") != __version__:
             raise ValueError("entry was written by another tlsback version")
         if key is not None and meta.get("key") != key:
