@@ -162,16 +162,70 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_der(data: bytes) -> list[bytes] | None:
+    """Concatenated DER certificates (``bundle --format der``), split on their outer
+    SEQUENCE framing (X.690 §8.1); None when the bytes are not such a concatenation."""
+    out, pos = [], 0
+    while pos < len(data):
+        if data[pos] != 0x30 or pos + 2 > len(data):
+            return None
+        first = data[pos + 1]
+        if first < 0x80:
+            length, head = first, 2
+        else:
+            n = first & 0x7F
+            if n == 0 or n > 4 or pos + 2 + n > len(data):
+                return None
+            length, head = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), 2 + n
+        end = pos + head + length
+        if end > len(data):
+            return None
+        out.append(data[pos:end])
+        pos = end
+    return out
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write ``path`` through a temporary file in the same directory and a rename, so a
+    program reading the bundle never sees half of it."""
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tlsback-bundle-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # a bundle holds public certificates only
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
+    """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE`` (SPEC §8)."""
     store = cfg.store
+    certs = store.certs  # on a warm cache hit, read back from the entry
     if args.output:
         if args.format == "der":
-            data = store.cadata()
+            data = b"".join(certs)
         else:
-            data = "".join(ssl.DER_cert_to_PEM_cert(der) for der in store.certs).encode("ascii")
-        with open(args.output, "wb") as f:
-            f.write(data)
-        print(f"wrote {len(store.certs)} certificates to {args.output} ({args.format})", file=sys.stderr)
+            data = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certs).encode("ascii")
+        try:
+            if args.output == "-":
+                sys.stdout.buffer.write(data)
+                sys.stdout.flush()
+            else:
+                _write_atomically(args.output, data)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        where = "standard output" if args.output == "-" else args.output
+        print(f"wrote {len(certs)} certificates to {where} ({args.format})", file=sys.stderr)
         return 0
     from . import _scan
 
@@ -182,13 +236,24 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot read {args.check}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    bundled = impl.scan_files([(args.check, data)])
-    have, want = set(bundled.certs), set(store.certs)
-    if have == want:
+    # A PEM bundle goes through the scanner (the rules of SSL_CERT_FILE); a DER one is the
+    # concatenation `--format der` writes, which no scanner reads as a single certificate.
+    split = None if b"-----BEGIN" in data else _split_der(data)
+    problems: list[str] = []
+    if split is not None:
+        bundled = split
+    else:
+        result = impl.scan_files([(args.check, data)])
+        bundled = result.certs
+        problems = [p.message for p in result.problems]
+    have, want = set(bundled), set(certs)
+    if have == want and not problems:
         print(f"{args.check} matches the current sources ({len(want)} certificates)")
         return 0
-    print(f"{args.check} differs from the current sources: {len(want - have)} certificates missing "
-          f"from the bundle, {len(have - want)} no longer in the sources")
+    detail = [f"{len(want - have)} certificates missing from the bundle",
+              f"{len(have - want)} no longer in the sources"]
+    detail += [f"bundle problem: {p}" for p in problems]
+    print(f"{args.check} differs from the current sources: " + ", ".join(detail))
     return 1
 
 
