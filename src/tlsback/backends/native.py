@@ -1,7 +1,9 @@
 """The ``native`` backend: the operating system's verifier through truststore.
 
 The OS verifier and store decide (Security.framework on macOS, CryptoAPI on Windows, OpenSSL
-with the system paths on Linux); the custom certificates are loaded alongside (SPEC §1).
+with the system paths on Linux); the custom certificates are loaded alongside (SPEC §1). On
+Linux, where truststore's verifier is OpenSSL itself, :mod:`tlsback._truststore_linux` keeps its
+semantics but loads the system store once per context instead of on every connection.
 """
 
 from __future__ import annotations
@@ -23,15 +25,21 @@ class NativeBackend:
     uses_platform_store = False
 
     def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
-        """Return a truststore context with the custom certificates of ``store`` added."""
-        import truststore
+        """Return an OS-verifier context with the custom certificates of ``store`` added."""
+        from .. import _truststore_linux
 
-        ctx: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx: ssl.SSLContext
+        if _truststore_linux.applies():
+            ctx = _truststore_linux.native_context(verify)
+        else:
+            import truststore
+
+            ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            if not verify:
+                ctx.check_hostname = False  # must come before CERT_NONE
+                ctx.verify_mode = ssl.CERT_NONE
         # TLS 1.0/1.1 are broken (RFC 8996); uv's native backend refuses them too.
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if not verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        elif store.certs:
+        if verify and store.certs:
             store.load_into(ctx)
         return ctx
