@@ -308,12 +308,12 @@ def test_requests_verify_and_cert_arguments(
 
 def test_requests_adapter_for_own_session(pki: PKI, servers: Servers, tmp_path: Path) -> None:
     """requests_adapter() can be mounted on a session the program already has."""
-    import tlsback.adapters._requests as tr
+    import tlsback.adapters as ta
 
     good = servers(pki)
     cfg = make_cfg("rustls", tmp_path, ca=pki)
     with requests.Session() as s:
-        s.mount("https://", tr.requests_adapter(cfg))
+        s.mount("https://", ta.requests_adapter(cfg))
         assert s.get(good.url + "/own", timeout=10).status_code == 200
 
 

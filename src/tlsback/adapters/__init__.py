@@ -8,6 +8,7 @@ Each adapter lives in its own small module and imports its client only when call
     opener = ta.urllib_opener()                 # urllib.request.OpenerDirector
     pool = ta.urllib3_pool_manager()            # urllib3.PoolManager
     session = ta.requests_session()             # requests.Session
+    adapter = ta.requests_adapter()             # requests HTTPAdapter, for your own session
     client = ta.httpx_client()                  # httpx.Client
     aclient = ta.httpx_async_client()           # httpx.AsyncClient
     connector = ta.aiohttp_connector()          # aiohttp.TCPConnector (create it in a loop)
@@ -36,6 +37,7 @@ __all__ = [
     "aiohttp_connector",
     "httpx_async_client",
     "httpx_client",
+    "requests_adapter",
     "requests_session",
     "urllib3_pool_manager",
     "urllib_opener",
@@ -45,6 +47,7 @@ _WHERE = {
     "urllib_opener": "._urllib",
     "urllib3_pool_manager": "._urllib3",
     "requests_session": "._requests",
+    "requests_adapter": "._requests",
     "httpx_client": "._httpx",
     "httpx_async_client": "._httpx",
     "aiohttp_connector": "._aiohttp",
@@ -53,7 +56,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from ._aiohttp import aiohttp_connector
     from ._httpx import httpx_async_client, httpx_client
-    from ._requests import requests_session
+    from ._requests import requests_adapter, requests_session
     from ._urllib import urllib_opener
     from ._urllib3 import urllib3_pool_manager
 
