@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 
 def blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -42,7 +42,7 @@ def test_installer_example(pki: PKI, other_pki: PKI, https_server: Callable[...,
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(path), *args], env=child_env(**env),
-                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False)
 
     r = run(good.url + "/x.whl", "-o", "a.whl", SSL_CERT_FILE=str(ca))
     assert r.returncode == 0, r.stderr
@@ -78,7 +78,7 @@ def test_client_snippets(backend: str, pki: PKI, https_server: Callable[..., HTT
     body.append("    return out\npages += asyncio.run(main())\nprint(len(pages), set(pages))")
     code = "\n".join(body).replace("https://pypi.org/simple/", good.url + "/simple/")
     r = subprocess.run([sys.executable, "-c", code], env=child_env(SSL_CERT_FILE=str(ca)),
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
     assert r.returncode == 0, r.stderr + "\n" + code
     count = len(sync) + len(asynchronous)
     assert r.stdout.startswith(f"{count} ")
