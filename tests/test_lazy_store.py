@@ -102,7 +102,10 @@ def test_second_certificate_of_a_hash_collision_is_found(mode: str, tmp_path: Pa
 
 def _scenarios(pki: PKI, other: PKI, tmp: Path) -> dict[str, tuple[list[Cert], list[Cert], str]]:
     """name -> (trusted certificates, chain the server sends, hostname)."""
-    expired = pki.issue_leaf(not_after=pki.leaf.cert.not_valid_before_utc)
+    import datetime
+
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)
+    expired = pki.issue_leaf(not_before=past - datetime.timedelta(days=1), not_after=past)
     sha1 = pki.issue_leaf(hash_alg="sha1", key_kind="rsa2048")
     ca_leaf = issue("localhost", issuer=pki.intermediate, san=["localhost"], is_ca=True)
     return {

@@ -274,16 +274,22 @@ class TrustStore:
                             "Continuing with the other certificates.", origin, exc.reason or exc)
 
 
-def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
+def _read_files(paths: Sequence[str], sizes: Mapping[str, int] | None = None,
+                ) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
+    # ``sizes`` (from the listing's stat) saves an fstat per file; a file that grew since is
+    # still read to its end.
     items: list[tuple[str, bytes]] = []
     problems: dict[str, Problem] = {}
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    sizes = sizes or {}
     for path in paths:
         try:
             fd = os.open(path, flags)
             try:
-                size = os.fstat(fd).st_size
+                size = sizes.get(path)
+                if size is None:
+                    size = os.fstat(fd).st_size
                 if size > MAX_FILE_SIZE:
                     problems[path] = Problem(
                         path, "too-large",
@@ -296,6 +302,10 @@ def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str
                     while chunks[-1] and len(data) <= MAX_FILE_SIZE:
                         chunks.append(os.read(fd, 65536))
                         data = b"".join(chunks)
+                    if len(data) > MAX_FILE_SIZE:
+                        problems[path] = Problem(
+                            path, "too-large", f"file is over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped")
+                        continue
                 items.append((path, data))
             finally:
                 os.close(fd)
@@ -434,6 +444,7 @@ def load_trust_store(
     seen: set[tuple[int, int]] = set()
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
+    sizes: dict[str, int] = {}
     system_items: list[tuple[str, bytes]] = []
     for listing, row in zip(listings, stats):
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -457,7 +468,9 @@ def load_trust_store(
                 seen.add(key)
             owner[path] = report
             to_read.append(path)
-    items, read_problems = _read_files(to_read)
+            if st is not None:
+                sizes[path] = st.st_size
+    items, read_problems = _read_files(to_read, sizes)
     t_read = time.perf_counter()
 
     result: ScanResult = impl.scan_files(system_items + items)
