@@ -186,10 +186,6 @@ def test_no_certificate_loads_per_connection(
         assert fetch(client, cfg, good.url + "/1").status == 200
         assert fetch(client, cfg, bad.url + "/r").status == 200
     assert len(good.connections) >= 6
-    if loads.calls and type(cfg.context).__module__.startswith("truststore"):
-        pytest.xfail("the native backend still uses truststore.SSLContext directly, which reloads "
-                     "the system store per connection; backends/native.py should use "
-                     "tlsback._truststore_linux.native_context on Linux")
     assert loads.calls == []
 
 

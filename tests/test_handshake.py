@@ -188,3 +188,13 @@ def test_certifi_fallback_when_no_platform_store(pki: PKI, tmp_path: Path) -> No
     assert d["sources"][0]["kind"] == "certifi" and d["sources"][0]["unique"] > 100
 
 
+
+
+@pytest.mark.parametrize("backend", ["rustls", "native"])
+def test_contexts_offer_http11_by_alpn(backend: str, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path) -> None:
+    server = https_server(pki)
+    cfg = tlsback.load(backend=backend, allow_insecure_host=[f"127.0.0.1:{server.port}"],
+                       env=env_with(**_file(pki, tmp_path)))
+    assert get(server.url, cfg.context).status == 200
+    assert get(server.ip_url, cfg.context_for(server.ip_url)).status == 200
+    assert [c.alpn for c in server.connections] == ["http/1.1", "http/1.1"]

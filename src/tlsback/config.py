@@ -128,6 +128,9 @@ class TLSConfig:
     def _build(self, verify: bool) -> ssl.SSLContext:
         t0 = time.perf_counter()
         ctx = self.backend.create_context(self.store, verify=verify)
+        # Offer HTTP/1.1 by ALPN (SPEC §5: rustls clients always offer ALPN). Set here, once, on
+        # the shared context: clients that want h2 set their own list per connection.
+        ctx.set_alpn_protocols(["http/1.1"])
         client = self._client()
         if client is not None:
             client.apply(ctx)
