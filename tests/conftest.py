@@ -227,15 +227,11 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
 # ============================================================================================
 
 
-# --- loader implementations (core) ----------------------------------------------------------
-# Read before any test runs: hermetic_env removes TLSBACK_* from os.environ inside tests.
-_REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").lower() in (
-    "1",
-    "true",
-    "yes",
-    "on",
-    "y",
-    "t",
+# --- scanner implementations -----------------------------------------------------------------
+# Read at collection time: hermetic_env removes TLSBACK_* from os.environ inside tests. With
+# TLSBACK_REQUIRE_EXTENSIONS=1 (CI) a missing C extension fails the "c" cases, never skips them.
+_REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").strip().lower() in (
+    "1", "true", "yes", "on", "y", "t",
 )
 
 
@@ -256,18 +252,6 @@ def loader_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return {"TLSBACK_REQUIRE_EXTENSIONS": "1"}
 
 
-# --- scanner implementations (native extension) ---------------------------------------------
-# Read at collection time: hermetic_env removes TLSBACK_* from os.environ inside tests.
-_SCAN_REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").strip().lower() in (
-    "1",
-    "true",
-    "yes",
-    "on",
-    "y",
-    "t",
-)
-
-
 @pytest.fixture(params=["c", "python"])
 def scan_impl(request: pytest.FixtureRequest) -> Any:
     """The scanner module under test: ``tlsback._scan_c`` (id ``c``) or ``tlsback._scan_py``.
@@ -282,7 +266,7 @@ def scan_impl(request: pytest.FixtureRequest) -> Any:
     try:
         from tlsback import _scan_c
     except ImportError as exc:
-        if _SCAN_REQUIRE_EXTENSIONS:
+        if _REQUIRE_EXTENSIONS:
             pytest.fail(f"TLSBACK_REQUIRE_EXTENSIONS=1 but the C scanner cannot be used: {exc}")
         pytest.skip(f"C extension not built: {exc}")
     return _scan_c
