@@ -176,7 +176,7 @@ class TLSConfig:
         self.context  # noqa: B018 - built for its timing
         client = self._client()
         client_problems = self._client_cert[1] if self._client_cert else []
-        warnings = [str(p) for p in store.problems] + [str(p) for p in client_problems]
+        warnings = [str(p) for p in store.problems] + [f"SSL_CLIENT_CERT {p}" for p in client_problems]
         return {
             "tlsback": __version__,
             "python": platform.python_version(),
