@@ -117,6 +117,11 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
            if not k.startswith(("SSL_", "UV_", "TLSBACK_")) and k not in ("REQUESTS_CA_BUNDLE", "PYTHONPATH")}
     env["PYTHONPATH"] = str(SRC)
     env["UV_NO_CONFIG"] = "1"
+    # Measure what an installed package costs: with bytecode. The machines export
+    # PYTHONDONTWRITEBYTECODE=1, which would make every run compile tlsback from source; keep
+    # the bytecode in a private prefix instead of the shared source tree.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.environ.get("TLSBACK_BENCH_PYCACHE", "/tmp/tlsback-startup-bench/pycache")
     env.update(extra or {})
     return env
 

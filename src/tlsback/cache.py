@@ -41,11 +41,8 @@ import hashlib
 import json
 import logging
 import os
-import secrets
-import shutil
 import stat
 import sys
-import tempfile
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -274,7 +271,7 @@ def _release(fd: int | None, remove: str | None) -> None:
         except OSError:
             pass
     if remove is not None:
-        shutil.rmtree(remove, ignore_errors=True)
+        _remove_dir(remove)
 
 
 def _flock(fd: int, exclusive: bool) -> bool:
@@ -477,7 +474,13 @@ class EntryWriter:
 
 
 def _remove_dir(path: str) -> None:
+    import shutil  # here, not at the top: a warm start never removes anything (import cost)
+
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _token() -> str:
+    return os.urandom(6).hex()
 
 
 def _move_aside(root: str, path: str) -> bool:
@@ -492,7 +495,7 @@ def _move_aside(root: str, path: str) -> bool:
     try:
         if fd is not None and not _flock(fd, exclusive=True):
             return False
-        old = os.path.join(root, f".old-{secrets.token_hex(6)}")
+        old = os.path.join(root, f".old-{_token()}")
         try:
             os.rename(path, old)
         except FileNotFoundError:
@@ -523,7 +526,7 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
         OSError: the entry could not be written (the caller falls back to a private directory).
     """
     final = os.path.join(root.path, _PREFIX + key)
-    tmp = os.path.join(root.path, f".tmp-{key[:12]}-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = os.path.join(root.path, f".tmp-{key[:12]}-{os.getpid()}-{_token()}")
     os.mkdir(tmp, 0o700)
     fd = _open_dir(tmp)
     try:
@@ -576,6 +579,8 @@ def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str]) -> En
         if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK):
             base = candidate
             break
+    import tempfile
+
     path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
     try:
         writer = EntryWriter(path)

@@ -1,0 +1,403 @@
+"""Start-up benchmarks (SPEC §7): each figure beside its reference, measured in the same run.
+
+Two ways to run it:
+
+* ``python benchmarks/bench_startup.py [--runs N] [--sizes 10000,50000] [--json FILE]``: the
+  whole-process report. Every figure is the median of ``N`` fresh interpreters (or, for uv, of
+  ``N`` ``uv pip compile`` runs against a local HTTPS index), the measurements of a comparison
+  interleaved so that load on the machine hits both sides alike. It prints the targets of the
+  cache issue with the measured ratios.
+* ``pytest benchmarks/bench_startup.py``: the same code paths in process under pytest-benchmark
+  (warm and cold contexts, ``create_default_context``, the first handshake lazy and eager, the
+  eager threshold), each asserting that the result is the expected one (STYLE.md 14).
+
+What is compared:
+
+=====================  ==========================================================================
+import                 ``import tlsback`` after ``import ssl`` vs ``import ssl`` alone
+warm context           ``tlsback.load().context`` with the cache entry in place vs
+                       ``ssl.create_default_context()`` (system store) / the stdlib's eager
+                       ``load_verify_locations(cadata=...)`` of the same certificates / uv
+cold context           the same with an empty cache directory; over a tree, the cost the tree
+                       adds (cold with tree + PKI root - cold with the PKI root alone), the way
+                       uv's added cost is measured (uv with tree + root - uv with root alone)
+first handshake        first handshake on a fresh context, lazy store vs eager store
+eager threshold        eager load vs warm lazy start (+ the first handshake's lookups) by size
+=====================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import startup_support as S  # noqa: E402
+
+if str(S.SRC) not in sys.path:
+    sys.path.insert(0, str(S.SRC))
+
+WORK = Path(os.environ.get("TLSBACK_STARTUP_BENCH_DIR", "/tmp/tlsback-startup-bench"))
+
+_IMPORT_SSL = "import time; t = time.perf_counter(); import ssl; print(time.perf_counter() - t)"
+_IMPORT_TLSBACK = ("import time, ssl; t = time.perf_counter(); import tlsback; "
+                   "print(time.perf_counter() - t)")
+_CDC = "import ssl, time; t = time.perf_counter(); ssl.create_default_context(); print(time.perf_counter() - t)"
+_TLSBACK_CTX = ("import tlsback, time, logging; logging.disable(logging.WARNING); t = time.perf_counter(); "
+                "cfg = tlsback.load(); ctx = cfg.context; dt = time.perf_counter() - t; "
+                "assert cfg.store.cache['state'] == {state!r}, cfg.store.cache; print(dt)")
+
+
+def _tlsback_ctx(env: dict[str, str], state: str, runs: int, *, cold: bool) -> S.Stats:
+    """Fresh-process context times; ``cold`` gives each run an empty cache directory."""
+    samples = []
+    for _ in range(runs):
+        e = dict(env)
+        if cold:
+            d = tempfile.mkdtemp(dir="/dev/shm", prefix="tlsback-bench-cold-")
+            e["TLSBACK_CACHE_DIR"] = os.path.join(d, "cache")
+        samples += S.fresh(_TLSBACK_CTX.format(state=state), e, 1).samples
+        if cold:
+            shutil.rmtree(d, ignore_errors=True)
+    return S.Stats(samples)
+
+
+def _warm_cache_env(extra: dict[str, str]) -> dict[str, str]:
+    cache_dir = WORK / "warm-cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.chmod(0o700)
+    env = S.base_env({"TLSBACK_CACHE_DIR": str(cache_dir), **extra})
+    S.fresh(_TLSBACK_CTX.format(state="built").replace("assert", "0 and"), env, 1)  # fill it
+    return env
+
+
+# --- measurements (shared by the report and the pytest-benchmark tests) ------------------------
+
+
+def measure_import(runs: int) -> dict[str, Any]:
+    env = S.base_env()
+    a, b = [], []
+    for _ in range(runs):
+        a += S.fresh(_IMPORT_SSL, env, 1).samples
+        b += S.fresh(_IMPORT_TLSBACK, env, 1).samples
+    return {"import_ssl_s": statistics.median(a), "import_tlsback_after_ssl_s": statistics.median(b)}
+
+
+def measure_system_store(runs: int) -> dict[str, Any]:
+    env = _warm_cache_env({})
+    warm, cold, cdc = [], [], []
+    for _ in range(runs):
+        warm += _tlsback_ctx(env, "hit", 1, cold=False).samples
+        cold += _tlsback_ctx(env, "built", 1, cold=True).samples
+        cdc += S.fresh(_CDC, env, 1).samples
+    return {"warm_s": statistics.median(warm), "cold_s": statistics.median(cold),
+            "create_default_context_s": statistics.median(cdc)}
+
+
+def measure_tree(n: int, runs: int, pki: S.PKIFiles, url: str) -> dict[str, Any]:
+    from tlsback import bench
+
+    tree = bench.ensure_tree(n)
+    with_tree = S.cert_dirs(tree.path, pki.root_dir)
+    env_tree = _warm_cache_env({"SSL_CERT_DIR": with_tree})
+    env_root = S.base_env({"SSL_CERT_DIR": str(pki.root_dir)})
+    uv_env = S.base_env({"UV_NO_CACHE": "1"})
+    work = WORK / "uv-work"
+    work.mkdir(parents=True, exist_ok=True)
+    warm, cold_tree, cold_root, uv_tree, uv_root = [], [], [], [], []
+    for _ in range(runs):
+        warm += _tlsback_ctx(env_tree, "hit", 1, cold=False).samples
+        cold_tree += _tlsback_ctx(env_tree, "built", 1, cold=True).samples
+        cold_root += _tlsback_ctx(env_root, "built", 1, cold=True).samples
+        uv_tree.append(S.uv_compile(url, {**uv_env, "SSL_CERT_DIR": with_tree}, work))
+        uv_root.append(S.uv_compile(url, {**uv_env, "SSL_CERT_DIR": str(pki.root_dir)}, work))
+    med = statistics.median
+    return {
+        "n": n, "tree": tree.path,
+        "warm_s": med(warm), "cold_s": med(cold_tree), "cold_root_only_s": med(cold_root),
+        "cold_added_s": med(cold_tree) - med(cold_root),
+        "uv_tree_s": med(uv_tree), "uv_root_only_s": med(uv_root), "uv_added_s": med(uv_tree) - med(uv_root),
+    }
+
+
+def _first_handshake(ctx_factory: Callable[[], ssl.SSLContext], port: int, runs: int) -> S.Stats:
+    import socket
+
+    samples = []
+    for _ in range(runs):
+        ctx = ctx_factory()
+        t0 = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.version()
+        samples.append(time.perf_counter() - t0)
+    return S.Stats(samples)
+
+
+def measure_first_handshake(runs: int, pki: S.PKIFiles, port: int, tree_path: str | None) -> dict[str, Any]:
+    """First handshake on fresh contexts: lazy (warm entry) vs eager, system store + PKI root;
+    and lazy over the big tree (lookups do not grow with the store)."""
+    import tlsback
+    from tlsback import loader
+
+    logging.disable(logging.WARNING)
+    cache_dir = tempfile.mkdtemp(dir="/dev/shm", prefix="tlsback-bench-hs-")
+    base = {"UV_NO_CONFIG": "1", "SSL_CERT_DIR": str(pki.root_dir), "TLSBACK_CACHE_DIR": cache_dir + "/c"}
+    saved = loader._FORCED_STORE
+    try:
+        lazy = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "lazy"}).context  # noqa: E731
+        eager = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "eager"}).context  # noqa: E731
+        lazy()
+        out: dict[str, Any] = {}
+        a, b = [], []
+        for _ in range(runs):
+            a += _first_handshake(lazy, port, 1).samples
+            b += _first_handshake(eager, port, 1).samples
+        out["lazy_s"], out["eager_s"] = statistics.median(a), statistics.median(b)
+        if tree_path:
+            big = {**base, "SSL_CERT_DIR": S.cert_dirs(tree_path, pki.root_dir), "TLSBACK_STORE": "lazy"}
+            tlsback.load(env=big).context  # noqa: B018 - build the entry
+            out["lazy_big_tree_s"] = _first_handshake(lambda: tlsback.load(env=big).context, port, runs).median
+        return out
+    finally:
+        loader._FORCED_STORE = saved
+        logging.disable(logging.NOTSET)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+def measure_threshold(runs: int, pki: S.PKIFiles, port: int, sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+                      ) -> dict[str, Any]:
+    """Eager (read + scan + cadata) vs lazy (warm entry; and built privately, no cache), each
+    plus its first handshake, by store size ("only" mode: the store is exactly N certificates)."""
+    import tlsback
+    from tlsback.bench import make_cert
+
+    logging.disable(logging.WARNING)
+    rows = []
+    base_dir = Path(tempfile.mkdtemp(prefix="tlsback-bench-thr-"))
+    try:
+        for n in sizes:
+            d = base_dir / f"n{n}"
+            d.mkdir()
+            shutil.copy(pki.root_pem, d / "root.pem")
+            for i in range(n - 1):
+                (d / f"c{i}.pem").write_text(ssl.DER_cert_to_PEM_cert(make_cert(900000 + i)))
+            cache_dir = tempfile.mkdtemp(dir="/dev/shm", prefix="tlsback-bench-thr-")
+            env = {"UV_NO_CONFIG": "1", "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only",
+                   "TLSBACK_CACHE_DIR": cache_dir + "/c"}
+
+            def run(extra: dict[str, str], env: dict[str, str] = env) -> float:
+                t0 = time.perf_counter()
+                ctx = tlsback.load(env={**env, **extra}).context
+                import socket
+
+                with socket.create_connection(("127.0.0.1", port)) as raw, \
+                        ctx.wrap_socket(raw, server_hostname="localhost"):
+                    pass
+                return time.perf_counter() - t0
+
+            run({"TLSBACK_STORE": "lazy"})
+            res = S.interleaved({
+                "eager": lambda: run({"TLSBACK_STORE": "eager"}),
+                "lazy_warm": lambda: run({"TLSBACK_STORE": "lazy"}),
+                "lazy_nocache": lambda: run({"TLSBACK_STORE": "lazy", "TLSBACK_NO_CACHE": "1"}),
+            }, runs)
+            rows.append({"n": n, **{k + "_s": v.median for k, v in res.items()}})
+            shutil.rmtree(cache_dir, ignore_errors=True)
+    finally:
+        shutil.rmtree(base_dir, ignore_errors=True)
+        logging.disable(logging.NOTSET)
+    cached = max([r["n"] for r in rows if r["eager_s"] <= r["lazy_warm_s"]], default=0)
+    uncached = max([r["n"] for r in rows if r["eager_s"] <= r["lazy_nocache_s"]], default=0)
+    return {"rows": rows, "eager_max_cached": cached, "eager_max_uncached": uncached}
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1000:.1f} ms" if s < 10 else f"{s:.1f} s"
+
+
+def report(args: argparse.Namespace) -> dict[str, Any]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    pki = S.pki_files(WORK / "pki")
+    out: dict[str, Any] = {"runs": args.runs}
+    out["import"] = measure_import(args.runs)
+    out["system_store"] = measure_system_store(args.runs)
+    eager = {}
+    if args.eager_file and os.path.exists(args.eager_file):
+        for line in open(args.eager_file, encoding="utf-8"):
+            if line.startswith("{"):
+                row = json.loads(line)
+                eager.setdefault(row["n"], []).append(row["eager_s"])
+    from tlsback import bench
+
+    with S.serve(pki) as url:
+        port = int(url.rsplit(":", 1)[1])
+        out["trees"] = [measure_tree(n, args.runs, pki, url) for n in args.sizes]
+        biggest = bench.ensure_tree(max(args.sizes)).path if args.sizes else None
+        out["first_handshake"] = measure_first_handshake(max(args.runs, 15), pki, port, biggest)
+        if args.threshold:
+            out["threshold"] = measure_threshold(args.runs, pki, port)
+    for t in out["trees"]:
+        if t["n"] in eager:
+            t["stdlib_eager_s"] = statistics.median(eager[t["n"]])
+            t["stdlib_eager_samples"] = len(eager[t["n"]])
+
+    imp, sysd, fh = out["import"], out["system_store"], out["first_handshake"]
+    lines = [
+        f"import tlsback after import ssl: {_ms(imp['import_tlsback_after_ssl_s'])} "
+        f"(import ssl alone {_ms(imp['import_ssl_s'])})  target < 3 ms",
+        f"system store: warm {_ms(sysd['warm_s'])}, cold {_ms(sysd['cold_s'])}, "
+        f"ssl.create_default_context() {_ms(sysd['create_default_context_s'])}: warm is "
+        f"{sysd['create_default_context_s'] / sysd['warm_s']:.1f}x faster  target >= 10x",
+    ]
+    for t in out["trees"]:
+        lines.append(
+            f"{t['n']} tree: cold adds {_ms(t['cold_added_s'])} (cold {_ms(t['cold_s'])}), uv adds "
+            f"{_ms(t['uv_added_s'])}: {t['cold_added_s'] / t['uv_added_s']:.2f}x uv  "
+            f"(target <= 1.5x at 10k; cold < 1 s at 50k)")
+        line = f"{t['n']} tree: warm {_ms(t['warm_s'])}: {t['uv_added_s'] / t['warm_s']:.1f}x faster than uv's added cost"
+        if "stdlib_eager_s" in t:
+            line += (f", {t['stdlib_eager_s'] / t['warm_s']:.0f}x faster than the stdlib eager load "
+                     f"({_ms(t['stdlib_eager_s'])}, n={t['stdlib_eager_samples']})")
+        lines.append(line + "  (target at 50k: >= 100x stdlib, >= 3x uv)")
+    lines.append(f"first handshake: lazy {_ms(fh['lazy_s'])}, eager {_ms(fh['eager_s'])}: "
+                 f"{(fh['lazy_s'] - fh['eager_s']) * 1000:+.2f} ms  target <= +2 ms"
+                 + (f"; lazy over the biggest tree {_ms(fh['lazy_big_tree_s'])}" if "lazy_big_tree_s" in fh else ""))
+    if "threshold" in out:
+        th = out["threshold"]
+        for r in th["rows"]:
+            lines.append(f"  n={r['n']:>3}: eager {_ms(r['eager_s'])}, lazy warm {_ms(r['lazy_warm_s'])}, "
+                         f"lazy no-cache {_ms(r['lazy_nocache_s'])}")
+        lines.append(f"eager threshold: cached {th['eager_max_cached']}, uncached {th['eager_max_uncached']}")
+    out["summary"] = lines
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=9)
+    p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",") if x], default=[10_000, 50_000])
+    p.add_argument("--eager-file", help="JSON lines of stdlib eager loads (n, eager_s), measured separately")
+    p.add_argument("--threshold", action="store_true", help="also measure the eager threshold")
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args(argv)
+    out = report(args)
+    print("\n".join(out["summary"]))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+# --- pytest-benchmark ----------------------------------------------------------------------
+# In process: imports are paid once; what remains is the steady cost of each path.
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the report needs no pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="module")
+    def pki_server() -> Any:
+        pki = S.pki_files(WORK / "pki")
+        with S.serve(pki) as url:
+            yield pki, int(url.rsplit(":", 1)[1])
+
+    @pytest.fixture
+    def clean_env(tmp_path: Path) -> dict[str, str]:
+        d = tmp_path / "cache"
+        return {"UV_NO_CONFIG": "1", "TLSBACK_CACHE_DIR": str(d)}
+
+    def test_system_store_warm_context(benchmark: Any, clean_env: dict[str, str]) -> None:
+        import tlsback
+
+        assert tlsback.load(env=clean_env).store.cache["state"] == "built"
+        cfg = benchmark(lambda: tlsback.load(env=clean_env))
+        assert cfg.context and cfg.store.cache["state"] == "hit" and cfg.store.count > 50
+
+    def test_system_store_create_default_context(benchmark: Any) -> None:
+        ctx = benchmark(ssl.create_default_context)
+        assert ctx.cert_store_stats()["x509"] > 50
+
+    def test_system_store_cold_context(benchmark: Any, tmp_path: Path) -> None:
+        import itertools
+
+        import tlsback
+
+        counter = itertools.count()
+
+        def cold() -> Any:
+            cfg = tlsback.load(env={"UV_NO_CONFIG": "1", "TLSBACK_CACHE_DIR": str(tmp_path / str(next(counter)))})
+            cfg.context  # noqa: B018
+            return cfg
+
+        cfg = benchmark(cold)
+        assert cfg.store.cache["state"] == "built"
+
+    @pytest.mark.parametrize("store", ["lazy", "eager"])
+    def test_first_handshake(benchmark: Any, store: str, pki_server: Any, clean_env: dict[str, str]) -> None:
+        import socket
+
+        import tlsback
+
+        pki, port = pki_server
+        env = {**clean_env, "SSL_CERT_DIR": str(pki.root_dir), "TLSBACK_STORE": store}
+        tlsback.load(env=env).context  # noqa: B018 - the entry exists: warm
+
+        def setup() -> tuple[tuple[ssl.SSLContext], dict[str, Any]]:
+            return (tlsback.load(env=env).context,), {}
+
+        def first(ctx: ssl.SSLContext) -> str | None:
+            with socket.create_connection(("127.0.0.1", port)) as raw, \
+                    ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.version()
+
+        assert benchmark.pedantic(first, setup=setup, rounds=20) in ("TLSv1.3", "TLSv1.2")
+
+    @pytest.mark.parametrize("n", S.sizes_from_env([10_000]), ids=lambda n: f"{n // 1000}k")
+    @pytest.mark.parametrize("state", ["warm", "cold"])
+    def test_tree_context(benchmark: Any, n: int, state: str, pki_server: Any, tmp_path: Path) -> None:
+        import itertools
+
+        import tlsback
+        from tlsback import bench
+
+        pki, _ = pki_server
+        tree = bench.ensure_tree(n)
+        logging.disable(logging.WARNING)
+        counter = itertools.count()
+        env = {"UV_NO_CONFIG": "1", "SSL_CERT_DIR": S.cert_dirs(tree.path, pki.root_dir),
+               "TLSBACK_CUSTOM_CERTS": "only"}
+
+        def load() -> Any:
+            d = tmp_path / ("warm" if state == "warm" else str(next(counter)))
+            cfg = tlsback.load(env={**env, "TLSBACK_CACHE_DIR": str(d)})
+            cfg.context  # noqa: B018
+            return cfg
+
+        if state == "warm":
+            load()
+        cfg = benchmark.pedantic(load, rounds=5)
+        logging.disable(logging.NOTSET)
+        assert cfg.store.count == tree.certs + 1
+        assert cfg.store.cache["state"] == ("hit" if state == "warm" else "built")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
