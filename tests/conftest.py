@@ -273,19 +273,19 @@ def scan_impl(request: pytest.FixtureRequest) -> Any:
 
 
 # --- lazy / eager trust store (cache issue) ---------------------------------------------------
-# The whole suite runs both ways: `TLSBACK_STORE=lazy pytest` hands every tlsback context its
-# trust anchors through the hashed directory (capath, looked up by subject hash during the
-# handshake), `TLSBACK_STORE=eager pytest` through cadata. Read at collection time, because
-# hermetic_env removes TLSBACK_* from os.environ inside tests; put back into each test's
-# environment (and so into run_cli's children) here. Unset: the default `auto`.
+# The whole suite runs both ways: `TLSBACK_STORE=lazy pytest` hands every tlsback context built
+# in the test process its trust anchors through the hashed directory (capath, looked up by
+# subject hash during the handshake), `TLSBACK_STORE=eager pytest` through cadata. Read at
+# collection time, because hermetic_env removes TLSBACK_* from os.environ inside tests; applied
+# through tlsback.loader._FORCED_STORE, so it also covers tlsback.load(env={...}) calls that pass
+# their own environment. (Not put back into os.environ: the harness checks that no TLSBACK_*
+# variable leaks into tests, so CLI children started by run_cli use the default, `auto`.)
 _STORE_MODE = os.environ.get("TLSBACK_STORE")
 
 
 @pytest.fixture(autouse=True)
 def store_mode(hermetic_env: HermeticEnv, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The ``TLSBACK_STORE`` this run was started with (``auto`` when unset), set for the test."""
+    """The ``TLSBACK_STORE`` this run was started with (``auto`` when unset), forced for the test."""
     if _STORE_MODE is not None:
-        monkeypatch.setenv("TLSBACK_STORE", _STORE_MODE)
-        # Also for tlsback.load(env={...}) calls that pass their own environment.
         monkeypatch.setattr("tlsback.loader._FORCED_STORE", _STORE_MODE)
     return _STORE_MODE or "auto"
