@@ -52,8 +52,8 @@ MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPE
 # below it, reading + scanning + an eager load costs less than a warm lazy start plus the first
 # handshake's lookups, or (without the cache) less than building the hashed directory.
 # Measured by ``python benchmarks/bench_startup.py --threshold`` (figures in docs/cache.md).
-EAGER_MAX_CACHED = 4
-EAGER_MAX_UNCACHED = 8
+EAGER_MAX_CACHED = 0
+EAGER_MAX_UNCACHED = 2
 
 # Link ``HASH.N`` to the original file when it holds exactly this one PEM certificate and
 # nothing else, instead of writing a copy (measured in docs/cache.md).
