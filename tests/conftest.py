@@ -276,16 +276,15 @@ def scan_impl(request: pytest.FixtureRequest) -> Any:
 # The whole suite runs both ways: `TLSBACK_STORE=lazy pytest` hands every tlsback context built
 # in the test process its trust anchors through the hashed directory (capath, looked up by
 # subject hash during the handshake), `TLSBACK_STORE=eager pytest` through cadata. Read at
-# collection time, because hermetic_env removes TLSBACK_* from os.environ inside tests; applied
-# through tlsback.loader._FORCED_STORE, so it also covers tlsback.load(env={...}) calls that pass
-# their own environment. (Not put back into os.environ: the harness checks that no TLSBACK_*
-# variable leaks into tests, so CLI children started by run_cli use the default, `auto`.)
+# collection time, because hermetic_env removes TLSBACK_* from os.environ inside tests, then put
+# back as the one deliberate TLSBACK_* variable, so tests that build their environment from
+# os.environ, and CLI children started by run_cli, get it too.
 _STORE_MODE = os.environ.get("TLSBACK_STORE")
 
 
 @pytest.fixture(autouse=True)
 def store_mode(hermetic_env: HermeticEnv, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The ``TLSBACK_STORE`` this run was started with (``auto`` when unset), forced for the test."""
+    """The ``TLSBACK_STORE`` this run was started with (``auto`` when unset), set for the test."""
     if _STORE_MODE is not None:
-        monkeypatch.setattr("tlsback.loader._FORCED_STORE", _STORE_MODE)
+        monkeypatch.setenv("TLSBACK_STORE", _STORE_MODE)
     return _STORE_MODE or "auto"

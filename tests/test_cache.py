@@ -28,12 +28,6 @@ from tlsback import cache, loader
 NOBODY = 65534
 
 
-@pytest.fixture(autouse=True)
-def _lazy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The cache only matters for the lazy store; these tests ask for it explicitly.
-    monkeypatch.setattr(loader, "_FORCED_STORE", None)
-
-
 @pytest.fixture
 def certdir(tmp_path: Path, pki: PKI) -> Path:
     d = tmp_path / "certs"

@@ -22,12 +22,6 @@ from tlsback import loader
 MODES = ("lazy", "eager")
 
 
-@pytest.fixture(autouse=True)
-def _own_store_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    # These tests choose the mode themselves (through TLSBACK_STORE in the env they pass).
-    monkeypatch.setattr(loader, "_FORCED_STORE", None)
-
-
 def load(mode: str, tmp_path: Path, **env: str) -> tlsback.TLSConfig:
     base = {"UV_NO_CONFIG": "1", "TLSBACK_STORE": mode, "TLSBACK_CACHE_DIR": str(tmp_path / "cache"),
             "TLSBACK_CUSTOM_CERTS": "only"}

@@ -10,6 +10,7 @@ Every row of ``tests/policy_scenarios.py`` is one server breaking one rule. For 
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -84,8 +85,8 @@ def test_backend_through_load(scenario_id: str, backend: str, tmp_path: Path,
     scenario, setup, srv = scenario_server(scenario_id)
     cafile = tmp_path / "anchors.pem"
     cafile.write_text(setup.anchors_pem)
-    cfg = tlsback.load(backend=backend, env={"SSL_CERT_FILE": str(cafile), "UV_NO_CONFIG": "1",
-                                             "TLSBACK_NO_CACHE": "1"}, cwd=tmp_path)
+    cfg = tlsback.load(backend=backend, env={**os.environ, "SSL_CERT_FILE": str(cafile),
+                                             "UV_NO_CONFIG": "1", "TLSBACK_NO_CACHE": "1"}, cwd=tmp_path)
     assert cfg.backend_name == backend
     error = ps.handshake(cfg.context, srv.port, scenario.host)
     expected = scenario.rustls if backend == "rustls" else scenario.native

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _scan
@@ -60,11 +60,6 @@ EAGER_MAX_UNCACHED = 2
 LINK_ORIGINALS = True
 
 STORE_MODES = ("auto", "lazy", "eager")
-
-# Test hook: when set, overrides every StoreOptions.store, including loads given an explicit
-# ``env`` (tests/conftest.py sets it from TLSBACK_STORE to run the whole suite both ways).
-_FORCED_STORE: str | None = None
-
 
 @dataclass(frozen=True)
 class StoreOptions:
@@ -545,8 +540,6 @@ class _Plan:
     def __init__(self, options: StoreOptions | None, env: Mapping[str, str], listings: Sequence[Listing],
                  stats: Sequence[Sequence[tuple[str, os.stat_result | None]]], *, mode: str,
                  include_platform: bool, platform_fallback: bool) -> None:
-        if options is not None and _FORCED_STORE is not None:
-            options = replace(options, store=_FORCED_STORE)
         self.options = options
         self.env = env
         self.key: str | None = None
