@@ -2,18 +2,25 @@
 
 ``tlsback.load()`` resolves the backend, custom certificates, client certificate and insecure
 hosts from flags, environment and config files, and gives real ``ssl.SSLContext`` objects that
-every Python HTTP client accepts. Importing tlsback reads no file and no variable.
+every Python HTTP client accepts.
+
+Importing tlsback reads no file and no variable, and imports nothing but this file, the version
+and the exception classes: programs that embed tlsback (installers) start fast. The rest is
+imported on first use (PEP 562).
 """
 
 from __future__ import annotations
 
-import ssl
-from typing import Any
-
 from ._version import __version__
-from .config import TLSConfig, default_config, load
 from .errors import BackendError, ClientCertError, ConfigError, ExtensionError, TlsbackError
-from .settings import add_arguments
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~7 ms at start-up
+if TYPE_CHECKING:
+    import ssl
+    from typing import Any
+
+    from .config import TLSConfig, default_config, load
+    from .settings import add_arguments
 
 __all__ = [
     "BackendError",
@@ -29,6 +36,27 @@ __all__ = [
     "load",
 ]
 
+_LAZY = {
+    "TLSConfig": "config",
+    "default_config": "config",
+    "load": "config",
+    "add_arguments": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 def create_default_context(**kwargs: Any) -> ssl.SSLContext:
     """Return the verifying context for the resolved settings: ``tlsback.load(**kwargs).context``.
@@ -40,4 +68,6 @@ def create_default_context(**kwargs: Any) -> ssl.SSLContext:
         ConfigError: a bad flag, variable or config value.
         BackendError: the selected backend cannot be loaded.
     """
+    from .config import load
+
     return load(**kwargs).context

@@ -397,17 +397,11 @@ def load_trust_store(
     sources += custom
 
     listings: list[Listing] = [list_source(s) for s in sources]
-    # One stat per listed file: it tells aliases apart (the same file through two paths) and
-    # is the file's identity in the cache key.
-    stats: list[list[tuple[str, os.stat_result | None]]] = []
-    for listing in listings:
-        row: list[tuple[str, os.stat_result | None]] = []
-        for path in listing.files:
-            try:
-                row.append((path, os.stat(path)))
-            except OSError:
-                row.append((path, None))  # reading will report it
-        stats.append(row)
+    # The listing stat'ed each file once: that tells aliases apart (the same file through two
+    # paths) and is the file's identity in the cache key.
+    stats: list[list[tuple[str, os.stat_result | None]]] = [
+        list(zip(listing.files, listing.stats)) for listing in listings
+    ]
     t_list = time.perf_counter()
 
     ctx = _Plan(options, env, listings, stats, mode=mode, include_platform=include_platform,

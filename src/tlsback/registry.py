@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import BackendError
@@ -111,6 +111,8 @@ def discover() -> dict[str, BackendEntry]:
     Returns:
         Entries by name: built-ins first, then plugins in name order.
     """
+    from importlib import metadata  # ~15 ms to import: only when plugins are listed
+
     found: dict[str, BackendEntry] = {
         name: BackendEntry(name, target, "tlsback") for name, target in _BUILTINS.items()
     }
@@ -146,6 +148,9 @@ def get_backend(name: str) -> Backend:
     Raises:
         BackendError: no such backend, or it cannot be loaded.
     """
+    if name in _BUILTINS:
+        # A plugin can never take a built-in's name, so no entry-point scan is needed here.
+        return BackendEntry(name, _BUILTINS[name], "tlsback").load()
     entries = discover()
     entry = entries.get(name)
     if entry is None:

@@ -14,6 +14,7 @@ import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from ._scantypes import Problem
 
@@ -77,6 +78,7 @@ class Listing:
 
     source: Source
     files: list[str] = field(default_factory=list)
+    stats: list[os.stat_result] = field(default_factory=list)  # of each file, links followed
     problems: list[Problem] = field(default_factory=list)
     skipped: int = 0  # entries passed over silently: other names, subdirectories, dangling links
 
@@ -128,11 +130,15 @@ def custom_sources(cert_file: str | None, cert_dirs: Sequence[str]) -> list[Sour
 
 def is_certificate_name(name: str) -> bool:
     """Whether a directory entry's name is one tlsback loads (SPEC §2.3)."""
-    return name.lower().endswith(_CERT_SUFFIXES) or _HASH_NAME.fullmatch(name) is not None
+    if name[-4:].lower() in _CERT_SUFFIXES:
+        return True
+    # The regex only for names shaped like a hash name: most entries are decided above.
+    return len(name) > 9 and name[8] == "." and _HASH_NAME.fullmatch(name) is not None
 
 
 def _has_surrogates(name: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in name)
+    # os.fsdecode turns undecodable bytes into lone surrogates (surrogateescape)
+    return not name.isascii() and any("\udc80" <= ch <= "\udcff" for ch in name)
 
 
 def _stat_problem(path: str, exc: OSError, *, what: str) -> Problem:
@@ -157,6 +163,7 @@ def _list_file(listing: Listing) -> None:
         listing.problems.append(Problem(path, "not-a-file", f"Path is {kind}, expected a certificate file"))
         return
     listing.files.append(path)
+    listing.stats.append(st)
 
 
 def _list_dir(listing: Listing) -> None:
@@ -171,7 +178,7 @@ def _list_dir(listing: Listing) -> None:
         return
     try:
         with os.scandir(path) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = sorted(it, key=attrgetter("name"))
     except OSError as exc:
         listing.problems.append(_stat_problem(path, exc, what="directory"))
         return
@@ -180,17 +187,17 @@ def _list_dir(listing: Listing) -> None:
             listing.skipped += 1
             continue
         try:
-            is_file = entry.is_file()  # follows symlinks
-            if not is_file:
-                if entry.is_symlink():
-                    os.stat(entry.path)  # raises for a loop; a dangling link is skipped below
-                listing.skipped += 1
-                continue
+            # One stat per entry, links followed: it tells files from the rest, and the loader
+            # reuses it (alias detection, the cache key) instead of stating again.
+            st = entry.stat()
         except OSError as exc:
             if exc.errno == errno.ENOENT:  # dangling symlink: skipped silently (SPEC §2.3)
                 listing.skipped += 1
-            else:
+            else:  # a symlink loop, a permission problem
                 listing.problems.append(_stat_problem(entry.path, exc, what="file"))
+            continue
+        if not stat.S_ISREG(st.st_mode):  # subdirectories, devices, sockets
+            listing.skipped += 1
             continue
         if _has_surrogates(entry.name):
             shown = entry.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -198,6 +205,7 @@ def _list_dir(listing: Listing) -> None:
                 os.path.join(path, shown), "bad-name", "file name is not valid UTF-8; loaded anyway",
             ))
         listing.files.append(entry.path)
+        listing.stats.append(st)
 
 
 def list_source(source: Source) -> Listing:
