@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import startup_support as S  # noqa: E402
+import startup_support as S
 
 if str(S.SRC) not in sys.path:
     sys.path.insert(0, str(S.SRC))
@@ -54,7 +54,7 @@ _IMPORT_SSL = "import time; t = time.perf_counter(); import ssl; print(time.perf
 _IMPORT_TLSBACK = ("import time, ssl; t = time.perf_counter(); import tlsback; "
                    "print(time.perf_counter() - t)")
 _CDC = "import ssl, time; t = time.perf_counter(); ssl.create_default_context(); print(time.perf_counter() - t)"
-_TLSBACK_CTX = ("import tlsback, time, logging; logging.disable(logging.WARNING); t = time.perf_counter(); "
+_TLSBACK_CTX = ("import ssl, tlsback, time, logging; logging.disable(logging.WARNING); t = time.perf_counter(); "
                 "cfg = tlsback.load(); ctx = cfg.context; dt = time.perf_counter() - t; "
                 "assert cfg.store.cache['state'] == {state!r}, cfg.store.cache; print(dt)")
 
@@ -149,15 +149,13 @@ def measure_first_handshake(runs: int, pki: S.PKIFiles, port: int, tree_path: st
     """First handshake on fresh contexts: lazy (warm entry) vs eager, system store + PKI root;
     and lazy over the big tree (lookups do not grow with the store)."""
     import tlsback
-    from tlsback import loader
 
     logging.disable(logging.WARNING)
     cache_dir = tempfile.mkdtemp(dir="/dev/shm", prefix="tlsback-bench-hs-")
     base = {"UV_NO_CONFIG": "1", "SSL_CERT_DIR": str(pki.root_dir), "TLSBACK_CACHE_DIR": cache_dir + "/c"}
-    saved = loader._FORCED_STORE
     try:
-        lazy = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "lazy"}).context  # noqa: E731
-        eager = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "eager"}).context  # noqa: E731
+        lazy = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "lazy"}).context
+        eager = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "eager"}).context
         lazy()
         out: dict[str, Any] = {}
         a, b = [], []
@@ -171,7 +169,6 @@ def measure_first_handshake(runs: int, pki: S.PKIFiles, port: int, tree_path: st
             out["lazy_big_tree_s"] = _first_handshake(lambda: tlsback.load(env=big).context, port, runs).median
         return out
     finally:
-        loader._FORCED_STORE = saved
         logging.disable(logging.NOTSET)
         shutil.rmtree(cache_dir, ignore_errors=True)
 
@@ -238,10 +235,10 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     out["system_store"] = measure_system_store(args.runs)
     eager = {}
     if args.eager_file and os.path.exists(args.eager_file):
-        for line in open(args.eager_file, encoding="utf-8"):
-            if line.startswith("{"):
-                row = json.loads(line)
-                eager.setdefault(row["n"], []).append(row["eager_s"])
+        with open(args.eager_file, encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.startswith("{")]
+        for row in rows:
+            eager.setdefault(row["n"], []).append(row["eager_s"])
     from tlsback import bench
 
     with S.serve(pki) as url:
@@ -258,11 +255,11 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
 
     imp, sysd, fh = out["import"], out["system_store"], out["first_handshake"]
     lines = [
-        f"import tlsback after import ssl: {_ms(imp['import_tlsback_after_ssl_s'])} "
-        f"(import ssl alone {_ms(imp['import_ssl_s'])})  target < 3 ms",
-        f"system store: warm {_ms(sysd['warm_s'])}, cold {_ms(sysd['cold_s'])}, "
-        f"ssl.create_default_context() {_ms(sysd['create_default_context_s'])}: warm is "
-        f"{sysd['create_default_context_s'] / sysd['warm_s']:.1f}x faster  target >= 10x",
+        (f"import tlsback after import ssl: {_ms(imp['import_tlsback_after_ssl_s'])} "
+         f"(import ssl alone {_ms(imp['import_ssl_s'])})  target < 3 ms"),
+        (f"system store: warm {_ms(sysd['warm_s'])}, cold {_ms(sysd['cold_s'])}, "
+         f"ssl.create_default_context() {_ms(sysd['create_default_context_s'])}: warm is "
+         f"{sysd['create_default_context_s'] / sysd['warm_s']:.1f}x faster  target >= 10x"),
     ]
     for t in out["trees"]:
         lines.append(
