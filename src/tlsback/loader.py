@@ -15,14 +15,15 @@ hashed directory into the cache.
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import os
 import ssl
 import stat
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -323,10 +324,15 @@ def _system_items(source: Source) -> list[tuple[str, bytes]]:
         "/System/Library/Keychains/SystemRootCertificates.keychain",
         "/Library/Keychains/System.keychain",
     ]
-    out = subprocess.run(
-        ["/usr/bin/security", "find-certificate", "-a", "-p", *keychains],
-        capture_output=True, timeout=30, check=True,
-    ).stdout
+    import subprocess  # only here: the import costs start-up time everywhere else
+
+    try:
+        out = subprocess.run(
+            ["/usr/bin/security", "find-certificate", "-a", "-p", *keychains],
+            capture_output=True, timeout=30, check=True,
+        ).stdout
+    except subprocess.SubprocessError as exc:
+        raise OSError(f"`security find-certificate` failed: {exc}") from exc
     return [("macOS system keychains", out)]
 
 
@@ -351,6 +357,26 @@ def format_warning(report: SourceReport, problem: Problem, consequence: str) -> 
     return f"Ignoring {problem.path} in {label}: {problem.message}. {consequence}"
 
 
+def _gc_paused(func: Callable[..., TrustStore]) -> Callable[..., TrustStore]:
+    """Run ``func`` with the cyclic garbage collector paused, then restore it.
+
+    A load makes a few objects per file (names, stat results, reports): tens of thousands for a
+    large directory, none of them cyclic. Left on, the collector walks them again and again
+    (about 16 ms over 50,000 files).
+    """
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> TrustStore:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+    return wrapper
+
+
+@_gc_paused
 def load_trust_store(
     *,
     cert_file: str | None,
@@ -441,7 +467,7 @@ def load_trust_store(
         if listing.source.shape == "system":
             try:
                 items = _system_items(listing.source)
-            except (OSError, subprocess.SubprocessError) as exc:
+            except OSError as exc:
                 report.problems.append(Problem(listing.source.path, "unreadable", f"system store cannot be read: {exc}"))
                 items = []
             for label, _ in items:

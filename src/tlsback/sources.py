@@ -14,7 +14,6 @@ import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 
 from ._scantypes import Problem
 
@@ -47,6 +46,8 @@ PLATFORM_DIRS: tuple[str, ...] = (
 )
 
 _CERT_SUFFIXES = (".pem", ".crt", ".cer")
+_STAT_DIR_FD = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
+_OPEN_DIR_FLAGS = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)) if hasattr(os, "O_DIRECTORY") else None
 _HASH_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 
@@ -176,36 +177,49 @@ def _list_dir(listing: Listing) -> None:
     if not stat.S_ISDIR(st.st_mode):
         listing.problems.append(Problem(path, "not-a-directory", "Path is not a directory"))
         return
+    # Names are stat'ed relative to an open directory (fstatat) where the platform allows it:
+    # no path resolution of the directory per file, which matters at 50,000 files.
+    use_fd = _STAT_DIR_FD and _OPEN_DIR_FLAGS is not None
     try:
-        with os.scandir(path) as it:
-            entries = sorted(it, key=attrgetter("name"))
+        fd = os.open(path, _OPEN_DIR_FLAGS) if use_fd else None  # type: ignore[arg-type]
     except OSError as exc:
         listing.problems.append(_stat_problem(path, exc, what="directory"))
         return
-    for entry in entries:
-        if not is_certificate_name(entry.name):
-            listing.skipped += 1
-            continue
+    try:
         try:
-            # One stat per entry, links followed: it tells files from the rest, and the loader
-            # reuses it (alias detection, the cache key) instead of stating again.
-            st = entry.stat()
+            names = sorted(os.listdir(fd if fd is not None else path))
         except OSError as exc:
-            if exc.errno == errno.ENOENT:  # dangling symlink: skipped silently (SPEC §2.3)
+            listing.problems.append(_stat_problem(path, exc, what="directory"))
+            return
+        prefix = path if path.endswith(os.sep) else path + os.sep
+        files, stats, is_reg, os_stat = listing.files, listing.stats, stat.S_ISREG, os.stat
+        for name in names:
+            if not is_certificate_name(name):
                 listing.skipped += 1
-            else:  # a symlink loop, a permission problem
-                listing.problems.append(_stat_problem(entry.path, exc, what="file"))
-            continue
-        if not stat.S_ISREG(st.st_mode):  # subdirectories, devices, sockets
-            listing.skipped += 1
-            continue
-        if _has_surrogates(entry.name):
-            shown = entry.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            listing.problems.append(Problem(
-                os.path.join(path, shown), "bad-name", "file name is not valid UTF-8; loaded anyway",
-            ))
-        listing.files.append(entry.path)
-        listing.stats.append(st)
+                continue
+            try:
+                # One stat per entry, links followed: it tells files from the rest, and the
+                # loader reuses it (alias detection, the cache key) instead of stating again.
+                st = os_stat(name, dir_fd=fd) if fd is not None else os_stat(prefix + name)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:  # dangling symlink: skipped silently (SPEC §2.3)
+                    listing.skipped += 1
+                else:  # a symlink loop, a permission problem
+                    listing.problems.append(_stat_problem(prefix + name, exc, what="file"))
+                continue
+            if not is_reg(st.st_mode):  # subdirectories, devices, sockets
+                listing.skipped += 1
+                continue
+            if _has_surrogates(name):
+                shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                listing.problems.append(Problem(
+                    prefix + shown, "bad-name", "file name is not valid UTF-8; loaded anyway",
+                ))
+            files.append(prefix + name)
+            stats.append(st)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def list_source(source: Source) -> Listing:
