@@ -24,11 +24,6 @@ from typing import Any
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 __all__ = ["ConfigFile", "discover"]
 
 
@@ -55,6 +50,11 @@ class ConfigFile:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported only when a file exists: most runs find none and skip the parser's start-up cost.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
         with open(path, "rb") as f:
             doc: dict[str, Any] = tomllib.load(f)

@@ -23,9 +23,10 @@ to the leaf and intermediates that webpki ignores. Those make tlsback stricter, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -915,20 +916,30 @@ def _post_handshake(ctx: ssl.SSLContext, sslobj: Any, peer_der: bytes | None) ->
         raise exc from None
 
 
+@contextlib.contextmanager
+def _openssl_failures_reworded(obj: ssl.SSLSocket | ssl.SSLObject) -> Iterator[None]:
+    """Give OpenSSL's own verification failures during the handshake uv's words."""
+    try:
+        yield
+    except ssl.SSLCertVerificationError as exc:
+        _annotate(exc, getattr(obj, "_sslobj", None), obj.server_hostname)
+        raise
+
+
+def _check_completed_handshake(obj: ssl.SSLSocket | ssl.SSLObject) -> None:
+    """The webpki checks OpenSSL does not do, on a completed handshake (none without verification)."""
+    if obj.context.verify_mode != ssl.CERT_NONE:
+        _post_handshake(obj.context, getattr(obj, "_sslobj", None), obj.getpeercert(binary_form=True))
+
+
 class WebpkiSSLSocket(ssl.SSLSocket):
     """:class:`ssl.SSLSocket` that applies the webpki checks right after the handshake."""
 
     def do_handshake(self, block: bool = False) -> None:
-        try:
+        with _openssl_failures_reworded(self):
             super().do_handshake(block)
-        except ssl.SSLCertVerificationError as exc:
-            _annotate(exc, getattr(self, "_sslobj", None), self.server_hostname)
-            raise
-        if self.context.verify_mode == ssl.CERT_NONE:
-            return
         try:
-            _post_handshake(self.context, getattr(self, "_sslobj", None),
-                            self.getpeercert(binary_form=True))
+            _check_completed_handshake(self)
         except ssl.SSLCertVerificationError:
             # Nothing may be sent to a server that failed verification: close the connection
             # (the stdlib does the same when OpenSSL's own verification fails).
@@ -944,16 +955,10 @@ class WebpkiSSLObject(ssl.SSLObject):
     def do_handshake(self) -> None:
         if self._tlsback_failed is not None:
             raise self._tlsback_failed
-        try:
+        with _openssl_failures_reworded(self):
             super().do_handshake()
-        except ssl.SSLCertVerificationError as exc:
-            _annotate(exc, getattr(self, "_sslobj", None), self.server_hostname)
-            raise
-        if self.context.verify_mode == ssl.CERT_NONE:
-            return
         try:
-            _post_handshake(self.context, getattr(self, "_sslobj", None),
-                            self.getpeercert(binary_form=True))
+            _check_completed_handshake(self)
         except ssl.SSLCertVerificationError as exc:
             # The transport is the caller's to close (asyncio does on this error); until then
             # no application data may pass in either direction.

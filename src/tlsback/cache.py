@@ -45,6 +45,7 @@ import stat
 import sys
 import time
 import weakref
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,6 +225,9 @@ def _why(exc: OSError) -> str:
 # --- keys -----------------------------------------------------------------------------------
 
 
+_NO_STAT = (2**64 - 1,) * 4
+
+
 def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_result | None]]) -> str:
     """The cache key of a source set.
 
@@ -235,14 +239,19 @@ def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_resul
     Returns:
         A 32-hex-digit key (SHA-256, truncated).
     """
-    parts = [f"tlsback {__version__} cache {FORMAT}", repr(tuple(header))]
-    for path, st in files:
-        if st is None:
-            parts.append(f"{path}\0-")
-        else:
-            parts.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_dev}\0{st.st_mode}")
-    data = "\n".join(parts).encode("utf-8", "surrogateescape")
-    return hashlib.sha256(data).hexdigest()[:32]
+    h = hashlib.sha256(f"tlsback {__version__} cache {FORMAT}\n{tuple(header)!r}\n".encode(
+        "utf-8", "surrogateescape"))
+    h.update("\0".join([path for path, _ in files]).encode("utf-8", "surrogateescape"))
+    try:
+        # The identities as packed integers: about twice as fast as formatting them at 50,000
+        # files. A missing stat is all ones; mtime_ns is signed (files from before 1970).
+        h.update(array("Q", [x for _, st in files for x in (
+            (st.st_size, st.st_ino, st.st_dev, st.st_mode) if st is not None else _NO_STAT)]).tobytes())
+        h.update(array("q", [st.st_mtime_ns if st is not None else -1 for _, st in files]).tobytes())
+    except OverflowError:  # a file system with identities beyond 64 bits: format them instead
+        h.update(repr([(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_mode)
+                       if st is not None else None for _, st in files]).encode())
+    return h.hexdigest()[:32]
 
 
 # --- leases ---------------------------------------------------------------------------------

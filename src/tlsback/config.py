@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -179,7 +179,7 @@ class TLSConfig:
         warnings = [str(p) for p in store.problems] + [f"SSL_CLIENT_CERT {p}" for p in client_problems]
         return {
             "tlsback": __version__,
-            "python": platform.python_version(),
+            "python": sys.version.split()[0],
             "openssl": ssl.OPENSSL_VERSION,
             "backend": {
                 "name": self.backend_name,

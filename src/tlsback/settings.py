@@ -8,7 +8,6 @@ Every value is a :class:`Setting` that remembers where it came from (``cli``,
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from ._config_files import ConfigFile, discover
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    import argparse
+
     from .insecure import InsecureHost
 
 __all__ = ["Setting", "Settings", "add_arguments", "parse_bool", "resolve"]
@@ -126,6 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = 
         suppress_defaults: leave attributes unset when an option is absent (for subcommand
             parsers that repeat the global options without overwriting them).
     """
+    import argparse  # here, not at import: programs that never call this do not pay for it
+
     default: Any = argparse.SUPPRESS if suppress_defaults else None
     group = parser.add_argument_group("TLS options (tlsback)")
     group.add_argument(

@@ -192,11 +192,23 @@ def _list_dir(listing: Listing) -> None:
             listing.problems.append(_stat_problem(path, exc, what="directory"))
             return
         prefix = path if path.endswith(os.sep) else path + os.sep
+        wanted = [n for n in names if is_certificate_name(n)]
+        listing.skipped += len(names) - len(wanted)
+        if fd is not None and all(n.isascii() for n in wanted):
+            # Fast path for large directories: every name stat'ed in one comprehension. Any
+            # error (a dangling link, a loop) falls back to the careful loop below.
+            try:
+                found = [os.stat(n, dir_fd=fd) for n in wanted]
+            except OSError:
+                pass
+            else:
+                regular = [stat.S_ISREG(st.st_mode) for st in found]  # not subdirectories etc.
+                listing.files.extend([prefix + n for n, ok in zip(wanted, regular) if ok])
+                listing.stats.extend([st for st, ok in zip(found, regular) if ok])
+                listing.skipped += regular.count(False)
+                return
         files, stats, is_reg, os_stat = listing.files, listing.stats, stat.S_ISREG, os.stat
-        for name in names:
-            if not is_certificate_name(name):
-                listing.skipped += 1
-                continue
+        for name in wanted:
             try:
                 # One stat per entry, links followed: it tells files from the rest, and the
                 # loader reuses it (alias detection, the cache key) instead of stating again.
