@@ -3,7 +3,7 @@
 Each :class:`Scenario` is one server whose certificate (or protocol setup) breaks exactly one
 rule of SPEC §5, or a control that breaks none, with the verdict expected from
 
-* ``rustls``: tlsback's default backend (stdlib ``ssl`` + :mod:`tlsback._webpki`),
+* ``rustls``: tlsback's default backend (stdlib ``ssl`` + :mod:`tlsback.policy`),
 * ``native``: tlsback's ``native`` backend (truststore: OpenSSL + system paths on Linux),
 * ``uv``: the released uv binary (0.13), with and without ``--native-tls`` (on Linux both
   verify with webpki; only the roots differ, and the tests trust their own root either way).

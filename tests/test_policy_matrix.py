@@ -2,7 +2,7 @@
 
 Every row of ``tests/policy_scenarios.py`` is one server breaking one rule. For each:
 
-* ``rustls`` through :func:`tlsback._webpki.new_context` with the scenario's anchors loaded
+* ``rustls`` through :func:`tlsback.policy.new_context` with the scenario's anchors loaded
   directly (the policy alone), and through ``tlsback.load(...).context`` with the anchors in
   ``SSL_CERT_FILE`` (the whole pipeline): the verdict and rustls' reason must be the table's;
 * ``native`` through ``tlsback.load(native_tls=True)``: the OS verifier's verdict, as stated.
@@ -64,11 +64,11 @@ def scenario_server(https_server: Callable[..., HTTPSServer]) -> Callable[[str],
 @pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
 def test_rustls_policy_on_new_context(scenario_id: str, scenario_server: Callable[..., tuple[
         ps.Scenario, ps.Setup, HTTPSServer]]) -> None:
-    """_webpki.new_context() with the anchors loaded gives the table's rustls verdict/reason."""
-    from tlsback import _webpki
+    """policy.new_context() with the anchors loaded gives the table's rustls verdict/reason."""
+    from tlsback import policy
 
     scenario, setup, srv = scenario_server(scenario_id)
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     error = ps.handshake(ctx, srv.port, scenario.host)
     check_verdict(scenario, scenario.rustls, error, reasons=True)
