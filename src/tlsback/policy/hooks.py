@@ -19,7 +19,7 @@ from . import rules, wording
 from .names import check_server_name
 
 _PENDING, _PASSED, _FAILED = 0, 1, 2
-_REMEMBERED = 256  # verified chains kept per context, for sessions resumed from them
+_REMEMBERED = 256  # chains remembered per context as having passed
 
 
 def _chain(tls: Any, method: str) -> list[bytes] | None:
@@ -44,25 +44,28 @@ def _verify(tls: Any) -> None:
     if ctx.verify_mode == ssl.CERT_NONE:
         return  # an insecure-host context: no certificate checks, by configuration
     leaf = tls.getpeercert(True)
+    # Chains this context has seen pass, by leaf: the rules are pure functions of the chain's
+    # bytes (OpenSSL checks the clock), so the same chain again needs only a comparison.
+    passed: dict[bytes, list[bytes]] = ctx.__dict__.setdefault("_tlsback_passed", {})
     chain = _chain(tls, "get_verified_chain")
-    remembered: dict[bytes, list[bytes]] = ctx.__dict__.setdefault("_tlsback_verified", {})
     if chain is None and leaf is not None and tls.session_reused:
-        # A resumed session carries the peer's leaf but no verified chain: use the chain this
-        # context verified for that leaf, or at least every rule that needs no chain.
-        chain = remembered.get(leaf)
-        if chain is None:
+        # A resumed session carries the peer's leaf but no verified chain, and OpenSSL checks
+        # neither chain nor name again: the leaf's own rules (or its chain's earlier pass, as
+        # only sessions of passed connections are handed out) and the name, here.
+        if leaf not in passed:
             rules.check_leaf(parse_certificate(leaf))
-        if ctx.check_hostname:  # OpenSSL does not check the name again on resumption
+        if ctx.check_hostname:
             check_server_name(parse_certificate(leaf), tls.server_hostname)
-        if chain is None:
-            return
+        return
     if chain is None or chain[0] != leaf:
         raise rules.PolicyViolation("UnknownIssuer", "no verified chain to check",
                                     rules.ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, None)
+    if passed.get(leaf) == chain:
+        return
     rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
-    if len(remembered) >= _REMEMBERED:
-        remembered.pop(next(iter(remembered)), None)
-    remembered[leaf] = chain
+    if len(passed) >= _REMEMBERED:
+        passed.pop(next(iter(passed)), None)
+    passed[leaf] = chain
 
 
 def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
