@@ -103,6 +103,13 @@ def test_matrix_covers_every_spec_rule() -> None:
         "leaf_not_yet_valid", "intermediate_expired", "intermediate_not_yet_valid",
         "name_constraints_violated", "partial_chain", "leaf_only", "tls1_1_only",
         "tls1_2_cbc_only", "tls1_2_rsa_kx_only", "tls1_3_only", "expired_root",
+        # name constraints: permitted/excluded x exact/wildcard/malformed x DNS/IP/directoryName
+        "nc_dns_permitted_exact", "nc_dns_permitted_exact_outside",
+        "nc_dns_permitted_wildcard_inside", "nc_dns_permitted_wildcard_partly_outside",
+        "nc_dns_permitted_malformed", "nc_dns_excluded_exact", "nc_dns_excluded_wildcard",
+        "nc_dns_excluded_malformed", "nc_ip_permitted_inside", "nc_ip_permitted_outside",
+        "nc_ip_excluded_inside", "nc_ip_excluded_outside", "nc_dirname_permitted_match",
+        "nc_dirname_excluded_other",
     }
     assert required <= set(ps.BY_ID)
     for scenario in ps.SCENARIOS:
