@@ -8,10 +8,12 @@ from typing import NamedTuple
 
 from .der import DERError, children, oid, string, tlv, utc_time
 
+#: RFC 4514 §3 short names: the ones cryptography's ``rfc4514_string`` also uses; other
+#: attributes are shown by their dotted OID.
 NAME_ATTRS = {
-    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
-    "2.5.4.11": "OU", "2.5.4.5": "serialNumber", "0.9.2342.19200300.100.1.25": "DC",
-    "1.2.840.113549.1.9.1": "emailAddress",
+    "2.5.4.3": "CN", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU",
+    "2.5.4.6": "C", "2.5.4.9": "STREET", "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
 }
 
 
