@@ -6,11 +6,18 @@ trusts a length: every read is bounds-checked against its container.
 
 from __future__ import annotations
 
-import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime
 
 
 class DERError(ValueError):
     """Bytes that are not the DER this reader expects (truncated, bad length, wrong type)."""
+
+
+class DERTruncated(DERError):
+    """A DER element runs past the end of its container (the scanner reports it apart)."""
 
 
 def tlv(data: bytes, pos: int, end: int | None = None) -> tuple[int, int, int]:
@@ -20,12 +27,13 @@ def tlv(data: bytes, pos: int, end: int | None = None) -> tuple[int, int, int]:
         ``(tag, content_start, content_end)``.
 
     Raises:
-        DERError: truncated, a multi-byte tag, an indefinite or over-long length.
+        DERTruncated: the header or the contents do not fit before ``end``.
+        DERError: a multi-byte tag, an indefinite length or more than 4 length octets.
     """
     if end is None:
         end = len(data)
     if pos + 2 > end:
-        raise DERError("truncated DER element")
+        raise DERTruncated("truncated DER element")
     tag = data[pos]
     if tag & 0x1F == 0x1F:
         raise DERError("multi-byte DER tags are not used in certificates")
@@ -35,12 +43,14 @@ def tlv(data: bytes, pos: int, end: int | None = None) -> tuple[int, int, int]:
         length = first
     else:
         n = first & 0x7F
-        if n == 0 or n > 4 or pos + n > end:
+        if n == 0 or n > 4:
             raise DERError("bad DER length")  # 0x80 is BER's indefinite length, not DER
+        if pos + n > end:
+            raise DERTruncated("truncated DER length")
         length = int.from_bytes(data[pos : pos + n], "big")
         pos += n
     if pos + length > end:
-        raise DERError("DER element longer than its container")
+        raise DERTruncated("DER element longer than its container")
     return tag, pos, pos + length
 
 
@@ -98,6 +108,8 @@ def oid(content: bytes) -> str:
 
 def utc_time(tag: int, content: bytes) -> datetime.datetime:
     """UTCTime (tag 0x17) or GeneralizedTime (0x18) as RFC 5280 §4.1.2.5 profiles them."""
+    import datetime  # not at import: the scanner twin imports this module for tlv() alone
+
     text = content.decode("ascii", "replace")
     try:
         if tag == 0x17:
