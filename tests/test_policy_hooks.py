@@ -85,6 +85,15 @@ class RecordingServer:
         ctx.load_verify_locations(cadata=self.setup.anchors_pem)
         return ctx
 
+    def deferred_socket(self, blocking: bool = True) -> ssl.SSLSocket:
+        """A connected client socket whose handshake has not started."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        raw.setblocking(blocking)
+        if blocking:
+            raw.settimeout(10)
+        return self.client_context().wrap_socket(raw, server_hostname="localhost",
+                                                 do_handshake_on_connect=False)
+
     def got(self) -> bytes:
         for t in list(self._threads):
             t.join(10)
@@ -183,12 +192,7 @@ def _retry(call: Callable[[], Any], sock: socket.socket | None = None) -> Any:
 @pytest.mark.parametrize("name", sorted(SOCKET_CALLS))
 def test_socket_entry_points(name: str, blocking: bool, bad_server: RecordingServer) -> None:
     """Each SSLSocket entry point, first call on a connection: refused, nothing crosses."""
-    raw = socket.create_connection(("127.0.0.1", bad_server.port), timeout=10)
-    raw.setblocking(blocking)
-    if blocking:
-        raw.settimeout(10)
-    sock = bad_server.client_context().wrap_socket(raw, server_hostname="localhost",
-                                                   do_handshake_on_connect=False)
+    sock = bad_server.deferred_socket(blocking)
     results: list[Any] = []
     with sock:
         for _attempt in range(3):  # the verdict is final: later calls are refused too
@@ -341,12 +345,7 @@ _SEQ_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
 def test_any_sequence_of_socket_calls(calls: list[str], blocking: bool,
                                       bad_server: RecordingServer) -> None:
     """Whatever the order of calls on a socket, no byte goes out and none comes back."""
-    raw = socket.create_connection(("127.0.0.1", bad_server.port), timeout=10)
-    raw.setblocking(blocking)
-    if blocking:
-        raw.settimeout(10)
-    sock = bad_server.client_context().wrap_socket(raw, server_hostname="localhost",
-                                                   do_handshake_on_connect=False)
+    sock = bad_server.deferred_socket(blocking)
     with sock:
         for name in calls:
             try:
@@ -561,9 +560,7 @@ def test_fuzzed_certificates_pass_or_are_refused_cleanly(setup: ps.Setup, bio: b
 
 def test_makefile_stream_kept_open_still_refuses(bad_server: RecordingServer) -> None:
     """close() leaves the fd open while a makefile stream holds it: the gate still refuses."""
-    raw = socket.create_connection(("127.0.0.1", bad_server.port), timeout=10)
-    sock = bad_server.client_context().wrap_socket(raw, server_hostname="localhost",
-                                                   do_handshake_on_connect=False)
+    sock = bad_server.deferred_socket()
     stream = sock.makefile("rwb")
     with pytest.raises(ssl.SSLCertVerificationError):
         stream.write(REQUEST)
@@ -580,9 +577,7 @@ def test_makefile_stream_kept_open_still_refuses(bad_server: RecordingServer) ->
 
 def test_io_wrapper_over_socket_io(bad_server: RecordingServer) -> None:
     """A TextIOWrapper over makefile: the same refusal, no byte."""
-    raw = socket.create_connection(("127.0.0.1", bad_server.port), timeout=10)
-    sock = bad_server.client_context().wrap_socket(raw, server_hostname="localhost",
-                                                   do_handshake_on_connect=False)
+    sock = bad_server.deferred_socket()
     with sock:
         text = io.TextIOWrapper(sock.makefile("rwb"), encoding="ascii")
         with pytest.raises(REFUSALS):
