@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -106,8 +107,6 @@ class CertInfo:
 
     der: bytes
     version: int  # 1, 2 or 3
-    subject: str
-    issuer: str
     subject_der: bytes
     issuer_der: bytes
     not_before: datetime.datetime
@@ -124,6 +123,17 @@ class CertInfo:
             if ext.oid == ext_oid:
                 return ext
         return None
+
+    # The names are text only for messages: decoded on first use, not on every handshake.
+    @functools.cached_property
+    def subject(self) -> str:
+        """The subject as RFC 4514 text."""
+        return name_text(self.subject_der, 0, len(self.subject_der))
+
+    @functools.cached_property
+    def issuer(self) -> str:
+        """The issuer as RFC 4514 text."""
+        return name_text(self.issuer_der, 0, len(self.issuer_der))
 
     @property
     def is_ca(self) -> bool:
@@ -274,8 +284,6 @@ def parse_certificate(der: bytes) -> CertInfo:
     return CertInfo(
         der=der,
         version=version,
-        subject=name_text(der, subject[1], subject[2]),
-        issuer=name_text(der, issuer[1], issuer[2]),
         subject_der=der[subject[1]:subject[2]],
         issuer_der=der[issuer[1]:issuer[2]],
         not_before=utc_time(nbt, der[nbs:nbe]),

@@ -6,6 +6,7 @@ trusts a length: every read is bounds-checked against its container.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ def split_concatenated(data: bytes, tag: int = 0x30) -> list[bytes] | None:
     return out
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of OIDs recur in every certificate
 def oid(content: bytes) -> str:
     """An OBJECT IDENTIFIER's contents (X.690 §8.19) as dotted text.
 
