@@ -36,9 +36,10 @@ for p in (str(REPO), str(REPO / "src")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from tests import policy_scenarios as ps  # noqa: E402
-from tests.tlsserver import server_context  # noqa: E402
-from tlsback import policy  # noqa: E402
+from tests import policy_scenarios as ps
+from tests.tlsserver import server_context
+
+from tlsback import policy
 
 
 class ByteServer:

@@ -56,7 +56,7 @@ class RecordingServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._listener.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -415,7 +415,7 @@ def test_resumed_session_of_a_refused_leaf_is_refused(version: ssl.TLSVersion) -
                 incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
                 obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost", session=session)
                 with raw, pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
-                    _pump(obj, incoming, outgoing, raw, lambda: obj.write(REQUEST))
+                    _pump(obj, incoming, outgoing, raw, lambda o=obj: o.write(REQUEST))
                 assert obj._sslobj._tls.session_reused
         assert srv.got() == b""
     finally:

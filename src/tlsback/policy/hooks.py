@@ -78,10 +78,12 @@ def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
 class _Gate:
     """Stands in for ``_ssl._SSLSocket``; data passes only once the checks have passed."""
 
-    __slots__ = ("_tls", "_state", "_error")
+    __slots__ = ("_error", "_state", "_tls")
 
     def __init__(self, tls: Any) -> None:
-        self._tls, self._state, self._error = tls, _PENDING, None
+        self._tls = tls
+        self._state = _PENDING
+        self._error: ssl.SSLCertVerificationError | None = None
 
     def __getattr__(self, name: str) -> Any:  # version(), cipher(), getpeercert(), pending()...
         return getattr(self._tls, name)
@@ -151,7 +153,8 @@ class _Gate:
 
 
 def _get(self: Any) -> _Gate | None:
-    return self.__dict__.get("_tlsback_gate")
+    gate: _Gate | None = self.__dict__.get("_tlsback_gate")
+    return gate
 
 
 def _set(self: Any, tls: Any) -> None:

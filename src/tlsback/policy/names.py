@@ -48,8 +48,7 @@ def _valid_dns(name: str, *, constraint: bool) -> bool:
     if constraint:
         if name == "":
             return True
-        if name.startswith("."):
-            name = name[1:]
+        name = name.removeprefix(".")
     elif name.startswith("*."):
         name = name[2:]
         if name.count(".") < 1:  # at least two labels after the wildcard, as NSS

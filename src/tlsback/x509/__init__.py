@@ -13,8 +13,15 @@ from typing import TYPE_CHECKING, Any
 from .der import DERError, DERTruncated, children, oid, split_concatenated, tlv, utc_time
 
 if TYPE_CHECKING:
-    from .cert import CertInfo, Extension, GeneralName, general_name, general_names, name_text
-    from .cert import parse_certificate
+    from .cert import (
+        CertInfo,
+        Extension,
+        GeneralName,
+        general_name,
+        general_names,
+        name_text,
+        parse_certificate,
+    )
 
 __all__ = [
     "CertInfo",
