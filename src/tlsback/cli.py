@@ -229,7 +229,7 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
         return 0
     from . import _scan
 
-    impl, _ = _scan.select(cfg._env)
+    impl, _ = _scan.select(cfg.settings.scanner.value)
     try:
         with open(args.check, "rb") as f:
             data = f.read()
