@@ -26,7 +26,7 @@ from tlsback.settings import resolve
 # Modules a warm start must not import: each costs about as much as the whole warm start.
 NOT_ON_THE_WARM_PATH = (
     "argparse", "tomllib", "tomli", "logging", "dataclasses", "typing", "inspect", "pathlib",
-    "threading", "weakref", "hashlib", "contextlib", "tempfile", "subprocess", "importlib.metadata",
+    "threading", "weakref", "hashlib", "json", "contextlib", "tempfile", "subprocess", "importlib.metadata",
     "tlsback.registry", "tlsback._scan", "tlsback._scan_c", "tlsback._scan_py", "tlsback._certscan",
     "tlsback.clientcert", "tlsback.insecure", "tlsback.cli",
 )

@@ -373,6 +373,44 @@ class Entry:
 _META_MAX = 16 * 1024 * 1024
 
 
+class _JSONContext:
+    """What ``_json.make_scanner`` reads from ``json.JSONDecoder``: json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"metadata holds {name}")  # never written by tlsback
+
+
+def _json_loads(data: bytes) -> Any:
+    """``json.loads`` for the entry's metadata, through json's own C scanner when it is there.
+
+    ``import json`` compiles the regular expressions of its pure-Python fallbacks, which cost a
+    warm start more than reading and checking the entry. The C scanner (``_json``) is the parser
+    ``json.loads`` itself runs; a document that is not exactly one JSON value (leading or
+    trailing bytes included) is an error, and the entry is rebuilt.
+    """
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - an interpreter without json's accelerator
+        import json
+
+        return json.loads(data)
+    text = data.decode("utf-8")
+    try:
+        value, end = make_scanner(_JSONContext())(text, 0)
+    except StopIteration:
+        raise ValueError("metadata is not JSON") from None
+    if end != len(text):
+        raise ValueError("metadata has trailing data")
+    return value
+
+
 def _load_meta(dir_fd: int) -> dict[str, Any]:
     fd = os.open(META_NAME, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
     try:
@@ -396,9 +434,7 @@ def _load_meta(dir_fd: int) -> dict[str, Any]:
             raise ValueError("metadata is too large")
     finally:
         os.close(fd)
-    import json  # here: json's import (it compiles regular expressions) only when an entry is read
-
-    meta = json.loads(data)
+    meta = _json_loads(data)
     if not isinstance(meta, dict):
         raise ValueError("metadata is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
     return meta
