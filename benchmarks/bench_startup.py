@@ -403,6 +403,17 @@ if pytest is not None:
         ctx = benchmark(ssl.create_default_context)
         assert ctx.cert_store_stats()["x509"] > 50
 
+    def test_system_store_truststore(benchmark: Any) -> None:
+        truststore = pytest.importorskip("truststore")
+
+        def make() -> ssl.SSLContext:
+            ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_default_certs()
+            return ctx
+
+        ctx = benchmark(make)
+        assert ctx.verify_mode == ssl.CERT_REQUIRED
+
     def test_system_store_cold_context(benchmark: Any, tmp_path: Path) -> None:
         import itertools
 
