@@ -312,11 +312,10 @@ class Extension(namedtuple("Extension", "oid critical value")):
         value: bytes
 
 
-_CERT_FIELDS = ("der version subject issuer subject_der issuer_der not_before not_after "
-                "signature_algorithm key_algorithm key_parameter rsa_bits extensions")
-
-
-class CertInfo(namedtuple("CertInfo", _CERT_FIELDS, defaults=((),))):
+class CertInfo(namedtuple("CertInfo", [
+        "der", "version", "subject", "issuer", "subject_der", "issuer_der", "not_before", "not_after",
+        "signature_algorithm", "key_algorithm", "key_parameter", "rsa_bits", "extensions"],
+        defaults=((),))):
     """What the policy and the error messages need from one certificate."""
 
     __slots__ = ()

@@ -49,6 +49,7 @@ from ._version import __version__
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from hashlib import blake2b
     from typing import Any
 
 __all__ = [
@@ -232,7 +233,7 @@ def _why(exc: OSError) -> str:
 _NO_STAT = (2**64 - 1,) * 4
 
 
-def _new_hash(data: bytes) -> Any:
+def _new_hash(data: bytes) -> blake2b:
     """A BLAKE2b hash (128-bit digest) of ``data``, to be updated with more.
 
     From ``_blake2``, hashlib's own implementation module, when it is there: ``import hashlib``
@@ -403,7 +404,8 @@ def _json_loads(data: bytes) -> Any:
         return json.loads(data)
     text = data.decode("utf-8")
     try:
-        value, end = make_scanner(_JSONContext())(text, 0)
+        # the context is duck-typed: the attributes json.JSONDecoder gives the scanner
+        value, end = make_scanner(_JSONContext())(text, 0)  # type: ignore[arg-type]
     except StopIteration:
         raise ValueError("metadata is not JSON") from None
     if end != len(text):

@@ -161,6 +161,20 @@ class TrustStore:
     """
 
     __slots__ = _STORE_SLOTS
+    _certs: list[bytes]
+    _origins: list[str]
+    _hashes: list[int]
+    _count: int | None
+    _entry: Entry | None
+    sources: list[SourceReport]
+    implementation: str
+    implementation_reason: str
+    platform_fallback: bool
+    mode: str
+    timings: dict[str, float]
+    lazy_dir: str | None
+    cache: dict[str, Any]
+    lease: Lease | None
 
     def __init__(
         self,
@@ -398,12 +412,13 @@ def load_trust_store(
     if ctx.key is not None:
         hit = ctx.lookup()
         if hit is not None:
-            reports = _reports_from_meta(listings, hit.meta)
-            _log_reports(reports, hit.count, mode=mode, include_platform=include_platform, custom=bool(custom))
+            hit_reports = _reports_from_meta(listings, hit.meta)
+            _log_reports(hit_reports, hit.count, mode=mode, include_platform=include_platform,
+                         custom=bool(custom))
             t_end = time.perf_counter()
             log.debug("trust cache hit: %d certificates in %s", hit.count, hit.path)
             return TrustStore(
-                sources=reports, mode=mode, platform_fallback=platform_fallback,
+                sources=hit_reports, mode=mode, platform_fallback=platform_fallback,
                 implementation=str(hit.meta.get("implementation", "")),
                 implementation_reason=f"not run: warm cache (the entry was built by the "
                                       f"{hit.meta.get('implementation')} scanner)",
