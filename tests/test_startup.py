@@ -186,3 +186,15 @@ def test_no_library_call_pauses_the_garbage_collector() -> None:
         calls = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "disable"
                  and isinstance(n.value, ast.Name) and n.value.id == "gc"]
         assert calls == [], f"{path}: {calls}"
+
+
+def test_info_shows_each_switch_with_its_origin(run_cli: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """`tlsback info` names every switch that is set and where it came from; --json has them all."""
+    env = {"TLSBACK_NO_EXTENSIONS": "1", "TLSBACK_STORE": "eager", "UV_NO_CONFIG": "1"}
+    text = run_cli("info", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "scanner = 'python'  (env:TLSBACK_NO_EXTENSIONS)" in text.stdout
+    assert "store = 'eager'  (env:TLSBACK_STORE)" in text.stdout
+    settings = json.loads(run_cli("info", "--json", env=env).stdout)["settings"]
+    assert settings["scanner"] == {"value": "python", "origin": "env:TLSBACK_NO_EXTENSIONS"}
+    assert settings["cache_env"]["origin"].startswith("env:")
