@@ -131,11 +131,6 @@ class SourceReport:
         }
 
 
-_STORE_SLOTS = ("_certs", "_origins", "_hashes", "_count", "_entry", "sources", "implementation",
-                "implementation_reason", "platform_fallback", "mode", "timings", "lazy_dir", "cache",
-                "lease")
-
-
 class TrustStore:
     """The deduplicated trust anchors of a set of sources, with how they were loaded.
 
@@ -160,7 +155,9 @@ class TrustStore:
             ``disabled``), ``path``, ``reason``, ...
     """
 
-    __slots__ = _STORE_SLOTS
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_origins", "cache", "implementation",
+                 "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
+                 "timings")
     _certs: list[bytes]
     _origins: list[str]
     _hashes: list[int]
