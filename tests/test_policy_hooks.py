@@ -29,6 +29,7 @@ from tests import policy_scenarios as ps
 from tests.tlsserver import server_context
 from tlsback import policy
 from tlsback.policy import hooks
+from tlsback.x509 import cert as x509_cert
 
 GREETING = b"server application data"
 
@@ -469,7 +470,7 @@ def test_any_exception_in_the_checks_refuses_and_closes(
             raise exc
 
         monkeypatch.setattr(policy.rules, "parse_certificate", boom)
-        monkeypatch.setattr(hooks, "parse_certificate", boom)
+        monkeypatch.setattr(x509_cert, "parse_certificate", boom)  # what hooks imports
         ctx = srv.client_context()
         raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
         if bio:

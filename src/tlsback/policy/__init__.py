@@ -12,9 +12,14 @@ rustls' reason (``rustls_reason``); see docs/verification.md for what stays diff
 
 from __future__ import annotations
 
-from .context import CIPHERS, new_context
-from .hooks import WebpkiSSLObject, WebpkiSSLSocket
-from .rules import PolicyViolation, check_chain, check_leaf
+# Only the context options are on every program's start-up path; the rules, the DER reader and
+# the wording load at the first handshake (PEP 562), so nothing heavier than ssl is imported
+# to build a context (docs/cache.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .context import CIPHERS, new_context
+    from .hooks import WebpkiSSLObject, WebpkiSSLSocket
+    from .rules import PolicyViolation, check_chain, check_leaf
 
 __all__ = [
     "CIPHERS",
@@ -25,3 +30,17 @@ __all__ = [
     "check_leaf",
     "new_context",
 ]
+
+_HOME = {"CIPHERS": "context", "new_context": "context", "WebpkiSSLObject": "hooks",
+         "WebpkiSSLSocket": "hooks", "PolicyViolation": "rules", "check_chain": "rules",
+         "check_leaf": "rules"}
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _HOME:
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    if name in ("context", "hooks", "names", "rules", "wording"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-from typing import Any
 
-from ..x509 import DERError, parse_certificate
-from . import rules, wording
-from .names import check_server_name
+# Imported with the context on every start-up: the rules, the DER reader and the wording are
+# imported at the first handshake instead, so nothing here but ssl at import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _PENDING, _PASSED, _FAILED = 0, 1, 2
 _REMEMBERED = 256  # chains remembered per context as having passed
@@ -40,6 +41,10 @@ def _sent_chain(tls: Any) -> list[bytes] | None:
 
 def _verify(tls: Any) -> None:
     """The checks OpenSSL does not make, on a completed handshake. Raises on anything but a pass."""
+    from ..x509 import parse_certificate
+    from . import rules
+    from .names import check_server_name
+
     ctx = tls.context
     if ctx.verify_mode == ssl.CERT_NONE:
         return  # an insecure-host context: no certificate checks, by configuration
@@ -70,6 +75,8 @@ def _verify(tls: Any) -> None:
 
 def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
     """Whether a partial chain's top (not self-issued) is in the store, not just its leaf."""
+    from ..x509 import parse_certificate
+
     if len(chain) < 2 or parse_certificate(chain[-1]).self_issued:
         return True
     return chain[-1] in ctx.get_ca_certs(binary_form=True)
@@ -93,6 +100,9 @@ class _Gate:
             return
         if self._error is not None:
             raise self._error
+        from ..x509 import DERError
+        from . import rules, wording
+
         try:
             self._tls.do_handshake()  # SSLWantRead/WriteError leave the gate pending
         except ssl.SSLCertVerificationError as exc:  # OpenSSL's own verdict, in uv's words

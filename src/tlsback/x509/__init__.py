@@ -8,10 +8,9 @@ bytes in, values out; every length is bounds-checked and every failure is a :cla
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .der import DERError, DERTruncated, children, oid, split_concatenated, tlv, utc_time
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .cert import (
         CertInfo,
@@ -44,7 +43,7 @@ _FROM_CERT = frozenset({"CertInfo", "Extension", "GeneralName", "general_name", 
                         "name_text", "parse_certificate"})
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: certificate facts load on first use
+def __getattr__(name: str) -> object:  # PEP 562: certificate facts load on first use
     if name in _FROM_CERT:
         from . import cert
 

@@ -7,8 +7,8 @@ trusts a length: every read is bounds-checked against its container.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: this module is imported by the scanner twin
 if TYPE_CHECKING:
     import datetime
 
