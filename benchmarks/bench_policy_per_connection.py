@@ -43,14 +43,25 @@ from tlsback import policy
 
 
 class ByteServer:
-    """Server side of each handshake in its own thread; sends one byte, closes."""
+    """Server side of each handshake in its own thread; sends one byte, closes.
 
-    def __init__(self, scenario_id: str) -> None:
+    With ``process=True`` the server runs in a forked child, so its threads do not share the
+    client's interpreter lock (the measurement is then the client's alone).
+    """
+
+    def __init__(self, scenario_id: str, *, process: bool = False) -> None:
         self.setup = ps.setup_for(scenario_id)
         self.ctx = server_context(self.setup.chain, alpn=None)
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        if process:
+            import multiprocessing
+
+            child = multiprocessing.get_context("fork").Process(target=self._accept, daemon=True)
+            child.start()
+            self.listener.close()  # the child accepts
+        else:
+            threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
         while True:
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=400)
     args = parser.parse_args(argv)
 
-    good = ByteServer("control")
+    good = ByteServer("control", process=True)
     bad = ByteServer("leaf_is_ca")
     stdlib = ssl.create_default_context(cadata=good.setup.anchors_pem)
     tlsback = policy.new_context()

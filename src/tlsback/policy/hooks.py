@@ -20,57 +20,67 @@ if TYPE_CHECKING:
     from typing import Any
 
 _PENDING, _PASSED, _FAILED = 0, 1, 2
-_REMEMBERED = 256  # chains remembered per context as having passed
+_REMEMBERED = 256  # server names per context whose passed chains are remembered
 
 
-def _chain(tls: Any, method: str) -> list[bytes] | None:
-    """A chain as DER; ``get_*_chain`` are private on ``_ssl._SSLSocket`` before 3.13."""
+def _der(chain: Any) -> list[bytes]:
     import _ssl
 
-    chain = getattr(tls, method)()
-    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain] if chain else None
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
 
 
 def _sent_chain(tls: Any) -> list[bytes] | None:
     """What the server sent, for the words of an error only (so never worth an exception)."""
     try:
-        return _chain(tls, "get_unverified_chain")
+        return _der(tls.get_unverified_chain() or ())
     except Exception:  # noqa: BLE001
         return None
 
 
 def _verify(tls: Any) -> None:
     """The checks OpenSSL does not make, on a completed handshake. Raises on anything but a pass."""
+    ctx = tls.context
+    if ctx.verify_mode == ssl.CERT_NONE:
+        return  # an insecure-host context: no certificate checks, by configuration
+    # Chains this context has seen pass, by server name: the rules are pure functions of the
+    # chain (OpenSSL checks the clock and the name), so the same chain again needs only a
+    # comparison of ``_ssl.Certificate`` objects (X509_cmp), not a conversion to DER or a parse.
+    passed: dict[str | None, list[tuple[list[Any], list[bytes]]]] = ctx.__dict__.setdefault(
+        "_tlsback_passed", {})
+    verified = tls.get_verified_chain()  # private on _ssl._SSLSocket before 3.13
+    if verified:
+        for seen, _der_chain in passed.get(tls.server_hostname, ()):
+            if seen == verified:
+                return
+        from . import rules
+
+        chain = _der(verified)
+        rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
+        if len(passed) >= _REMEMBERED:
+            passed.pop(next(iter(passed)), None)
+        for_name = passed.setdefault(tls.server_hostname, [])
+        for_name[:] = [*for_name[-3:], (verified, chain)]  # a few chains per name at most
+        return
+    _verify_resumed(tls, passed)
+
+
+def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], list[bytes]]]]) -> None:
+    """A resumed session carries the peer's leaf but no verified chain, and OpenSSL checks
+    neither chain nor name again: the leaf's own rules (or its chain's earlier pass, as only
+    sessions of passed connections are handed out) and the name, here."""
     from ..x509 import parse_certificate
     from . import rules
     from .names import check_server_name
 
-    ctx = tls.context
-    if ctx.verify_mode == ssl.CERT_NONE:
-        return  # an insecure-host context: no certificate checks, by configuration
     leaf = tls.getpeercert(True)
-    # Chains this context has seen pass, by leaf: the rules are pure functions of the chain's
-    # bytes (OpenSSL checks the clock), so the same chain again needs only a comparison.
-    passed: dict[bytes, list[bytes]] = ctx.__dict__.setdefault("_tlsback_passed", {})
-    chain = _chain(tls, "get_verified_chain")
-    if chain is None and leaf is not None and tls.session_reused:
-        # A resumed session carries the peer's leaf but no verified chain, and OpenSSL checks
-        # neither chain nor name again: the leaf's own rules (or its chain's earlier pass, as
-        # only sessions of passed connections are handed out) and the name, here.
-        if leaf not in passed:
-            rules.check_leaf(parse_certificate(leaf))
-        if ctx.check_hostname:
-            check_server_name(parse_certificate(leaf), tls.server_hostname)
-        return
-    if chain is None or chain[0] != leaf:
+    if leaf is None or not tls.session_reused:
         raise rules.PolicyViolation("UnknownIssuer", "no verified chain to check",
                                     rules.ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, None)
-    if passed.get(leaf) == chain:
-        return
-    rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
-    if len(passed) >= _REMEMBERED:
-        passed.pop(next(iter(passed)), None)
-    passed[leaf] = chain
+    cert = parse_certificate(leaf)
+    if not any(der[0] == leaf for chains in list(passed.values()) for _, der in chains):
+        rules.check_leaf(cert)
+    if tls.context.check_hostname:
+        check_server_name(cert, tls.server_hostname)
 
 
 def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
