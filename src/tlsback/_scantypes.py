@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem"]
+__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem", "shown"]
+
+
+def shown(path: str) -> str:
+    """A path as it may appear in a message: unchanged when printable, else escaped like repr.
+
+    A file name may hold any byte but ``/`` and NUL: a newline in a warning would forge a log
+    line, an escape sequence would drive the terminal. Such names are shown quoted, with
+    ``\\n``, ``\\x1b`` and (for bytes that are not UTF-8) ``\\udcXX`` escapes.
+    """
+    return path if path.isprintable() else repr(path)
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,7 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{shown(self.path)}: {self.message}"
 
 
 @dataclass

@@ -23,16 +23,16 @@ import ssl
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _scan
-from ._scantypes import Problem, ScanResult
+from ._scantypes import Problem, ScanResult, shown
 from .sources import Listing, Source, certifi_source, custom_sources, list_source, platform_sources
 
 if TYPE_CHECKING:
-    from .cache import Entry, EntryWriter, Lease
+    from .cache import CacheRoot, Entry, EntryWriter, Lease
 
 __all__ = [
     "EAGER_MAX_CACHED",
@@ -48,6 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPEC §2.4)
+# A file with thousands of broken blocks gives this many warnings and one summary, not thousands.
+MAX_PROBLEMS_PER_FILE = 10
 
 # Stores of at most this many certificates are loaded eagerly (``cadata``) in ``auto`` mode:
 # below it, reading + scanning + an eager load costs less than a warm lazy start plus the first
@@ -55,10 +57,6 @@ MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPE
 # Measured by ``python benchmarks/bench_startup.py --threshold`` (figures in docs/cache.md).
 EAGER_MAX_CACHED = 0
 EAGER_MAX_UNCACHED = 2
-
-# Link ``HASH.N`` to the original file when it holds exactly this one PEM certificate and
-# nothing else, instead of writing a copy (measured in docs/cache.md).
-LINK_ORIGINALS = True
 
 STORE_MODES = ("auto", "lazy", "eager")
 
@@ -257,6 +255,8 @@ class TrustStore:
                 except AttributeError:  # a context class without __dict__: the store keeps it
                     pass
             return
+        if not self.count:  # nothing to add (OpenSSL refuses an empty cadata)
+            return
         try:
             ctx.load_verify_locations(cadata=self.cadata())
             return
@@ -267,25 +267,28 @@ class TrustStore:
                 ctx.load_verify_locations(cadata=der)
             except ssl.SSLError as exc:
                 log.warning("Ignoring a certificate in %s that OpenSSL cannot load (%s). "
-                            "Continuing with the other certificates.", origin, exc.reason or exc)
+                            "Continuing with the other certificates.", shown(origin), exc.reason or exc)
 
 
-def _read_files(paths: Sequence[str], sizes: Mapping[str, int] | None = None,
-                ) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
+def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
-    # ``sizes`` (from the listing's stat) saves an fstat per file; a file that grew since is
-    # still read to its end.
+    # A file that grew since the fstat is still read to its end.
     items: list[tuple[str, bytes]] = []
     problems: dict[str, Problem] = {}
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    sizes = sizes or {}
+    # O_NONBLOCK: a FIFO or device swapped in for a listed file since the listing's stat must
+    # not block the open; the fstat below then refuses anything but a regular file. (For a
+    # regular file O_NONBLOCK changes nothing.)
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fstat, is_reg = os.fstat, stat.S_ISREG
     for path in paths:
         try:
             fd = os.open(path, flags)
             try:
-                size = sizes.get(path)
-                if size is None:
-                    size = os.fstat(fd).st_size
+                st = fstat(fd)
+                if not is_reg(st.st_mode):
+                    problems[path] = Problem(path, "not-a-file", "file is no longer a regular file; skipped")
+                    continue
+                size = st.st_size
                 if size > MAX_FILE_SIZE:
                     problems[path] = Problem(
                         path, "too-large",
@@ -353,8 +356,8 @@ def format_warning(report: SourceReport, problem: Problem, consequence: str) -> 
     kind = report.source.kind
     label = f"`{kind}`" if report.source.custom else f"{kind} store"
     if problem.path == report.source.path:
-        return f"Invalid {label}. {problem.message}: {problem.path}. {consequence}"
-    return f"Ignoring {problem.path} in {label}: {problem.message}. {consequence}"
+        return f"Invalid {label}. {problem.message}: {shown(problem.path)}. {consequence}"
+    return f"Ignoring {shown(problem.path)} in {label}: {problem.message}. {consequence}"
 
 
 def _gc_paused(func: Callable[..., TrustStore]) -> Callable[..., TrustStore]:
@@ -459,7 +462,6 @@ def load_trust_store(
     seen: set[tuple[int, int]] = set()
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
-    sizes: dict[str, int] = {}
     system_items: list[tuple[str, bytes]] = []
     for listing, row in zip(listings, stats):
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -483,9 +485,7 @@ def load_trust_store(
                 seen.add(key)
             owner[path] = report
             to_read.append(path)
-            if st is not None:
-                sizes[path] = st.st_size
-    items, read_problems = _read_files(to_read, sizes)
+    items, read_problems = _read_files(to_read)
     t_read = time.perf_counter()
 
     result: ScanResult = impl.scan_files(system_items + items)
@@ -500,9 +500,17 @@ def load_trust_store(
             report.files += 1
             report.certificates += file_stats.found
             report.unique += file_stats.unique
+    per_file: dict[str, int] = {}
     for problem in result.problems:
         if problem.path in owner:
-            owner[problem.path].problems.append(problem)
+            seen_here = per_file[problem.path] = per_file.get(problem.path, 0) + 1
+            if seen_here <= MAX_PROBLEMS_PER_FILE:
+                owner[problem.path].problems.append(problem)
+    for path, count in per_file.items():
+        if count > MAX_PROBLEMS_PER_FILE:
+            owner[path].problems.append(Problem(
+                path, "more-problems", f"{count - MAX_PROBLEMS_PER_FILE} more problems in this file are not "
+                                       f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
     _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
 
     ctx.place(store, items, result)
@@ -566,6 +574,8 @@ class _Plan:
         self.root: Any = None
         self.root_reason = ""
         self.miss_reason = ""
+        self.skipped: list[str] = []
+        self.roots: Iterator[CacheRoot] = iter(())
         if options is None or options.store == "eager" or not options.lazy_ok or not options.cache:
             return
         if any(listing.source.shape == "system" for listing in listings):
@@ -579,11 +589,15 @@ class _Plan:
             header.append((s.kind, s.path, s.shape, s.origin, listing.skipped,
                            [(p.path, p.code, p.line) for p in listing.problems]))
         self.key = cache.entry_key(header, [f for row in stats for f in row])
-        try:
-            self.root = cache.resolve_root(options.cache_dir, env)
-        except OSError as exc:
-            self.root_reason = str(exc)
-            log.warning("The trust cache is off: %s. The store is built for this process only.", exc)
+        self.roots = cache.candidate_roots(options.cache_dir, env, self.skipped)
+        self.root = next(self.roots, None)
+        if self.root is None:
+            self.root_reason = "no usable cache directory (" + "; ".join(self.skipped or ["none found"]) + ")"
+            log.warning("The trust cache is off: %s. The store is built for this process only.", self.root_reason)
+        elif self.skipped:
+            # Refused for safety (or not writable): a user must see it, not only `info --json`.
+            log.warning("Trust cache location not used: %s. Using %s instead.", "; ".join(self.skipped),
+                        shown(self.root.path))
 
     def info(self, state: str, path: str | None, reason: str) -> dict[str, Any]:
         d: dict[str, Any] = {"state": state, "path": path, "reason": reason}
@@ -624,11 +638,9 @@ class _Plan:
             return
         from . import cache
 
-        links = _link_candidates(items, result) if LINK_ORIGINALS and os.name == "posix" else set()
-
         def fill(writer: EntryWriter) -> None:
             for der, h, origin in zip(store.certs, store.subject_hashes, store.origins):
-                writer.add(der, h, origin, link_to=origin if origin in links else None)
+                writer.add(der, h, origin)
 
         meta = {
             "key": self.key,
@@ -637,38 +649,42 @@ class _Plan:
             "sources": [r.source.path for r in store.sources],
         }
         why = "TLSBACK_STORE=lazy" if opts.store == "lazy" else f"{n} certificates (eager only up to {threshold})"
+        # Any OSError while writing (no space, read-only, permission) moves on: the next cache
+        # location, then a private directory, then the eager store; one warning says so.
+        failures: list[str] = []
         entry = None
-        if opts.cache and self.root is not None and self.key is not None:
+        root = self.root if opts.cache and self.key is not None else None
+        while root is not None:
             try:
-                entry = cache.build_entry(self.root, self.key, fill, meta)
-                state, reason = "built", f"{self.miss_reason or 'no entry yet'}; lazy: {why}"
-                cache.prune(self.root, keep=os.path.basename(entry.path))
+                if root is not self.root:
+                    entry, _ = cache.lookup(root, self.key)  # type: ignore[arg-type]
+                entry = entry or cache.build_entry(root, self.key, fill, meta)  # type: ignore[arg-type]
             except OSError as exc:
-                log.warning("The trust cache entry cannot be written (%s); the store is built for this "
-                            "process only.", exc)
-                self.root_reason = f"entry cannot be written: {exc}"
+                failures.append(f"{shown(root.path)}: {exc.strerror or exc}")
+                root = next(self.roots, None)
+                continue
+            state, reason = "built", f"{self.miss_reason or 'no entry yet'}; lazy: {why}"
+            self.root = root
+            try:
+                cache.prune(root, keep=os.path.basename(entry.path))
+            except OSError:  # pruning is housekeeping: the store is in place
+                pass
+            break
         if entry is None:
-            entry = cache.build_private(fill, meta, self.env)
+            entry = cache.build_private(fill, meta, self.env, failures)
             state = "disabled"
             reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
+            if failures:
+                reason = "cache cannot be written: " + "; ".join(failures)
             reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
+        if entry is None:
+            log.warning("The lazy trust store cannot be written anywhere (%s). Loading its %d certificates "
+                        "eagerly instead.", "; ".join(failures), n)
+            store.cache = self.info("eager", None, "no place to write the lazy store: " + "; ".join(failures))
+            return
+        if failures:
+            log.warning("The trust cache cannot be written (%s). Using %s instead.", "; ".join(failures),
+                        shown(entry.path))
         store.lazy_dir = entry.path
         store._lease = entry.lease
         store.cache = self.info(state, entry.path, reason)
-
-
-def _link_candidates(items: Sequence[tuple[str, bytes]], result: ScanResult) -> set[str]:
-    """Files that hold one PEM certificate and nothing else OpenSSL would read.
-
-    OpenSSL's directory lookup loads every certificate-like PEM block of a file (``TRUSTED
-    CERTIFICATE`` too, which tlsback does not trust, SPEC §2.4), so only files with a single
-    ``-----BEGIN`` line, one certificate found and no problem are linked to.
-    """
-    bad = {p.path for p in result.problems}
-    out = set()
-    for path, data in items:
-        stats = result.per_file.get(path)
-        if stats is not None and stats.found == 1 and stats.unique == 1 and path not in bad \
-                and data.count(b"-----BEGIN") == 1 and b"-----BEGIN CERTIFICATE-----" in data:
-            out.add(path)
-    return out
