@@ -491,6 +491,7 @@ def load_trust_store(
     result: ScanResult = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
 
+    refused = _refused_by_openssl(result)
     store.certs, store.origins, store.subject_hashes = result.certs, result.origins, result.subject_hashes
     for path, report in owner.items():
         file_stats = result.per_file.get(path)
@@ -506,6 +507,9 @@ def load_trust_store(
             seen_here = per_file[problem.path] = per_file.get(problem.path, 0) + 1
             if seen_here <= MAX_PROBLEMS_PER_FILE:
                 owner[problem.path].problems.append(problem)
+    for problem in refused:
+        owner[problem.path].unique -= 1
+        owner[problem.path].problems.append(problem)
     for path, count in per_file.items():
         if count > MAX_PROBLEMS_PER_FILE:
             owner[path].problems.append(Problem(
@@ -526,6 +530,39 @@ def load_trust_store(
     log.debug("loaded %d certificates with the %s scanner (%s); store %s", store.count,
               store.implementation, reason, store.cache.get("state"))
     return store
+
+
+def _refused_by_openssl(result: ScanResult) -> list[Problem]:
+    """Drop from ``result`` the certificates of a subject-hash collision that OpenSSL refuses.
+
+    The scanners accept only what OpenSSL's ``d2i_X509`` accepts (tests/test_store_integrity.py
+    holds them to that on the fuzz corpus). Where a subject hash is shared, a certificate OpenSSL
+    could not load would, as ``HASH.N`` in a lazy store, hide ``HASH.N+1`` (its directory lookup
+    stops there), so these few are also loaded by OpenSSL itself, in both stores alike (each
+    load costs about a millisecond; collisions are rare). Returns the problems to report.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, h in enumerate(result.subject_hashes):
+        groups.setdefault(h, []).append(i)
+    shared = [i for members in groups.values() if len(members) > 1 for i in members]
+    if not shared:
+        return []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    bad: dict[int, str] = {}
+    for i in shared:
+        try:
+            ctx.load_verify_locations(cadata=result.certs[i])
+        except ssl.SSLError as exc:
+            bad[i] = str(exc.reason or exc)
+    if not bad:
+        return []
+    problems = [Problem(result.origins[i], "openssl-refused",
+                        f"a certificate OpenSSL cannot load ({reason}); skipped") for i, reason in bad.items()]
+    keep = [i for i in range(len(result.certs)) if i not in bad]
+    result.certs = [result.certs[i] for i in keep]
+    result.origins = [result.origins[i] for i in keep]
+    result.subject_hashes = [result.subject_hashes[i] for i in keep]
+    return problems
 
 
 def _log_reports(store: TrustStore, *, mode: str, include_platform: bool, custom: bool) -> None:
