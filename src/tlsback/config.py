@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import registry
 from ._version import __version__
 from .errors import ConfigError
-from .loader import StoreOptions, TrustStore, load_trust_store
+from .loader import StoreOptions, TrustStore, installed_scanner, load_trust_store
 from .settings import Settings, resolve
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ class TLSConfig:
             "loader": {
                 "implementation": store.implementation,
                 "reason": store.implementation_reason,
+                "installed": installed_scanner(self._env),
             },
             "store": {
                 "certificates": store.count,

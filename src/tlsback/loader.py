@@ -42,6 +42,7 @@ __all__ = [
     "StoreOptions",
     "TrustStore",
     "format_warning",
+    "installed_scanner",
     "load_trust_store",
 ]
 
@@ -337,6 +338,21 @@ def _system_items(source: Source) -> list[tuple[str, bytes]]:
     except subprocess.SubprocessError as exc:
         raise OSError(f"`security find-certificate` failed: {exc}") from exc
     return [("macOS system keychains", out)]
+
+
+def installed_scanner(env: Mapping[str, str]) -> dict[str, str]:
+    """Which scanner a cold load would run now, and why (``tlsback info``).
+
+    Apart from ``TrustStore.implementation``: on a warm cache hit no scanner ran, and the entry
+    may have been built by another one (before a reinstall without the C extension, say).
+    """
+    from .errors import TlsbackError
+
+    try:
+        impl, reason = _scan.select(env)
+    except TlsbackError as exc:
+        return {"implementation": "none", "reason": str(exc)}
+    return {"implementation": impl.IMPLEMENTATION, "reason": reason}
 
 
 def _consequence(report: SourceReport, *, store_empty: bool, mode: str, include_platform: bool) -> str:
