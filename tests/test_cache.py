@@ -172,6 +172,7 @@ def test_warm_start_reads_no_file_and_repeats_the_warnings(
     assert warm.store.cache["state"] == "hit"
     assert warm.store.lazy_dir == cold.store.lazy_dir
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == cold_warnings
+    monkeypatch.undo()  # diagnostics() names the installed scanner: that is not the load
     assert warm.diagnostics()["sources"] == cold.diagnostics()["sources"]
     assert warm.diagnostics()["store"] == cold.diagnostics()["store"]
     assert verifies(warm, https_server(pki).port)

@@ -533,7 +533,7 @@ def load_trust_store(
                                        f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
     _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
 
-    ctx.place(store, items, result)
+    ctx.place(store)
     t_end = time.perf_counter()
     store.timings = {
         "list_s": t_list - t0,
@@ -671,7 +671,7 @@ class _Plan:
         entry, self.miss_reason = cache.lookup(self.root, self.key)
         return entry
 
-    def place(self, store: TrustStore, items: Sequence[tuple[str, bytes]], result: ScanResult) -> None:
+    def place(self, store: TrustStore) -> None:
         """Decide eager or lazy for a freshly scanned store, and build the directory if lazy."""
         opts = self.options
         n = store.count
