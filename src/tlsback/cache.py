@@ -468,7 +468,7 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
             reason = "entry is a symlink"
-        log.info("trust cache entry %s not used: %s; rebuilding it", path, reason)
+        log.info("trust cache entry %s not used: %s; rebuilding it", _shown(path), reason)
         return None, f"existing entry not trusted ({reason}); rebuilt"
     try:
         os.utime(os.path.join(path, META_NAME), dir_fd=None)  # last use, for pruning
