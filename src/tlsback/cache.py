@@ -11,10 +11,14 @@ Such a directory (an *entry*) is built once per set of sources and kept per user
 
 - **where**: ``TLSBACK_CACHE_DIR`` if set, else ``$XDG_RUNTIME_DIR/tlsback``, else
   ``/dev/shm/tlsback-<uid>``, else the user cache directory. tmpfs first: creating a file there
-  costs about 10 µs, on a disk-backed directory hundreds. Every directory on the way is checked
-  before every use: a real directory (not a symlink), owned by the user, mode 0700 (``/dev/shm``
-  is shared and sticky: someone else may have created the name first).
-- **key**: every source file's path, size, mtime_ns, inode (and device and mode), every
+  costs about 10 µs, on a disk-backed directory hundreds. The root is checked before every
+  use: a real directory (not a symlink), owned by the user, mode 0700 (``/dev/shm`` is shared
+  and sticky: someone else may have created the name first); every directory above it must be
+  owned by root or the user and not writable by others unless sticky, so no other user can
+  redirect the path (docs/security.md). A location that cannot be written falls back to the
+  next one.
+- **entries**: canonical PEM copies written here, never links to the sources.
+- **key**: every source file's path, size, mtime_ns, ctime_ns, inode (and device and mode), every
   listing's shape and problems, the tlsback version and this module's format number. A warm
   start only lists and stats the sources; any change gives another key.
 - **writing**: into ``.tmp-*`` beside the final name, holding an exclusive ``flock``; the entry's
