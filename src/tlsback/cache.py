@@ -40,6 +40,7 @@ directory that is removed at exit (or as soon as nothing refers to it).
 
 from __future__ import annotations
 
+import binascii
 import errno
 import hashlib
 import json
@@ -53,6 +54,7 @@ import weakref
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ._version import __version__
@@ -97,6 +99,7 @@ except ImportError:  # pragma: no cover - Windows
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
 
 
 def _euid() -> int | None:
@@ -484,13 +487,18 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _pem(der: bytes) -> bytes:
-    import base64
+# RFC 7468 §2: 64-character lines. One slice object per line, made once: mapping the base64
+# string's __getitem__ over them costs a fraction of a Python loop (this runs once per certificate
+# of a cold build).
+_LINE_SLICES = [slice(i, i + 64) for i in range(0, 64 * 1024, 64)]
 
-    # RFC 7468 §2: 64-character lines; base64.encodebytes breaks at 76, so re-wrap.
-    b64 = base64.b64encode(der)
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
+
+def _pem(der: bytes) -> bytes:
+    b64 = binascii.b2a_base64(der, newline=False)
+    n = (len(b64) + 63) >> 6
+    lines = map(b64.__getitem__, islice(_LINE_SLICES, n)) if n <= len(_LINE_SLICES) else \
+        (b64[i : i + 64] for i in range(0, len(b64), 64))
+    return b"".join((b"-----BEGIN CERTIFICATE-----\n", b"\n".join(lines), b"\n-----END CERTIFICATE-----\n"))
 
 
 class EntryWriter:
@@ -509,6 +517,9 @@ class EntryWriter:
         self.directory = directory
         self._next: dict[int, int] = {}
         self._index: list[str] = []
+        # Files are created relative to the open directory: no path walk per file.
+        self._fd = _open_dir(directory)
+        self._dumps = json.JSONEncoder().encode
 
     def add(self, der: bytes, subject_hash: int, origin: str) -> None:
         """Add one certificate under the next free ``HASH.N`` name.
@@ -522,16 +533,22 @@ class EntryWriter:
         n = self._next.get(subject_hash, 0)
         self._next[subject_hash] = n + 1
         name = f"{subject_hash:08x}.{n}"
-        fd = os.open(os.path.join(self.directory, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        data = _pem(der)
+        fd = os.open(name, _CREATE, 0o600, dir_fd=self._fd)
         try:
-            data = _pem(der)
             if os.write(fd, data) != len(data):  # a short write: the file system is full
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
         finally:
             os.close(fd)
         # One JSON array per line: any byte of a file name (a newline, a tab, an undecodable
         # byte, kept as a surrogate and written as a \udcXX escape) stays inside its line.
-        self._index.append(json.dumps([name, origin]))
+        self._index.append(self._dumps([name, origin]))
+
+    def close(self) -> None:
+        """Close the directory (after ``finish``, or when the build failed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Write the index, then the metadata (last: its presence marks a complete entry)."""
@@ -611,8 +628,11 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
     try:
         _flock(fd, exclusive=True)  # tells pruners this directory is being written
         writer = EntryWriter(tmp)
-        fill(writer)
-        meta = writer.finish(meta)
+        try:
+            fill(writer)
+            meta = writer.finish(meta)
+        finally:
+            writer.close()
         for attempt in range(3):
             try:
                 os.rename(tmp, final)
@@ -675,8 +695,11 @@ def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str], failu
             _check_ancestors(base)
             path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
             writer = EntryWriter(path)
-            fill(writer)
-            meta = writer.finish(meta)
+            try:
+                fill(writer)
+                meta = writer.finish(meta)
+            finally:
+                writer.close()
         except OSError as exc:
             failures.append(f"private directory in {_shown(base)}: {_why(exc)}")
             if path is not None:
