@@ -391,14 +391,14 @@ class Entry:
         origins: list[str] = []
         hashes: list[int] = []
         with open(os.path.join(self.path, INDEX_NAME), encoding="ascii") as f:
-            for line in f:
-                name, origin = json.loads(line)
-                if not _HASH_FILE.fullmatch(name):  # never a path out of the entry
-                    raise ValueError(f"entry index names {name!r}, not a HASH.N file")
-                with open(os.path.join(self.path, name), encoding="ascii") as c:
-                    certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
-                origins.append(origin)
-                hashes.append(int(name.partition(".")[0], 16))
+            index = json.load(f)
+        for name, origin in index:
+            if not _HASH_FILE.fullmatch(name):  # never a path out of the entry
+                raise ValueError(f"entry index names {name!r}, not a HASH.N file")
+            with open(os.path.join(self.path, name), encoding="ascii") as c:
+                certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
+            origins.append(origin)
+            hashes.append(int(name.partition(".")[0], 16))
         return certs, origins, hashes
 
 
@@ -516,10 +516,9 @@ class EntryWriter:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._next: dict[int, int] = {}
-        self._index: list[str] = []
+        self._index: list[tuple[str, str]] = []
         # Files are created relative to the open directory: no path walk per file.
         self._fd = _open_dir(directory)
-        self._dumps = json.JSONEncoder().encode
 
     def add(self, der: bytes, subject_hash: int, origin: str) -> None:
         """Add one certificate under the next free ``HASH.N`` name.
@@ -540,9 +539,7 @@ class EntryWriter:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
         finally:
             os.close(fd)
-        # One JSON array per line: any byte of a file name (a newline, a tab, an undecodable
-        # byte, kept as a surrogate and written as a \udcXX escape) stays inside its line.
-        self._index.append(self._dumps([name, origin]))
+        self._index.append((name, origin))
 
     def close(self) -> None:
         """Close the directory (after ``finish``, or when the build failed)."""
@@ -552,8 +549,10 @@ class EntryWriter:
 
     def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Write the index, then the metadata (last: its presence marks a complete entry)."""
+        # One JSON document, ASCII: any byte of a file name (a newline, a tab, an undecodable
+        # byte, kept as a surrogate and written as a \udcXX escape) stays a string in it.
         with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="ascii") as f:
-            f.write("\n".join(self._index) + ("\n" if self._index else ""))
+            json.dump(self._index, f, separators=(",", ":"))
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
