@@ -557,6 +557,8 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     stops there), so these few are also loaded by OpenSSL itself, in both stores alike (each
     load costs about a millisecond; collisions are rare). Returns the problems to report.
     """
+    if len(set(result.subject_hashes)) == len(result.subject_hashes):  # the usual case, at C speed
+        return []
     groups: dict[int, list[int]] = {}
     for i, h in enumerate(result.subject_hashes):
         groups.setdefault(h, []).append(i)
