@@ -99,7 +99,8 @@ except ImportError:  # pragma: no cover - Windows
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | getattr(os, "O_BINARY", 0)
+_OPEN_AT = os.open in os.supports_dir_fd and bool(_O_DIRECTORY)
 
 
 def _euid() -> int | None:
@@ -517,8 +518,9 @@ class EntryWriter:
         self.directory = directory
         self._next: dict[int, int] = {}
         self._index: list[tuple[str, str]] = []
-        # Files are created relative to the open directory: no path walk per file.
-        self._fd = _open_dir(directory)
+        # Files are created relative to the open directory where the platform allows it: no
+        # path walk per file.
+        self._fd = _open_dir(directory) if _OPEN_AT else -1
 
     def add(self, der: bytes, subject_hash: int, origin: str) -> None:
         """Add one certificate under the next free ``HASH.N`` name.
@@ -533,7 +535,10 @@ class EntryWriter:
         self._next[subject_hash] = n + 1
         name = f"{subject_hash:08x}.{n}"
         data = _pem(der)
-        fd = os.open(name, _CREATE, 0o600, dir_fd=self._fd)
+        if self._fd >= 0:
+            fd = os.open(name, _CREATE, 0o600, dir_fd=self._fd)
+        else:  # pragma: no cover - Windows
+            fd = os.open(os.path.join(self.directory, name), _CREATE, 0o600)
         try:
             if os.write(fd, data) != len(data):  # a short write: the file system is full
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
