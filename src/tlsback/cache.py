@@ -522,29 +522,35 @@ class EntryWriter:
         # path walk per file.
         self._fd = _open_dir(directory) if _OPEN_AT else -1
 
-    def add(self, der: bytes, subject_hash: int, origin: str) -> None:
-        """Add one certificate under the next free ``HASH.N`` name.
+    def add(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> None:
+        """Add certificates, each under the next free ``HASH.N`` name.
+
+        One call for the whole store: the loop runs once per certificate of a cold build, so it
+        keeps everything in local names.
 
         Args:
-            der: the certificate (OpenSSL must be able to load it: a ``HASH.N`` it cannot load
-                hides ``HASH.N+1``; the loader checks that before).
-            subject_hash: its subject's ``X509_NAME_hash``.
-            origin: the file it came from (recorded in the index).
+            ders: the certificates (OpenSSL must be able to load each: a ``HASH.N`` it cannot
+                load hides ``HASH.N+1``; the loader checks that before).
+            subject_hashes: their subjects' ``X509_NAME_hash``.
+            origins: the files they came from (recorded in the index).
         """
-        n = self._next.get(subject_hash, 0)
-        self._next[subject_hash] = n + 1
-        name = f"{subject_hash:08x}.{n}"
-        data = _pem(der)
-        if self._fd >= 0:
-            fd = os.open(name, _CREATE, 0o600, dir_fd=self._fd)
-        else:  # pragma: no cover - Windows
-            fd = os.open(os.path.join(self.directory, name), _CREATE, 0o600)
-        try:
-            if os.write(fd, data) != len(data):  # a short write: the file system is full
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
-        finally:
-            os.close(fd)
-        self._index.append((name, origin))
+        nxt, index, dir_fd, pem = self._next, self._index, self._fd, _pem
+        os_open, os_write, os_close, join = os.open, os.write, os.close, os.path.join
+        for der, subject_hash, origin in zip(ders, subject_hashes, origins):
+            n = nxt.get(subject_hash, 0)
+            nxt[subject_hash] = n + 1
+            name = f"{subject_hash:08x}.{n}"
+            data = pem(der)
+            if dir_fd >= 0:
+                fd = os_open(name, _CREATE, 0o600, dir_fd=dir_fd)
+            else:  # pragma: no cover - Windows
+                fd = os_open(join(self.directory, name), _CREATE, 0o600)
+            try:
+                if os_write(fd, data) != len(data):  # a short write: the file system is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+            finally:
+                os_close(fd)
+            index.append((name, origin))
 
     def close(self) -> None:
         """Close the directory (after ``finish``, or when the build failed)."""

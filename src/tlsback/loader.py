@@ -694,8 +694,7 @@ class _Plan:
         from . import cache
 
         def fill(writer: EntryWriter) -> None:
-            for der, h, origin in zip(store.certs, store.subject_hashes, store.origins):
-                writer.add(der, h, origin)
+            writer.add(store.certs, store.subject_hashes, store.origins)
 
         meta = {
             "key": self.key,
