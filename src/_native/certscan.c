@@ -1112,3 +1112,56 @@ int tb_store_rehash(tb_store *st, uint64_t *new_fp, uint32_t *new_idx, size_t ne
     st->table_cap = new_cap;
     return TB_OK;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* PEM encoding, RFC 7468 §2 (the lazy store's HASH.N files). Mirrors _scan_py.pem_encode.     */
+
+static const char PEM_B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char PEM_BEGIN[] = "-----BEGIN CERTIFICATE-----\n"; /* 28 bytes */
+static const char PEM_END[] = "\n-----END CERTIFICATE-----\n";   /* 27 bytes */
+
+size_t tb_pem_size(size_t der_len)
+{
+    size_t b64 = (der_len + 2) / 3 * 4, lines = (b64 + 63) / 64;
+    return (sizeof PEM_BEGIN - 1) + b64 + (lines ? lines - 1 : 0) + (sizeof PEM_END - 1);
+}
+
+int tb_pem_encode(const unsigned char *ders, const uint64_t *ends, size_t ncerts,
+                  unsigned char *out, size_t cap, uint64_t *out_ends)
+{
+    size_t i, j, n, col, start = 0, o = 0;
+    uint32_t v;
+    const unsigned char *d;
+    for (i = 0; i < ncerts; i++) {
+        if (ends[i] < start)
+            return TB_EINVAL;
+        n = (size_t)ends[i] - start;
+        d = ders + start;
+        if (cap - o < tb_pem_size(n))
+            return TB_ENOSPC;
+        memcpy(out + o, PEM_BEGIN, sizeof PEM_BEGIN - 1);
+        o += sizeof PEM_BEGIN - 1;
+        col = 0;
+        for (j = 0; j < n; j += 3) {
+            v = (uint32_t)d[j] << 16;
+            if (j + 1 < n)
+                v |= (uint32_t)d[j + 1] << 8;
+            if (j + 2 < n)
+                v |= d[j + 2];
+            if (col == 64) {
+                out[o++] = '\n';
+                col = 0;
+            }
+            out[o++] = (unsigned char)PEM_B64[v >> 18];
+            out[o++] = (unsigned char)PEM_B64[(v >> 12) & 63];
+            out[o++] = (unsigned char)(j + 1 < n ? PEM_B64[(v >> 6) & 63] : '=');
+            out[o++] = (unsigned char)(j + 2 < n ? PEM_B64[v & 63] : '=');
+            col += 4;
+        }
+        memcpy(out + o, PEM_END, sizeof PEM_END - 1);
+        o += sizeof PEM_END - 1;
+        out_ends[i] = o;
+        start = (size_t)ends[i];
+    }
+    return TB_OK;
+}

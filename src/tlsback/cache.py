@@ -40,7 +40,6 @@ directory that is removed at exit (or as soon as nothing refers to it).
 
 from __future__ import annotations
 
-import binascii
 import errno
 import hashlib
 import json
@@ -54,7 +53,6 @@ import weakref
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from ._version import __version__
@@ -488,20 +486,6 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
 # --- writing --------------------------------------------------------------------------------
 
 
-# RFC 7468 §2: 64-character lines. One slice object per line, made once: mapping the base64
-# string's __getitem__ over them costs a fraction of a Python loop (this runs once per certificate
-# of a cold build).
-_LINE_SLICES = [slice(i, i + 64) for i in range(0, 64 * 1024, 64)]
-
-
-def _pem(der: bytes) -> bytes:
-    b64 = binascii.b2a_base64(der, newline=False)
-    n = (len(b64) + 63) >> 6
-    lines = map(b64.__getitem__, islice(_LINE_SLICES, n)) if n <= len(_LINE_SLICES) else \
-        (b64[i : i + 64] for i in range(0, len(b64), 64))
-    return b"".join((b"-----BEGIN CERTIFICATE-----\n", b"\n".join(lines), b"\n-----END CERTIFICATE-----\n"))
-
-
 class EntryWriter:
     """Writes the ``HASH.N`` files of a store into a new directory.
 
@@ -522,25 +506,25 @@ class EntryWriter:
         # path walk per file.
         self._fd = _open_dir(directory) if _OPEN_AT else -1
 
-    def add(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> None:
+    def add(self, pems: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> None:
         """Add certificates, each under the next free ``HASH.N`` name.
 
         One call for the whole store: the loop runs once per certificate of a cold build, so it
         keeps everything in local names.
 
         Args:
-            ders: the certificates (OpenSSL must be able to load each: a ``HASH.N`` it cannot
-                load hides ``HASH.N+1``; the loader checks that before).
+            pems: the certificates as canonical PEM (the scanner's ``pem_encode``; OpenSSL must
+                be able to load each: a ``HASH.N`` it cannot load hides ``HASH.N+1``; the loader
+                checks that before).
             subject_hashes: their subjects' ``X509_NAME_hash``.
             origins: the files they came from (recorded in the index).
         """
-        nxt, index, dir_fd, pem = self._next, self._index, self._fd, _pem
+        nxt, index, dir_fd = self._next, self._index, self._fd
         os_open, os_write, os_close, join = os.open, os.write, os.close, os.path.join
-        for der, subject_hash, origin in zip(ders, subject_hashes, origins):
+        for data, subject_hash, origin in zip(pems, subject_hashes, origins):
             n = nxt.get(subject_hash, 0)
             nxt[subject_hash] = n + 1
             name = f"{subject_hash:08x}.{n}"
-            data = pem(der)
             if dir_fd >= 0:
                 fd = os_open(name, _CREATE, 0o600, dir_fd=dir_fd)
             else:  # pragma: no cover - Windows

@@ -533,7 +533,7 @@ def load_trust_store(
                                        f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
     _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
 
-    ctx.place(store)
+    ctx.place(store, impl)
     t_end = time.perf_counter()
     store.timings = {
         "list_s": t_list - t0,
@@ -673,7 +673,7 @@ class _Plan:
         entry, self.miss_reason = cache.lookup(self.root, self.key)
         return entry
 
-    def place(self, store: TrustStore) -> None:
+    def place(self, store: TrustStore, impl: Any) -> None:
         """Decide eager or lazy for a freshly scanned store, and build the directory if lazy."""
         opts = self.options
         n = store.count
@@ -693,8 +693,12 @@ class _Plan:
             return
         from . import cache
 
+        pems: list[bytes] = []
+
         def fill(writer: EntryWriter) -> None:
-            writer.add(store.certs, store.subject_hashes, store.origins)
+            if not pems:  # encoded once, whichever place is written to first
+                pems.extend(impl.pem_encode(store.certs))
+            writer.add(pems, store.subject_hashes, store.origins)
 
         meta = {
             "key": self.key,
