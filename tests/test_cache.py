@@ -166,14 +166,14 @@ def test_warm_start_reads_no_file_and_repeats_the_warnings(
     def no(*a: object, **k: object) -> None:
         raise AssertionError("a warm start must not read or scan")
 
-    real_select = loader._scan.select
+    real_select = _scan.select
     monkeypatch.setattr(loader, "_read_files", no)
     monkeypatch.setattr(_scan, "select", no)
     warm = load(certdir)
     assert warm.store.cache["state"] == "hit"
     assert warm.store.lazy_dir == cold.store.lazy_dir
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == cold_warnings
-    monkeypatch.setattr(loader._scan, "select", real_select)  # diagnostics() names the installed scanner
+    monkeypatch.setattr(_scan, "select", real_select)  # diagnostics() names the installed scanner
     assert warm.diagnostics()["sources"] == cold.diagnostics()["sources"]
     assert warm.diagnostics()["store"] == cold.diagnostics()["store"]
     assert verifies(warm, https_server(pki).port)

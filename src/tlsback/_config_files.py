@@ -109,7 +109,7 @@ def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] |
     return node
 
 
-_PREFILTER_MAX = 10 * 1024 * 1024
+_PREFILTER_MAX = MAX_CONFIG_SIZE  # a larger file goes to _read_toml, which refuses it
 
 
 def _may_hold_tables(path: str) -> bool:
