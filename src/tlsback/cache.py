@@ -658,6 +658,16 @@ class EntryWriter:
         return meta
 
 
+def _write_entry(directory: str, fill: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``directory`` through an :class:`EntryWriter`; return the metadata written last."""
+    writer = EntryWriter(directory)
+    try:
+        fill(writer)
+        return writer.finish(meta)
+    finally:
+        writer.close()
+
+
 def _remove_dir(path: str) -> None:
     import shutil  # here, not at the top: a warm start never removes anything (import cost)
 
@@ -716,12 +726,7 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
     fd = _open_dir(tmp)
     try:
         _flock(fd, exclusive=True)  # tells pruners this directory is being written
-        writer = EntryWriter(tmp)
-        try:
-            fill(writer)
-            meta = writer.finish(meta)
-        finally:
-            writer.close()
+        meta = _write_entry(tmp, fill, meta)
         for attempt in range(3):
             try:
                 os.rename(tmp, final)
@@ -783,12 +788,7 @@ def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str], failu
         try:
             _check_ancestors(base)
             path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
-            writer = EntryWriter(path)
-            try:
-                fill(writer)
-                meta = writer.finish(meta)
-            finally:
-                writer.close()
+            meta = _write_entry(path, fill, meta)
         except OSError as exc:
             failures.append(f"private directory in {_shown(base)}: {_why(exc)}")
             if path is not None:
