@@ -58,7 +58,9 @@ def _connector_class() -> Any:
             self._tlsback = cfg
             super().__init__(ssl=cfg.context, **kw)
             if _LEGACY_ASYNCIO_TLS:
-                self._factory = functools.partial(ClosingResponseHandler, loop=self._loop)
+                self._factory = functools.partial(  # type: ignore[assignment]  # a subclass
+                    ClosingResponseHandler, loop=self._loop
+                )
 
         async def connect(self, req: Any, *args: Any, **kwargs: Any) -> Any:
             proxy = req.proxy
