@@ -215,17 +215,6 @@ def test_insecure_context_skips_all_checks(https_server: Callable[..., HTTPSServ
     assert isinstance(ps.handshake(ctx, srv2.port, "localhost"), ssl.SSLError)
 
 
-def test_checks_are_cheap(https_server: Callable[..., HTTPSServer]) -> None:
-    """The post-handshake work is a few DER walks: well under a millisecond per chain."""
-    setup = ps.setup_for("control")
-    chain = [c.der for c in setup.chain] + [setup.anchors[0].der]
-    start = time.perf_counter()
-    for _ in range(200):
-        policy.check_chain(chain)
-    per_chain = (time.perf_counter() - start) / 200
-    assert per_chain < 0.002, per_chain
-
-
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 def test_resumed_sessions_still_connect(version: ssl.TLSVersion,
                                         https_server: Callable[..., HTTPSServer]) -> None:
