@@ -18,10 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 import tlsback
 from tlsback import inject
-from tests.pki import PKI
+from tests.pki import PKI, issue
+
+CLIENT_AUTH = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.2")
+
+
+def write_client_cert(client_pki: PKI, path: Path) -> Path:
+    """A client certificate (clientAuth) with its chain and key, key first, as SSL_CLIENT_CERT."""
+    leaf = issue("tlsback client", issuer=client_pki.intermediate, san=None, eku=[CLIENT_AUTH])
+    return leaf.write_combined(path, chain=[client_pki.intermediate], key_first=True)
 
 
 @pytest.fixture(autouse=True)
@@ -119,13 +128,12 @@ def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_d
     import requests
 
     client_pki = PKI.create(name_prefix="tlsback client")
-    client = client_pki.issue_leaf(["client"])
-    monkeypatch.setenv("SSL_CLIENT_CERT", str(client.write_combined(tmp_path / "client.pem", chain=[client_pki.intermediate], key_first=True)))
+    monkeypatch.setenv("SSL_CLIENT_CERT", str(write_client_cert(client_pki, tmp_path / "client.pem")))
     srv = https_server(pki, client_ca=client_pki.root, require_client_cert=True)
     tlsback.inject_into_ssl(tlsback.load())
     assert requests.get(srv.url, timeout=10).status_code == 200
     assert _urlopen(srv.url).startswith(b"hello")
-    assert srv.requests[-1].client_subject and "client" in srv.requests[-1].client_subject
+    assert srv.requests[-1].client_subject == "CN=tlsback client"
 
 
 def test_insecure_rule_without_port_is_honoured_with_port_is_not(other_pki: PKI, https_server: Any,
