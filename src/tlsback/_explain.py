@@ -70,7 +70,18 @@ def _protocol_reason(err: ssl.SSLError, backend_name: str) -> tuple[str, str | N
                     "only CBC or RSA-key-exchange suites. The native backend "
                     f"({_SWITCH_TO_NATIVE}) accepts CBC suites, but the server should be fixed")
         return "received fatal alert: HandshakeFailure (no cipher suite in common)", hint
+    if "CERTIFICATE_REQUIRED" in reason or "SSLV3_ALERT_BAD_CERTIFICATE" in reason:
+        return ("received fatal alert: CertificateRequired (the server requires a client "
+                "certificate)", _CLIENT_CERT_HINT)
+    if isinstance(err, ssl.SSLEOFError) or "UNEXPECTED_EOF" in reason:
+        return ("the server closed the connection during the TLS handshake",
+                "a server that requires a client certificate (mTLS) closes the connection like "
+                f"this when none is presented: {_CLIENT_CERT_HINT}")
     return f"TLS handshake failed: {err}", None
+
+
+_CLIENT_CERT_HINT = ("set SSL_CLIENT_CERT to a PEM file holding the client certificate and its "
+                     "private key (`tlsback info` shows the one in use)")
 
 
 def _certificate_line(cert: Any) -> str:

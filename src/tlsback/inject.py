@@ -398,3 +398,11 @@ def extract_from_ssl() -> None:
         _state.cfg = None
         _state.client_file = None
         _state.host_rules = None
+
+
+def _run_hook() -> None:
+    """``tlsback run``'s interpreter hook (its ``sitecustomize``): inject the configuration
+    the environment describes (``run`` put the command line's choices there)."""
+    from .config import load
+
+    inject_into_ssl(load())
