@@ -16,7 +16,7 @@ from . import registry
 from ._version import __version__
 from .errors import ConfigError
 from .loader import StoreOptions, TrustStore, load_trust_store
-from .settings import Settings, resolve
+from .settings import Settings, resolve, with_paths
 
 if TYPE_CHECKING:
     from .clientcert import ClientCert
@@ -165,6 +165,14 @@ class TLSConfig:
         """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`."""
         return self.insecure_context if self.is_insecure(url) else self.context
 
+    def _source_dict(self, report: Any) -> dict[str, Any]:
+        # The custom sources' origin is the setting's: a path given to load() is not env:...
+        d: dict[str, Any] = report.as_dict()
+        setting = {"SSL_CERT_FILE": self.settings.cert_file, "SSL_CERT_DIR": self.settings.cert_dirs}.get(d["kind"])
+        if setting is not None:
+            d["origin"] = setting.origin
+        return d
+
     def diagnostics(self) -> dict[str, Any]:
         """Everything ``tlsback info --json`` prints: what is trusted, and why.
 
@@ -202,7 +210,7 @@ class TLSConfig:
             },
             "cache": dict(store.cache, store=self.settings.store.value,
                           store_origin=self.settings.store.origin),
-            "sources": [r.as_dict() for r in store.sources],
+            "sources": [self._source_dict(r) for r in store.sources],
             "insecure_hosts": self.insecure_hosts.describe(),
             "insecure_warning": self.insecure_hosts.warning(),
             "client_cert": client.describe() if client is not None else None,
@@ -220,6 +228,9 @@ def load(
     no_cache: bool | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    cert_file: str | os.PathLike[str] | None = None,
+    cert_dirs: Iterable[str | os.PathLike[str]] | None = None,
+    client_cert: str | os.PathLike[str] | None = None,
 ) -> TLSConfig:
     """Resolve the TLS configuration once, from flags, environment and config files.
 
@@ -231,6 +242,11 @@ def load(
         no_cache: True disables the on-disk trust cache.
         env: the environment; defaults to ``os.environ``.
         cwd: where config files are searched from; defaults to the working directory.
+        cert_file: a CA file, in place of ``SSL_CERT_FILE`` (a host program's ``--cert``);
+            origin ``argument:cert_file``.
+        cert_dirs: CA directories, in place of ``SSL_CERT_DIR``; origin ``argument:cert_dirs``.
+        client_cert: a client certificate file, in place of ``SSL_CLIENT_CERT`` (a host
+            program's ``--client-cert``); origin ``argument:client_cert``.
 
     Returns:
         A :class:`TLSConfig`; contexts are built on first use.
@@ -243,6 +259,7 @@ def load(
         args, native_tls=native_tls, backend=backend, allow_insecure_host=allow_insecure_host,
         no_cache=no_cache, env=env, cwd=cwd,
     )
+    settings = with_paths(settings, cert_file=cert_file, cert_dirs=cert_dirs, client_cert=client_cert)
     return TLSConfig(settings, env)
 
 
