@@ -316,3 +316,17 @@ def test_help_lists_variables_and_exit_codes(run_cli: Run) -> None:
     for word in ("SSL_CERT_FILE", "SSL_CERT_DIR", "SSL_CLIENT_CERT", "UV_NATIVE_TLS", "UV_INSECURE_HOST",
                  "exit status", "130", "run", "env"):
         assert word in out
+
+
+def test_ctrl_c_during_bench_exits_130_without_traceback(tmp_path: Path) -> None:
+    d = tmp_path / "certs"
+    d.mkdir()
+    for i in range(3):
+        PKI.create(name_prefix=f"bench {i}").root.write_pem(d / f"{i}.pem")
+    proc = subprocess.Popen(tlsback_cmd("bench", str(d), "--runs", "100000"), env=child_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err

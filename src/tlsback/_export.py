@@ -155,10 +155,19 @@ def where(cfg: TLSConfig | None = None) -> str:
 
         cfg = load()
     store = bundle_store(cfg)
+    root = _root(cfg)
     key = store.cache.get("key")
+    if key:
+        # The key names every source file's identity: an existing file is current, and a warm
+        # call reads no certificate.
+        path = os.path.join(root, f"bundle-{key}.pem")
+        if _usable(path):
+            with contextlib.suppress(OSError):
+                os.utime(path)
+            return path
     data = pem_bytes(store.certs)
     tag = key if key else hashlib.sha256(data).hexdigest()[:32]
-    path = _write(_root(cfg), f"bundle-{tag}.pem", data)
+    path = _write(root, f"bundle-{tag}.pem", data)
     log.debug("where(): %d certificates in %s", store.count, path)
     return path
 
@@ -175,9 +184,10 @@ def client_cert_file(cfg: TLSConfig) -> str | None:
     Raises:
         ClientCertError: the key does not match the certificate.
     """
-    cfg.context  # noqa: B018 - applying the certificate checks that the key matches
     client = cfg._client()
     if client is None:
         return None
+    # Applying it to a scratch context checks that the key matches (without loading the store).
+    client.apply(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     data = client.pem()
     return _write(_root(cfg), f"client-{hashlib.sha256(data).hexdigest()[:32]}.pem", data)

@@ -157,6 +157,18 @@ def _apply_trust(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     ctx._tlsback_route = True  # type: ignore[attr-defined]
 
 
+def _rebuildable(cfg: TLSConfig) -> bool:
+    """Whether :func:`_apply_trust` gives a context equivalent to the backend's own: rustls
+    (policy copied from its context), native where its verifier is OpenSSL (Linux, BSD)."""
+    if cfg.backend_name == "rustls":
+        return True
+    if cfg.backend_name == "native":
+        from . import _truststore_linux
+
+        return _truststore_linux.applies()
+    return False
+
+
 def _native_system_store(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     from . import _truststore_linux
 
@@ -250,8 +262,17 @@ def _create_default_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, c
     cfg = _state.cfg
     if cfg is None or purpose != ssl.Purpose.SERVER_AUTH:
         return _original_create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-    ctx = InjectedSSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    _apply_trust(ctx, cfg)
+    if _rebuildable(cfg):
+        ctx: ssl.SSLContext = InjectedSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _apply_trust(ctx, cfg)
+    else:
+        # An OS verifier (truststore on macOS/Windows) or a plugin: only the backend can make
+        # its contexts. Per-host rules are not decided there (docs/inject.md).
+        ctx = cfg.backend.create_context(cfg.store, verify=True)
+        if _state.client_file is not None:
+            from .clientcert import _refuse_password
+
+            ctx.load_cert_chain(_state.client_file, password=_refuse_password)
     # Named CA locations are added, as the stdlib would (a caller's own extra trust), except
     # the "default" bundles, which mean tlsback's store here.
     if capath is not None or cadata is not None or (cafile is not None and not _is_default_bundle(cafile)):
