@@ -330,3 +330,11 @@ def test_ctrl_c_during_bench_exits_130_without_traceback(tmp_path: Path) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_run_without_another_sitecustomize_is_silent(corp_dir: Path) -> None:
+    """With no sitecustomize to chain to, the interpreter starts without an error line."""
+    result = run(tlsback_cmd("run", "--", sys.executable, "-c", "print('ok')"),
+                 child_env(SSL_CERT_DIR=corp_dir))
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert result.stderr == ""

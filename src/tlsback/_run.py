@@ -75,10 +75,12 @@ def _tlsback_run():
         _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
                           "still apply\\n" % (exc,))
     _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != here]
-    _sys.modules.pop("sitecustomize", None)
+    this = _sys.modules.pop("sitecustomize", None)
     try:
         import sitecustomize  # noqa: F401 - the one that was here before
     except ImportError as exc:
+        # None: the import system expects to find this module again when it is done with it.
+        _sys.modules["sitecustomize"] = this
         if exc.name != "sitecustomize":
             raise
 
