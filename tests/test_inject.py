@@ -197,3 +197,37 @@ def test_concurrent_inject_extract_and_requests(pki: PKI, https_server: Any, cor
     assert not errors
     tlsback.extract_from_ssl()
     assert ssl.SSLContext is inject._original_SSLContext
+
+
+def test_native_backend(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+    """With the native backend (OpenSSL with the system store on Linux) plus the custom CA."""
+    import requests
+
+    srv = https_server(pki)
+    tlsback.inject_into_ssl(tlsback.load(native_tls=True))
+    assert _urlopen(srv.url).startswith(b"hello")
+    assert requests.get(srv.url, timeout=10).status_code == 200
+    tlsback.extract_from_ssl()
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+
+
+def test_named_ca_file_is_loaded_as_asked(pki: PKI, other_pki: PKI, https_server: Any, corp_dir: Path,
+                                          tmp_path: Path) -> None:
+    """A CA file a caller names (not certifi's, not where()'s) is the caller's choice: honoured."""
+    import requests
+
+    srv = https_server(other_pki)
+    tlsback.inject_into_ssl(tlsback.load())
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+    other = other_pki.root.write_pem(tmp_path / "other.pem")
+    assert requests.get(srv.url, timeout=10, verify=str(other)).status_code == 200
+    ctx = ssl.create_default_context(cafile=str(other))
+    assert _urlopen_ctx(srv.url, ctx).startswith(b"hello")
+
+
+def _urlopen_ctx(url: str, ctx: ssl.SSLContext) -> bytes:
+    with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+        body: bytes = r.read()
+        return body
