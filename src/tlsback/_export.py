@@ -6,7 +6,7 @@ cache root (``docs/cache.md``: 0700, owned by the user, checked before every use
 the store's cache key (every source file's identity) or, when the store has no key, after the
 SHA-256 of its certificates, and is written atomically. Each call re-lists the sources (a warm
 call only stats them), so an edit of ``SSL_CERT_DIR`` gives a new file on the next call: the
-path is never stale. Bundles unused for a day are removed.
+path is never stale. Bundles unused for a week are removed.
 
 What can be exported depends on the backend (docs/run.md):
 
@@ -43,7 +43,9 @@ __all__ = ["bundle_store", "client_cert_file", "export_note", "pem_bytes", "wher
 
 log = logging.getLogger(__name__)
 
-_MAX_AGE_S = 24 * 3600.0
+# Files unused (no where() call for the same store) this long are removed. The cache root is
+# usually the runtime directory, emptied at logout anyway (docs/run.md).
+_MAX_AGE_S = 7 * 24 * 3600.0
 
 
 def bundle_store(cfg: TLSConfig) -> TrustStore:

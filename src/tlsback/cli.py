@@ -207,8 +207,8 @@ def _skipped_entries(path: str) -> list[tuple[str, str]]:
             continue
         try:
             st = os.stat(full)
-        except OSError:
-            out.append((shown, "a dangling link"))
+        except OSError as exc:
+            out.append((shown, f"cannot be read ({exc.strerror or exc}: a dangling link or a loop?)"))
             continue
         if not stat.S_ISREG(st.st_mode):
             out.append((shown, "not a regular file"))
@@ -229,8 +229,8 @@ def _cmd_info(cfg: TLSConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-class _Progress:
-    """A one-line progress bar on standard error, drawn only when that is a terminal."""
+class _DownloadProgress:
+    """A one-line download progress bar on standard error, drawn only when that is a terminal."""
 
     def __init__(self) -> None:
         self.last = 0.0
@@ -290,12 +290,15 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    progress = _Progress() if out is not None and sys.stderr.isatty() else None
+    progress = _DownloadProgress() if out is not None and sys.stderr.isatty() else None
     try:
         try:
             if out is not None:
                 fetch(cfg, args.url, out.write, timeout=args.timeout, progress=progress)
                 out.close()
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # type: ignore[arg-type] # as open() would create it
                 os.replace(tmp, args.output)  # type: ignore[arg-type]
                 tmp = None
             else:

@@ -148,13 +148,26 @@ def _apply_trust(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     else:
         # The native backend's OS store, as its own contexts load it (once per context).
         _native_system_store(ctx, cfg)
-        if cfg.store.certs:
+        if cfg.store.count:
             cfg.store.load_into(ctx)
-    if _state.client_file is not None:
-        from .clientcert import _refuse_password
-
-        ctx.load_cert_chain(_state.client_file, password=_refuse_password)
+    _load_client_cert(ctx, cfg)
     ctx._tlsback_route = True  # type: ignore[attr-defined]
+
+
+def _load_client_cert(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
+    """Present the client certificate from its private copy, written again if it was removed
+    meanwhile (the cache root is a runtime directory; old copies are pruned)."""
+    if _state.client_file is None:
+        return
+    from ._export import client_cert_file
+    from .clientcert import _refuse_password
+
+    try:
+        ctx.load_cert_chain(_state.client_file, password=_refuse_password)
+    except FileNotFoundError:
+        _state.client_file = client_cert_file(cfg)
+        if _state.client_file is not None:
+            ctx.load_cert_chain(_state.client_file, password=_refuse_password)
 
 
 def _rebuildable(cfg: TLSConfig) -> bool:
@@ -269,10 +282,7 @@ def _create_default_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, c
         # An OS verifier (truststore on macOS/Windows) or a plugin: only the backend can make
         # its contexts. Per-host rules are not decided there (docs/inject.md).
         ctx = cfg.backend.create_context(cfg.store, verify=True)
-        if _state.client_file is not None:
-            from .clientcert import _refuse_password
-
-            ctx.load_cert_chain(_state.client_file, password=_refuse_password)
+        _load_client_cert(ctx, cfg)
     # Named CA locations are added, as the stdlib would (a caller's own extra trust), except
     # the "default" bundles, which mean tlsback's store here.
     if capath is not None or cadata is not None or (cafile is not None and not _is_default_bundle(cafile)):
