@@ -25,7 +25,7 @@ import pytest
 
 from tests.pki import PKI
 from tests.test_inject import write_client_cert
-from tests.test_run_env import child_env, run, tlsback_cmd
+from tests.test_run_env import child_env, corp_dir, run, tlsback_cmd  # noqa: F401 - corp_dir: fixture
 
 NAME, VERSION = "tlsbackdemo", "1.0"
 WHEEL = f"{NAME}-{VERSION}-py3-none-any.whl"
@@ -64,14 +64,6 @@ def index_routes(wheel: bytes) -> dict[str, Any]:
         f"/simple/{NAME}/": (200, {"Content-Type": "text/html"}, page),
         f"/files/{WHEEL}": (200, {"Content-Type": "application/octet-stream"}, wheel),
     }
-
-
-@pytest.fixture
-def corp_dir(pki: PKI, tmp_path: Path) -> Path:
-    d = tmp_path / "corp-certs"
-    d.mkdir()
-    pki.root.write_pem(d / "corp.pem")
-    return d
 
 
 def pip_install(index_url: str, target: Path) -> list[str]:
