@@ -21,8 +21,8 @@ import pytest
 from cryptography import x509
 
 import tlsback
-from tlsback import inject
 from tests.pki import PKI, issue
+from tlsback import inject
 
 CLIENT_AUTH = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.2")
 
@@ -40,12 +40,10 @@ def _always_extract() -> Iterator[None]:
 
 
 @pytest.fixture
-def corp_dir(pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "corp-certs"
-    d.mkdir()
-    pki.root.write_pem(d / "corp.pem")
-    monkeypatch.setenv("SSL_CERT_DIR", str(d))
-    return d
+def corp_env(corp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SSL_CERT_DIR set to the unhashed ``corp_dir``."""
+    monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    return corp_dir
 
 
 def _urlopen(url: str) -> bytes:
@@ -54,7 +52,7 @@ def _urlopen(url: str) -> bytes:
         return body
 
 
-def test_stdlib_fails_before_works_after_and_fails_after_extract(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+def test_stdlib_fails_before_works_after_and_fails_after_extract(pki: PKI, https_server: Any, corp_env: Path) -> None:
     """urllib's default opener, http.client and ssl.create_default_context follow the injection."""
     srv = https_server(pki)
     with pytest.raises(urllib.error.URLError):
@@ -74,7 +72,7 @@ def test_stdlib_fails_before_works_after_and_fails_after_extract(pki: PKI, https
         _urlopen(srv.url)
 
 
-def test_idempotent_and_reversible(corp_dir: Path) -> None:
+def test_idempotent_and_reversible(corp_env: Path) -> None:
     """A second call switches the configuration without patching twice; extract restores all."""
     cfg1, cfg2 = tlsback.load(), tlsback.load()
     tlsback.inject_into_ssl(cfg1)
@@ -88,7 +86,7 @@ def test_idempotent_and_reversible(corp_dir: Path) -> None:
     assert ssl._create_default_https_context is inject._original_https_context
 
 
-def test_third_party_clients_imported_before(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+def test_third_party_clients_imported_before(pki: PKI, https_server: Any, corp_env: Path) -> None:
     """urllib3, requests, httpx and pip's vendored requests, imported before the call."""
     import httpx
     import requests
@@ -107,22 +105,21 @@ def test_third_party_clients_imported_before(pki: PKI, https_server: Any, corp_d
     assert pip_requests.get(srv.url, timeout=10).status_code == 200
 
 
-def test_aiohttp(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+def test_aiohttp(pki: PKI, https_server: Any, corp_env: Path) -> None:
     """aiohttp's default verified context (made at its import) is replaced too."""
     aiohttp = pytest.importorskip("aiohttp")
     srv = https_server(pki)
 
     async def get() -> int:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(srv.url) as r:
-                await r.read()
-                return int(r.status)
+        async with aiohttp.ClientSession() as session, session.get(srv.url) as r:
+            await r.read()
+            return int(r.status)
 
     tlsback.inject_into_ssl()
     assert asyncio.run(get()) == 200
 
 
-def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_dir: Path, tmp_path: Path,
+def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """SSL_CLIENT_CERT is presented by clients that never heard of it."""
     import requests
@@ -137,7 +134,7 @@ def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_d
 
 
 def test_insecure_rule_without_port_is_honoured_with_port_is_not(other_pki: PKI, https_server: Any,
-                                                                 corp_dir: Path) -> None:
+                                                                 corp_env: Path) -> None:
     """``localhost`` turns verification off for localhost; ``localhost:PORT`` cannot be decided by
     a context, so the host stays verified."""
     import requests
@@ -168,7 +165,7 @@ def test_policy_applies_to_injected_contexts(https_server: Any, tmp_path: Path,
         requests.get(srv.url, timeout=10)
 
 
-def test_concurrent_inject_extract_and_requests(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+def test_concurrent_inject_extract_and_requests(pki: PKI, https_server: Any, corp_env: Path) -> None:
     """Swapping from several threads while others connect never raises anything but a verdict."""
     srv = https_server(pki)
     cfg = tlsback.load()
@@ -199,7 +196,7 @@ def test_concurrent_inject_extract_and_requests(pki: PKI, https_server: Any, cor
     assert ssl.SSLContext is inject._original_SSLContext
 
 
-def test_native_backend(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+def test_native_backend(pki: PKI, https_server: Any, corp_env: Path) -> None:
     """With the native backend (OpenSSL with the system store on Linux) plus the custom CA."""
     import requests
 
@@ -212,7 +209,7 @@ def test_native_backend(pki: PKI, https_server: Any, corp_dir: Path) -> None:
         requests.get(srv.url, timeout=10)
 
 
-def test_named_ca_file_is_loaded_as_asked(pki: PKI, other_pki: PKI, https_server: Any, corp_dir: Path,
+def test_named_ca_file_is_loaded_as_asked(pki: PKI, other_pki: PKI, https_server: Any, corp_env: Path,
                                           tmp_path: Path) -> None:
     """A CA file a caller names (not certifi's, not where()'s) is the caller's choice: honoured."""
     import requests

@@ -25,7 +25,7 @@ import pytest
 
 from tests.pki import PKI
 from tests.test_inject import write_client_cert
-from tests.test_run_env import child_env, corp_dir, run, tlsback_cmd  # noqa: F401 - corp_dir: fixture
+from tests.test_run_env import child_env, run, tlsback_cmd
 
 NAME, VERSION = "tlsbackdemo", "1.0"
 WHEEL = f"{NAME}-{VERSION}-py3-none-any.whl"

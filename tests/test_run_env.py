@@ -47,14 +47,6 @@ def tlsback_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "tlsback", *args]
 
 
-@pytest.fixture
-def corp_dir(pki: PKI, tmp_path: Path) -> Path:
-    d = tmp_path / "corp-certs"
-    d.mkdir()
-    pki.root.write_pem(d / "corp.pem")
-    return d
-
-
 def run(cmd: list[str], env: Mapping[str, str], **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, env=dict(env), capture_output=True, text=True, timeout=120, check=False, **kw)
 

@@ -71,12 +71,12 @@ def _protocol_reason(err: ssl.SSLError, backend_name: str) -> tuple[str, str | N
                     f"({_SWITCH_TO_NATIVE}) accepts CBC suites, but the server should be fixed")
         return "received fatal alert: HandshakeFailure (no cipher suite in common)", hint
     if "CERTIFICATE_REQUIRED" in reason or "SSLV3_ALERT_BAD_CERTIFICATE" in reason:
-        return ("received fatal alert: CertificateRequired (the server requires a client "
-                "certificate)", _CLIENT_CERT_HINT)
+        text = "received fatal alert: CertificateRequired (the server requires a client certificate)"
+        return text, _CLIENT_CERT_HINT
     if isinstance(err, ssl.SSLEOFError) or "UNEXPECTED_EOF" in reason:
-        return ("the server closed the connection during the TLS handshake",
-                "a server that requires a client certificate (mTLS) closes the connection like "
+        hint = ("a server that requires a client certificate (mTLS) closes the connection like "
                 f"this when none is presented: {_CLIENT_CERT_HINT}")
+        return "the server closed the connection during the TLS handshake", hint
     return f"TLS handshake failed: {err}", None
 
 

@@ -56,7 +56,8 @@ def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
             proxies[name.lower()[:-6]] = value
     parts = urllib.parse.urlsplit(url)
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined] # not in typeshed
+    if not proxy or bypass(parts.hostname or "", proxies):
         return None
     return proxy
 

@@ -168,9 +168,10 @@ class TLSConfig:
     def _source_dict(self, report: Any) -> dict[str, Any]:
         # The custom sources' origin is the setting's: a path given to load() is not env:...
         d: dict[str, Any] = report.as_dict()
-        setting = {"SSL_CERT_FILE": self.settings.cert_file, "SSL_CERT_DIR": self.settings.cert_dirs}.get(d["kind"])
-        if setting is not None:
-            d["origin"] = setting.origin
+        if d["kind"] == "SSL_CERT_FILE":
+            d["origin"] = self.settings.cert_file.origin
+        elif d["kind"] == "SSL_CERT_DIR":
+            d["origin"] = self.settings.cert_dirs.origin
         return d
 
     def diagnostics(self) -> dict[str, Any]:

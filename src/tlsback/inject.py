@@ -63,7 +63,10 @@ class _State:
     host_rules: Any = None
     export_root: str | None = None
     # (module, attribute, original value, our value): restored only if ours is still there.
-    patches: list[tuple[Any, str, Any, Any]] = []
+    patches: list[tuple[Any, str, Any, Any]]
+
+    def __init__(self) -> None:
+        self.patches = []
 
 
 _state = _State()
@@ -118,11 +121,12 @@ def _is_default_bundle(cafile: object) -> bool:
 
 
 def _export_root(cfg: TLSConfig) -> str | None:
-    try:
-        from ._export import _root
+    from ._export import _root
+    from .errors import TlsbackError
 
+    try:
         return os.path.realpath(_root(cfg))
-    except Exception:  # noqa: BLE001 - no root: no bundle of ours can be there
+    except (OSError, TlsbackError):  # no root: no bundle of ours can be there
         return None
 
 
@@ -134,8 +138,8 @@ def _apply_trust(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     the post-handshake checks (``sslsocket_class``/``sslobject_class``).
     """
     ref = cfg.context
-    if ctx.minimum_version < ref.minimum_version:  # MINIMUM_SUPPORTED is -2: raised too
-        ctx.minimum_version = ref.minimum_version
+    # Raised, never lowered (MINIMUM_SUPPORTED is -2: raised too).
+    ctx.minimum_version = max(ctx.minimum_version, ref.minimum_version)
     ctx.options |= ref.options & (ssl.OP_NO_COMPRESSION | getattr(ssl, "OP_NO_RENEGOTIATION", 0))
     ctx.set_ciphers(":".join(c["name"] for c in ref.get_ciphers() if c.get("protocol") != "TLSv1.3"))
     ctx.verify_flags |= ref.verify_flags
@@ -209,7 +213,7 @@ def _route(ctx: ssl.SSLContext, server_hostname: object) -> ssl.SSLContext | Non
     try:
         if rules.matches(f"https://{host}/"):
             return cfg.insecure_context
-    except Exception:  # noqa: BLE001 - a matcher that cannot decide leaves the host verified
+    except Exception:  # a matcher that cannot decide leaves the host verified (fail closed)
         log.debug("insecure-host matching failed for %s; verifying", host, exc_info=True)
     return None
 
@@ -303,7 +307,7 @@ def _patch(module: Any, attr: str, value: Any) -> None:
 
 def _patch_module(name: str, module: Any) -> None:
     """Point one client module at tlsback: its context class, or a context it made at import."""
-    base = name[len("pip._vendor."):] if name.startswith("pip._vendor.") else name
+    base = name.removeprefix("pip._vendor.")
     if base == "urllib3.util.ssl_" and getattr(module, "SSLContext", None) is _original_SSLContext:
         _patch(module, "SSLContext", InjectedSSLContext)
     elif base == "truststore._api" and getattr(module, "_original_SSLContext", None) is _original_SSLContext:
@@ -363,7 +367,8 @@ class _ImportHook:
             spec = finder.find_spec(name, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _PatchingLoader(spec.loader)
+                    # Duck-typed loader: importlib.abc would be an import at every start.
+                    spec.loader = _PatchingLoader(spec.loader)  # type: ignore[assignment]
                 return spec
         return None
 

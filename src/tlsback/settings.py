@@ -151,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = 
     wanted = set(OPTION_NAMES) if include is None else set(include)
     unknown = wanted - set(OPTION_NAMES)
     if unknown:
-        raise ValueError(f"add_arguments(include=...): unknown option {sorted(unknown)[0]!r}; "
+        raise ValueError(f"add_arguments(include=...): unknown option {min(unknown)!r}; "
                          f"choose from {', '.join(OPTION_NAMES)}")
     taken = set(getattr(parser, "_option_string_actions", {}))
 
@@ -408,12 +408,14 @@ def with_paths(
     """
     import dataclasses
 
-    changes: dict[str, Setting[Any]] = {}
     if cert_file is not None:
-        changes["cert_file"] = Setting(os.fspath(cert_file) or None, "argument:cert_file")
+        settings = dataclasses.replace(
+            settings, cert_file=Setting(os.fspath(cert_file) or None, "argument:cert_file"))
     if cert_dirs is not None:
         dirs = (cert_dirs,) if isinstance(cert_dirs, (str, os.PathLike)) else tuple(cert_dirs)
-        changes["cert_dirs"] = Setting(tuple(os.fspath(d) for d in dirs if os.fspath(d)), "argument:cert_dirs")
+        settings = dataclasses.replace(settings, cert_dirs=Setting(
+            tuple(os.fspath(d) for d in dirs if os.fspath(d)), "argument:cert_dirs"))
     if client_cert is not None:
-        changes["client_cert"] = Setting(os.fspath(client_cert) or None, "argument:client_cert")
-    return dataclasses.replace(settings, **changes) if changes else settings
+        settings = dataclasses.replace(
+            settings, client_cert=Setting(os.fspath(client_cert) or None, "argument:client_cert"))
+    return settings

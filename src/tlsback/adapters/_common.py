@@ -106,14 +106,15 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
         configs: dict[str, TLSConfig] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
         found = configs.get(key)
         if found is None:
-            s = cfg.settings
             origin = "argument:verify"
-            changes: dict[str, object] = {
-                "custom_certs": Setting("only", origin),
-                "cert_file": Setting(None if os.path.isdir(key) else key, origin),
-                "cert_dirs": Setting((key,) if os.path.isdir(key) else (), origin),
-            }
+            is_dir = os.path.isdir(key)
+            s = dataclasses.replace(
+                cfg.settings,
+                custom_certs=Setting("only", origin),
+                cert_file=Setting(None if is_dir else key, origin),
+                cert_dirs=Setting((key,) if is_dir else (), origin),
+            )
             if not cfg.backend.uses_platform_store:
-                changes["backend"] = Setting("rustls", origin)
-            found = configs[key] = TLSConfig(dataclasses.replace(s, **changes), cfg._env)
+                s = dataclasses.replace(s, backend=Setting("rustls", origin))
+            found = configs[key] = TLSConfig(s, cfg._env)
         return found
