@@ -330,3 +330,47 @@ def test_run_without_another_sitecustomize_is_silent(corp_dir: Path) -> None:
                  child_env(SSL_CERT_DIR=corp_dir))
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     assert result.stderr == ""
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_program_once(corp_dir: Path, tmp_path: Path) -> None:
+    """Ctrl-C on a real terminal (a pty): the program gets one SIGINT, from the terminal, not a
+    second one forwarded by `tlsback run`; its exit status comes back."""
+    import pty
+
+    script = tmp_path / "count.py"
+    script.write_text(textwrap.dedent("""
+        import signal, sys, time
+        seen = []
+        signal.signal(signal.SIGINT, lambda *a: seen.append(1))
+        print("ready", flush=True)
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)  # a forwarded duplicate would arrive meanwhile
+        print("sigints", len(seen), flush=True)
+        sys.exit(10 + len(seen))
+    """))
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader on the pty, as a program started in a terminal
+        cmd = tlsback_cmd("run", "--", sys.executable, str(script))
+        os.execvpe(cmd[0], cmd, env)
+    out = b""
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(fd, 1024)
+            except OSError:  # EIO: the terminal's other side is closed, the program ended
+                break
+            if not data:
+                break
+            if b"ready" in data:
+                os.write(fd, b"\x03")  # the terminal turns it into SIGINT for the foreground group
+            out += data
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert "sigints 1" in text, text
+    assert os.waitstatus_to_exitcode(status) == 11

@@ -228,12 +228,18 @@ def _forward(proc: subprocess.Popen[bytes]) -> dict[int, object]:
 
 
 def _terminal_sent_it() -> bool:
-    """Whether this process is in the terminal's foreground group (Ctrl-C reaches the child)."""
+    """Whether this process is in its controlling terminal's foreground group: then Ctrl-C went
+    to the child too (same group), whatever stdin is redirected from."""
     try:
-        fd = sys.stdin.fileno()
-        return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp()
-    except (OSError, ValueError, AttributeError):
+        fd = os.open("/dev/tty", os.O_RDONLY | getattr(os, "O_NOCTTY", 0))
+    except OSError:  # no controlling terminal: the signal was sent to us alone
         return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def run(cfg: TLSConfig, command: Sequence[str]) -> int:
