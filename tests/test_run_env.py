@@ -298,7 +298,13 @@ def test_info_explains_aliases_and_verbose_names_skipped(run_cli: Run, pki: PKI,
     assert plain.returncode == verbose.returncode == 0
     assert "corp-intermediate.der" not in plain.stdout
     assert "skipped corp-intermediate.der: not a certificate name" in verbose.stdout
-    assert "skipped notes.txt" in verbose.stdout
+    assert "corp-intermediate.der: not a certificate name (.pem, .crt, .cer or a HASH.N link); it holds a " \
+           "certificate: rename it" in verbose.stdout
+    assert "skipped notes.txt: not a certificate name (.pem, .crt, .cer or a HASH.N link); it holds a " \
+           "certificate" in verbose.stdout  # a PEM bundle under another name
+    (corp_dir / "README").write_text("nothing to see")
+    verbose = run_cli("info", "-v", env={"SSL_CERT_DIR": corp_dir})
+    assert "skipped README: not a certificate name (.pem, .crt, .cer or a HASH.N link)\n" in verbose.stdout
     if "aliases" in plain.stdout:  # the system's /etc/ssl/certs hash links
         assert "aliases: files already read through another path" in plain.stdout
 

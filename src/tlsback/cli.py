@@ -201,8 +201,8 @@ def _skipped_entries(path: str) -> list[tuple[str, str]]:
         full = os.path.join(path, name)
         if not is_certificate_name(name):
             why = "not a certificate name (.pem, .crt, .cer or a HASH.N link)"
-            if os.path.isfile(full):
-                why += "; rename it to load it"
+            if _looks_like_certificate(full):
+                why += "; it holds a certificate: rename it to load it"
             out.append((shown, why))
             continue
         try:
@@ -213,6 +213,16 @@ def _skipped_entries(path: str) -> list[tuple[str, str]]:
         if not stat.S_ISREG(st.st_mode):
             out.append((shown, "not a regular file"))
     return out
+
+
+def _looks_like_certificate(path: str) -> bool:
+    """A PEM certificate block, or DER framing (a SEQUENCE), at the start of a regular file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return False
+    return b"-----BEGIN CERTIFICATE-----" in head or head[:2] in (b"\x30\x82", b"\x30\x81")
 
 
 def _cmd_info(cfg: TLSConfig, args: argparse.Namespace) -> int:
