@@ -156,7 +156,8 @@ def test_curl_with_tlsback_env_trust_and_client_certificate(pki: PKI, https_serv
     client_pki = PKI.create(name_prefix="tlsback client")
     plain_srv = https_server(pki)
     mtls_srv = https_server(pki, client_ca=client_pki.root, require_client_cert=True)
-    env = child_env(SSL_CERT_DIR=corp_dir, SSL_CLIENT_CERT=write_client_cert(client_pki, tmp_path / "c.pem"))
+    env = child_env(SSL_CERT_DIR=corp_dir, SSL_CLIENT_CERT=write_client_cert(client_pki, tmp_path / "c.pem"),
+                    TLSBACK_CACHE_DIR=tmp_path / 'a "quoted" \\ cache')  # .curlrc quoting
     tlsback_env = " ".join(tlsback_cmd("env"))
     for srv in (plain_srv, mtls_srv):
         url = srv.url + "/"

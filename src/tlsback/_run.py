@@ -128,7 +128,8 @@ def _curl_home(root: str, client_file: str, bundle: str, env: Mapping[str, str])
     their settings stay; the certificate lines come last and win.
     """
     own = b""
-    for base in (env.get("CURL_HOME"), env.get("HOME")):
+    # curl's own search order: CURL_HOME, XDG_CONFIG_HOME, HOME.
+    for base in (env.get("CURL_HOME"), env.get("XDG_CONFIG_HOME"), env.get("HOME")):
         if base:
             try:
                 with open(os.path.join(base, ".curlrc"), "rb") as f:
@@ -136,8 +137,12 @@ def _curl_home(root: str, client_file: str, bundle: str, env: Mapping[str, str])
                 break
             except OSError:
                 continue
+
+    def quoted(path: str) -> str:  # a curl config string: backslash escapes inside quotes
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
     lines = own + (b"\n" if own and not own.endswith(b"\n") else b"")
-    lines += f'cert = "{client_file}"\ncacert = "{bundle}"\n'.encode()
+    lines += f"cert = {quoted(client_file)}\ncacert = {quoted(bundle)}\n".encode()
     name = "curl-" + hashlib.sha256(lines).hexdigest()[:16]
     return _write_private(root, name, {".curlrc": lines})
 
@@ -148,7 +153,7 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
     Args:
         cfg: the configuration.
         python: also inject tlsback into Python programs (``PYTHONPATH`` with the private
-            ``sitecustomize``), and pass the command line's choices to the child's tlsback.
+            ``sitecustomize``), as ``run`` does.
 
     Returns:
         Variables to set (``run`` sets them for the child, ``env`` prints them).
