@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ._explain import explain_error
+from ._explain import CLIENT_CERT_HINT, explain_error
 from ._version import __version__
 from .adapters import urllib_opener
 
@@ -109,9 +109,18 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
         if isinstance(reason, socket.timeout):
             raise FetchError(f"request to {url}{via} failed: timed out after {timeout:g} s") from None
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise FetchError(f"request to {url}{via} failed: {text}") from None
+        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, reason)}") from None
     except ssl.SSLError as exc:  # raised while reading, e.g. a post-handshake rejection
         raise FetchError(explain_error(exc, url, cfg.backend_name)) from None
     except (OSError, http.client.HTTPException) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise FetchError(f"request to {url}{via} failed: {text}") from None
+        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
+
+
+def _reset_hint(cfg: TLSConfig, url: str, exc: object) -> str:
+    """A server that demands a client certificate may just drop the connection (TLS 1.3: after
+    the client's Finished); without one configured, say what to set."""
+    if not isinstance(exc, (ConnectionResetError, BrokenPipeError)) or not url.lower().startswith("https:") \
+            or cfg.settings.client_cert.value:
+        return ""
+    return f"\n  hint: if the server requires a client certificate (mTLS): {CLIENT_CERT_HINT}"
