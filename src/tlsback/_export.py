@@ -22,7 +22,6 @@ What can be exported depends on the backend (docs/run.md):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import os
@@ -55,12 +54,12 @@ def bundle_store(cfg: TLSConfig) -> TrustStore:
     reads it is included, so the bundle is what a program without that verifier needs.
     """
     from .config import TLSConfig
-    from .settings import Setting
+    from .settings import Setting, replaced
 
     settings = cfg.settings
     if not cfg.backend.uses_platform_store:
-        settings = dataclasses.replace(settings, backend=Setting("rustls", f"export of {cfg.backend_name}"))
-    return TLSConfig(settings, cfg._env).store
+        settings = replaced(settings, backend=Setting("rustls", f"export of {cfg.backend_name}"))
+    return TLSConfig(settings).store
 
 
 def export_note(cfg: TLSConfig) -> str | None:
@@ -84,7 +83,7 @@ def _root(cfg: TLSConfig) -> str:
     from . import cache
 
     try:
-        return cache.resolve_root(cfg.settings.cache_dir.value, cfg._env).path
+        return cache.resolve_root(cfg.settings.cache_dir.value, cfg.settings.cache_env.value).path
     except OSError as exc:
         raise TlsbackError(f"no private directory for the exported bundle: {exc}; set "
                            "TLSBACK_CACHE_DIR to a directory of yours") from None

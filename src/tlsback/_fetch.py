@@ -84,7 +84,9 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
             named when one was used).
     """
     check_url(url)
-    proxy = proxy_for(url, cfg._env)
+    from .settings import environment
+
+    proxy = proxy_for(url, environment())
     via = f" through the proxy {proxy}" if proxy else ""
     request = urllib.request.Request(url, headers={"User-Agent": f"tlsback/{__version__}"})
     try:

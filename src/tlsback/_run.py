@@ -163,6 +163,7 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
             not match (ClientCertError).
     """
     from ._export import _root, client_cert_file, where
+    from .settings import environment
 
     bundle = where(cfg)
     root = os.path.dirname(bundle)
@@ -170,7 +171,7 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
     client = client_cert_file(cfg)
     if client is not None:
         out.update({name: client for name in CLIENT_VARIABLES})
-        out["CURL_HOME"] = _curl_home(root, client, bundle, cfg._env)
+        out["CURL_HOME"] = _curl_home(root, client, bundle, environment())
     hosts = [h for h in (_pip_host(r) for r in cfg.insecure_hosts) if h]
     if hosts:
         out["PIP_TRUSTED_HOST"] = " ".join(dict.fromkeys(hosts))
@@ -192,7 +193,7 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
         code = _SITECUSTOMIZE.format(parent=parent).encode()
         site_dir = _write_private(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
                                   {"sitecustomize.py": code})
-        existing = cfg._env.get("PYTHONPATH")
+        existing = environment().get("PYTHONPATH")
         out["PYTHONPATH"] = site_dir + (os.pathsep + existing if existing else "")
     return out
 
@@ -253,7 +254,9 @@ def run(cfg: TLSConfig, command: Sequence[str]) -> int:
     A child ended by signal N gives 128+N, as a shell reports it. A command that cannot be
     started gives 127 (not found) or 126 (not executable), with a message.
     """
-    env = dict(cfg._env)
+    from .settings import environment
+
+    env = environment()
     env.update(variables(cfg, python=True))
     try:
         proc = subprocess.Popen(list(command), env=env)

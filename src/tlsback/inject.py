@@ -147,13 +147,12 @@ def _apply_trust(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     for attr in ("sslsocket_class", "sslobject_class"):
         if attr in vars(ref):
             setattr(ctx, attr, vars(ref)[attr])
-    if cfg.backend.uses_platform_store:
-        cfg.store.load_into(ctx)
-    else:
+    from .anchors import load_anchors
+
+    if not cfg.backend.uses_platform_store:
         # The native backend's OS store, as its own contexts load it (once per context).
         _native_system_store(ctx, cfg)
-        if cfg.store.count:
-            cfg.store.load_into(ctx)
+    load_anchors(ctx, cfg.store)
     _load_client_cert(ctx, cfg)
     ctx._tlsback_route = True  # type: ignore[attr-defined]
 
@@ -197,8 +196,9 @@ def _native_system_store(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     # macOS/Windows: the certificates the system lists (what `where()` exports); the OS
     # verifier itself is not reachable from a plain context (docs/inject.md).
     from ._export import bundle_store
+    from .anchors import load_anchors
 
-    bundle_store(cfg).load_into(ctx)
+    load_anchors(ctx, bundle_store(cfg))
 
 
 def _route(ctx: ssl.SSLContext, server_hostname: object) -> ssl.SSLContext | None:

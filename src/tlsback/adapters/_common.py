@@ -94,10 +94,8 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
     Raises:
         OSError: the path does not exist (requests' own message).
     """
-    import dataclasses
-
     from ..config import TLSConfig
-    from ..settings import Setting
+    from ..settings import Setting, replaced
 
     key = os.fspath(path)
     if not os.path.exists(key):
@@ -108,13 +106,13 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
         if found is None:
             origin = "argument:verify"
             is_dir = os.path.isdir(key)
-            s = dataclasses.replace(
+            s = replaced(
                 cfg.settings,
                 custom_certs=Setting("only", origin),
                 cert_file=Setting(None if is_dir else key, origin),
                 cert_dirs=Setting((key,) if is_dir else (), origin),
             )
             if not cfg.backend.uses_platform_store:
-                s = dataclasses.replace(s, backend=Setting("rustls", origin))
-            found = configs[key] = TLSConfig(s, cfg._env)
+                s = replaced(s, backend=Setting("rustls", origin))
+            found = configs[key] = TLSConfig(s)
         return found
