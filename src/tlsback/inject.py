@@ -36,22 +36,26 @@ finds in place).
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import ssl
 import sys
-import threading
-from typing import TYPE_CHECKING, Any
+from _thread import RLock
 
+from . import _log
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from .config import TLSConfig
 
 __all__ = ["extract_from_ssl", "inject_into_ssl", "injected"]
 
-log = logging.getLogger(__name__)
+log = _log.getLogger(__name__)
 
-_lock = threading.RLock()
+# _thread, not threading, and tlsback's lazy logger, not logging: `tlsback run` injects at the
+# start of every Python program, which pays for each import (docs/run.md).
+_lock = RLock()
 _original_SSLContext = ssl.SSLContext
 _original_create_default_context = ssl.create_default_context
 _original_https_context = ssl._create_default_https_context
@@ -61,7 +65,7 @@ class _State:
     cfg: TLSConfig | None = None
     client_file: str | None = None
     host_rules: Any = None
-    export_root: str | None = None
+    export_root: str | None | bool = False  # False: not looked up yet
     # (module, attribute, original value, our value): restored only if ours is still there.
     patches: list[tuple[Any, str, Any, Any]]
 
@@ -97,12 +101,17 @@ def _default_bundles() -> set[str]:
         if name not in _bundle_paths:
             module = sys.modules.get(name)
             if module is None and name == "certifi":
-                with contextlib.suppress(ImportError):
+                try:
                     import certifi as module
+                except ImportError:
+                    continue
             if module is None:
                 continue
-            with contextlib.suppress(Exception):
+            try:
                 _bundle_paths[name] = os.path.realpath(module.where())
+            except (AttributeError, OSError, ValueError) as exc:  # a broken certifi: no default
+                log.debug("%s names no bundle: %s", name, exc)
+                continue
         if name in _bundle_paths:
             found.add(_bundle_paths[name])
     return found
@@ -117,17 +126,21 @@ def _is_default_bundle(cafile: object) -> bool:
     # tlsback.where()'s bundles (``run`` points SSL_CERT_FILE, REQUESTS_CA_BUNDLE, PIP_CERT there).
     name = os.path.basename(path)
     return name.startswith("bundle-") and name.endswith(".pem") and \
-        os.path.dirname(path) == _state.export_root
+        os.path.dirname(path) == _export_root()
 
 
-def _export_root(cfg: TLSConfig) -> str | None:
-    from ._export import _root
-    from .errors import TlsbackError
+def _export_root() -> str | None:
+    """Where where()'s bundles are, looked up once, when a CA file is first named."""
+    cfg = _state.cfg
+    if _state.export_root is False and cfg is not None:
+        from ._export import _root
+        from .errors import TlsbackError
 
-    try:
-        return os.path.realpath(_root(cfg))
-    except (OSError, TlsbackError):  # no root: no bundle of ours can be there
-        return None
+        try:
+            _state.export_root = os.path.realpath(_root(cfg))
+        except (OSError, TlsbackError):  # no root: no bundle of ours can be there
+            _state.export_root = None
+    return _state.export_root if isinstance(_state.export_root, str) else None
 
 
 def _apply_trust(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
@@ -396,16 +409,19 @@ def inject_into_ssl(cfg: TLSConfig | None = None) -> None:
 
         cfg = default_config()
     cfg.context  # noqa: B018 - built (and the client certificate checked) before anything changes
-    if cfg.insecure_hosts:
+    rules = _host_rules(cfg) if cfg.settings.insecure_hosts.value else None
+    if rules is not None:
         cfg.insecure_context  # noqa: B018 - built now, not inside a client's wrap_socket
-    from ._export import client_cert_file
+    client_file = None
+    if cfg.settings.client_cert.value:
+        from ._export import client_cert_file
 
-    client_file = client_cert_file(cfg)
+        client_file = client_cert_file(cfg)
     with _lock:
         _state.cfg = cfg
         _state.client_file = client_file
-        _state.host_rules = _host_rules(cfg)
-        _state.export_root = _export_root(cfg)
+        _state.host_rules = rules
+        _state.export_root = False
         if _state.patches:
             return
         _patch(ssl, "create_default_context", _create_default_context)
@@ -434,6 +450,7 @@ def extract_from_ssl() -> None:
         _state.cfg = None
         _state.client_file = None
         _state.host_rules = None
+        _state.export_root = False
 
 
 def _run_hook() -> None:
