@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import registry
 from ._version import __version__
 from .config import TLSConfig, load
 from .errors import TlsbackError
@@ -442,6 +441,8 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
 
 def _cmd_backends(args: argparse.Namespace) -> int:
     rows = []
+    from . import registry  # the entry-point scan: only this command needs it
+
     for key, entry in registry.discover().items():
         try:
             backend = entry.load()
