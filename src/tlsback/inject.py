@@ -445,6 +445,13 @@ def extract_from_ssl() -> None:
             if getattr(module, attr, None) is ours:
                 setattr(module, attr, original)
         _state.patches = []
+        # Python 3.13's urlopen() opener keeps the context it made when it was built: one built
+        # while injected is dropped, so the next urlopen() builds one with the stdlib's defaults.
+        request = sys.modules.get("urllib.request")
+        opener = getattr(request, "_opener", None)
+        if opener is not None and any(isinstance(getattr(h, "_context", None), InjectedSSLContext)
+                                      for h in getattr(opener, "handlers", ())):
+            request._opener = None  # type: ignore[union-attr]
         if _hook in sys.meta_path:
             sys.meta_path.remove(_hook)
         _state.cfg = None
