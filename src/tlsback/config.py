@@ -208,6 +208,7 @@ class TLSConfig:
         Builds the verifying context if it was not built yet, so its cost is measured.
         """
         from . import registry
+        from .loader import installed_scanner
 
         entries = registry.discover()
         entry = entries.get(self.backend_name)
@@ -231,6 +232,7 @@ class TLSConfig:
             "loader": {
                 "implementation": store.implementation,
                 "reason": store.implementation_reason,
+                "installed": installed_scanner(self.settings.scanner.value),
             },
             "store": {
                 "certificates": store.count,
