@@ -288,3 +288,16 @@ def store_mode(hermetic_env: HermeticEnv, monkeypatch: pytest.MonkeyPatch) -> st
     if _STORE_MODE is not None:
         monkeypatch.setenv("TLSBACK_STORE", _STORE_MODE)
     return _STORE_MODE or "auto"
+
+
+# --- programs tlsback did not write (tests/test_run_env.py, tests/test_programs.py) ----------------
+
+
+@pytest.fixture
+def corp_dir(pki: PKI, tmp_path: Path) -> Path:
+    """An unhashed certificate directory (``corp.pem``) holding the ``pki`` root: OpenSSL's own
+    lookup never finds it there, so only tlsback's configuration can make clients trust it."""
+    d = tmp_path / "corp-certs"
+    d.mkdir()
+    pki.root.write_pem(d / "corp.pem")
+    return d

@@ -292,8 +292,10 @@ def test_requests_verify_and_cert_arguments(
     backend: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
     client_cert: ClientPKI, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """verify=False: tlsback's insecure context (client cert kept); a CA path or cert=: refused;
-    REQUESTS_CA_BUNDLE is not read."""
+    """verify=False: tlsback's insecure context (client cert kept); verify=<CA file or directory>:
+    that bundle alone (client cert kept); cert=: refused; REQUESTS_CA_BUNDLE is not read."""
+    import requests
+
     import tlsback.adapters as ta
 
     bad = servers(other_pki, client_ca=client_cert.pki.root, require_client_cert=True)
@@ -304,8 +306,18 @@ def test_requests_verify_and_cert_arguments(
         assert s.get(good.url + "/", timeout=10).status_code == 200
         assert s.get(bad.url + "/nv", verify=False, timeout=10).status_code == 200
         assert bad.requests[-1].client_subject == client_cert.subject
-        with pytest.raises(ValueError, match="SSL_CERT_FILE"):
-            s.get(good.url + "/", verify=str(tmp_path / "ca.pem"))
+        # verify=<CA path>, as requests users pass it: that bundle is the only trust.
+        with pytest.raises(OSError, match="invalid path"):
+            s.get(good.url + "/", verify=str(tmp_path / "missing.pem"))
+        other_ca = other_pki.root.write_pem(tmp_path / "other-ca.pem")
+        assert s.get(bad.url + "/by-path", verify=str(other_ca), timeout=10).status_code == 200
+        assert bad.requests[-1].client_subject == client_cert.subject
+        with pytest.raises(requests.exceptions.SSLError):  # cfg's CA is not in that bundle
+            s.get(good.url + "/not-in-bundle", verify=str(other_ca), timeout=10)
+        ca_dir = tmp_path / "ca-dir"
+        ca_dir.mkdir()
+        pki.root.write_pem(ca_dir / "corp.pem")
+        assert s.get(good.url + "/by-dir", verify=str(ca_dir), timeout=10).status_code == 200
         with pytest.raises(ValueError, match="SSL_CLIENT_CERT"):
             s.get(good.url + "/", cert=str(client_cert.path))
         s.verify = False

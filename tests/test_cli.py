@@ -122,7 +122,7 @@ def test_fetch_follows_redirects_verifying_each_hop(run_cli: Run, pki: PKI, othe
 def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
     assert run_cli("fetch").returncode == 2
     result = run_cli("fetch", "ftp://example.com/x")
-    assert result.returncode == 1 and "only http:// and https://" in result.stderr
+    assert result.returncode == 2 and "only http:// and https://" in result.stderr
 
 
 def test_fetch_connection_refused_exits_1(run_cli: Run) -> None:

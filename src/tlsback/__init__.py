@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import ssl
     from typing import Any
 
+    from ._export import where
     from .config import TLSConfig, default_config, load
+    from .inject import extract_from_ssl, inject_into_ssl
     from .settings import add_arguments
 
 __all__ = [
@@ -33,7 +35,10 @@ __all__ = [
     "add_arguments",
     "create_default_context",
     "default_config",
+    "extract_from_ssl",
+    "inject_into_ssl",
     "load",
+    "where",
 ]
 
 _LAZY = {
@@ -41,6 +46,9 @@ _LAZY = {
     "default_config": "config",
     "load": "config",
     "add_arguments": "settings",
+    "inject_into_ssl": "inject",
+    "extract_from_ssl": "inject",
+    "where": "_export",
 }
 
 

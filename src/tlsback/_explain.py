@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-__all__ = ["explain_error", "find_ssl_error"]
+__all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error"]
 
 _SWITCH_TO_NATIVE = "--native-tls or UV_NATIVE_TLS=1"
 _SWITCH_TO_RUSTLS = "--no-native-tls or UV_NATIVE_TLS=0"
@@ -70,7 +70,18 @@ def _protocol_reason(err: ssl.SSLError, backend_name: str) -> tuple[str, str | N
                     "only CBC or RSA-key-exchange suites. The native backend "
                     f"({_SWITCH_TO_NATIVE}) accepts CBC suites, but the server should be fixed")
         return "received fatal alert: HandshakeFailure (no cipher suite in common)", hint
+    if "CERTIFICATE_REQUIRED" in reason or "SSLV3_ALERT_BAD_CERTIFICATE" in reason:
+        text = "received fatal alert: CertificateRequired (the server requires a client certificate)"
+        return text, CLIENT_CERT_HINT
+    if isinstance(err, ssl.SSLEOFError) or "UNEXPECTED_EOF" in reason:
+        hint = ("a server that requires a client certificate (mTLS) closes the connection like "
+                f"this when none is presented: {CLIENT_CERT_HINT}")
+        return "the server closed the connection during the TLS handshake", hint
     return f"TLS handshake failed: {err}", None
+
+
+CLIENT_CERT_HINT = ("set SSL_CLIENT_CERT to a PEM file holding the client certificate and its "
+                     "private key (`tlsback info` shows the one in use)")
 
 
 def _certificate_line(cert: Any) -> str:

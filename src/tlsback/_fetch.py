@@ -12,36 +12,96 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ._explain import explain_error
+from ._explain import CLIENT_CERT_HINT, explain_error
 from ._version import __version__
 from .adapters import urllib_opener
 
 if TYPE_CHECKING:
     from .config import TLSConfig
 
-__all__ = ["FetchError", "fetch"]
+__all__ = ["FetchError", "UsageError", "check_url", "fetch", "proxy_for"]
 
 
 class FetchError(Exception):
     """A request failed; the message says why in words a person understands."""
 
 
-def fetch(cfg: TLSConfig, url: str, *, timeout: float = 30.0) -> bytes:
-    """GET ``url``, following redirects, and return the body of the final response.
+class UsageError(FetchError):
+    """The URL cannot be fetched at all (another scheme, no host): a usage error (exit 2)."""
+
+
+CHUNK = 256 * 1024
+
+
+def check_url(url: str) -> None:
+    """Refuse what ``fetch`` cannot request, before anything else happens.
 
     Raises:
-        FetchError: a TLS, connection or HTTP failure, with a readable reason.
+        UsageError: not an ``http://`` or ``https://`` URL with a host.
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"unsupported URL {url!r}: only http:// and https:// URLs can be fetched")
+        raise UsageError(f"unsupported URL {url!r}: only http:// and https:// URLs can be fetched")
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy urllib will use for ``url`` given ``env`` (``https_proxy``, ``no_proxy``, ...)."""
+    proxies: dict[str, str] = {}
+    # Lower-case names win, as in urllib.request.getproxies_environment().
+    for name, value in sorted(env.items(), key=lambda kv: kv[0].islower()):
+        if value and name.lower().endswith("_proxy"):
+            proxies[name.lower()[:-6]] = value
+    parts = urllib.parse.urlsplit(url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined] # not in typeshed
+    if not proxy or bypass(parts.hostname or "", proxies):
+        return None
+    return proxy
+
+
+def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout: float = 30.0,
+          progress: Callable[[int, int | None], None] | None = None) -> int:
+    """GET ``url``, following redirects, handing the body to ``sink`` piece by piece.
+
+    The body is never held whole in memory: ``sink`` gets chunks of at most 256 KiB.
+
+    Args:
+        cfg: the configuration.
+        url: an ``http://`` or ``https://`` URL.
+        sink: called with each chunk of the body (``file.write``).
+        timeout: seconds per connection attempt and per read.
+        progress: called with (bytes so far, Content-Length or None) after each chunk.
+
+    Returns:
+        The number of body bytes.
+
+    Raises:
+        UsageError: the URL cannot be fetched at all.
+        FetchError: a TLS, connection or HTTP failure, with a readable reason (the proxy
+            named when one was used).
+    """
+    check_url(url)
+    from .settings import environment
+
+    proxy = proxy_for(url, environment())
+    via = f" through the proxy {proxy}" if proxy else ""
     request = urllib.request.Request(url, headers={"User-Agent": f"tlsback/{__version__}"})
     try:
         with urllib_opener(cfg).open(request, timeout=timeout) as response:
-            body: bytes = response.read()
-            return body
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    return done
+                sink(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{exc.url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -49,11 +109,20 @@ def fetch(cfg: TLSConfig, url: str, *, timeout: float = 30.0) -> bytes:
         if isinstance(reason, ssl.SSLError):
             raise FetchError(explain_error(reason, url, cfg.backend_name)) from None
         if isinstance(reason, socket.timeout):
-            raise FetchError(f"request to {url} failed: timed out after {timeout:g} s") from None
+            raise FetchError(f"request to {url}{via} failed: timed out after {timeout:g} s") from None
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise FetchError(f"request to {url} failed: {text}") from None
+        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, reason)}") from None
     except ssl.SSLError as exc:  # raised while reading, e.g. a post-handshake rejection
         raise FetchError(explain_error(exc, url, cfg.backend_name)) from None
     except (OSError, http.client.HTTPException) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise FetchError(f"request to {url} failed: {text}") from None
+        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
+
+
+def _reset_hint(cfg: TLSConfig, url: str, exc: object) -> str:
+    """A server that demands a client certificate may just drop the connection (TLS 1.3: after
+    the client's Finished); without one configured, say what to set."""
+    if not isinstance(exc, (ConnectionResetError, BrokenPipeError)) or not url.lower().startswith("https:") \
+            or cfg.settings.client_cert.value:
+        return ""
+    return f"\n  hint: if the server requires a client certificate (mTLS): {CLIENT_CERT_HINT}"

@@ -373,9 +373,16 @@ class Lease:
         fd, self._fd = self._fd, None
         _release(fd, None)
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Any = os.close) -> None:
+        # Also runs during interpreter shutdown, when this module's globals may already be
+        # gone (contexts made by inject_into_ssl() can live that long): os.close is bound here.
         if self._finalizer is None:
-            self.release()
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                try:
+                    _close(fd)
+                except OSError:
+                    pass
 
 
 def _release(fd: int | None, remove: str | None) -> None:

@@ -1,7 +1,9 @@
-"""The ``tlsback`` command: ``info``, ``fetch``, ``bundle``, ``backends``, ``bench``.
+"""The ``tlsback`` command: ``info``, ``fetch``, ``bundle``, ``backends``, ``bench``, ``run``, ``env``.
 
 Exit status: 0 on success, 1 when a fetch fails (TLS or HTTP) or a bundle no longer matches,
-2 on a usage or configuration error.
+2 on a usage or configuration error, 130 when interrupted (Ctrl-C); ``run`` passes the
+program's own status through (128+N for a program ended by signal N). No Python traceback is
+shown for anything a user can do: errors are one ``error:`` line (and hints).
 """
 
 from __future__ import annotations
@@ -9,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import ssl
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from . import registry
 from ._version import __version__
 from .config import TLSConfig, load
 from .errors import TlsbackError
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tlsback", parents=[common],
         description="uv-style TLS trust configuration: see what is trusted and why, and use it.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"tlsback {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -64,11 +65,51 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backends", parents=[common], help="list registered backends")
     p.add_argument("--json", action="store_true", help="print as JSON")
 
+    p = sub.add_parser("run", parents=[common], help="run a program with this configuration",
+                       description="Run CMD with the effective CA bundle and client certificate in the "
+                       "variables programs read (SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, "
+                       "PIP_CERT, PIP_CLIENT_CERT, PIP_TRUSTED_HOST, NODE_EXTRA_CA_CERTS, "
+                       "GIT_SSL_CAINFO, GIT_SSL_CERT, ...); Python programs also get tlsback "
+                       "injected at start (policy, backend, insecure hosts). The exit status is "
+                       "CMD's.")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]")
+
+    p = sub.add_parser("env", parents=[common], help="print the variables `run` sets, to source",
+                       description="Print the variables `tlsback run` sets for every program "
+                       "(not the Python injection), e.g. eval \"$(tlsback env)\".")
+    p.add_argument("--shell", choices=("sh", "fish", "powershell", "json"), default="sh",
+                   help="output syntax (default sh: bash, zsh, dash)")
+
     from . import bench
 
     p = sub.add_parser("bench", parents=[common], help="time the certificate loaders (C against Python)")
     bench.configure_parser(p)
     return parser
+
+
+_EPILOG = """\
+environment variables:
+  SSL_CERT_FILE          a PEM bundle or DER certificate, added to the store
+  SSL_CERT_DIR           directories of .pem/.crt/.cer and hash-named files (os.pathsep-separated)
+  SSL_CLIENT_CERT        a PEM file with the client certificate (chain) and its private key
+  UV_NATIVE_TLS, UV_SYSTEM_CERTS
+                         true selects the native backend, false rustls
+  TLSBACK_BACKEND        a backend by name (see `tlsback backends`)
+  UV_INSECURE_HOST       hosts not verified, space-separated (host, host:port, https://host:port)
+  UV_NO_CONFIG           do not read uv.toml / pyproject.toml
+  TLSBACK_CUSTOM_CERTS   merge (default) or only: custom certificates replace the platform store
+  TLSBACK_NO_CACHE       do not use the on-disk trust cache; TLSBACK_CACHE_DIR: where it is
+  TLSBACK_STORE          auto, lazy or eager: how the store is handed to OpenSSL
+  TLSBACK_NO_EXTENSIONS  use the pure-Python scanner; TLSBACK_REQUIRE_EXTENSIONS: require the C one
+  HTTPS_PROXY, NO_PROXY  proxies, for fetch
+
+exit status:
+  0    success
+  1    a fetch failed (TLS, connection or HTTP), or `bundle --check` found a difference
+  2    usage or configuration error (bad flag, variable, config value, URL or output path)
+  130  interrupted (Ctrl-C)
+  run  the program's own status; 128+N when it was ended by signal N; 127 not found
+"""
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -111,14 +152,21 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
         c = d["cache"]
         w(f"cache        {c.get('state')}  {c.get('path') or ''}  {c.get('reason') or ''}".rstrip() + "\n")
     w("sources\n")
+    any_aliases = False
     for s in d["sources"]:
         w(f"  {s['kind']:<14} {s['path']}  ({s['origin']})\n")
         extra = f", {s['aliases']} aliases" if s["aliases"] else ""
+        any_aliases = any_aliases or bool(s["aliases"])
         extra += f", {s['skipped']} other entries skipped" if s["skipped"] else ""
         w(f"  {'':<14} {s['files']} files, {s['certificates']} certificates, {s['unique']} new, "
           f"{s['duplicates']} duplicates{extra}\n")
         for p in s["problems"]:
             w(f"  {'':<14} ! {p['path']}: {p['message']}\n")
+        for name, why in s.get("skipped_entries", ()):
+            w(f"  {'':<14} - skipped {name}: {why}\n")
+    if any_aliases:
+        w("             (aliases: files already read through another path, such as the hash-named\n"
+          "              links beside each certificate in /etc/ssl/certs; counted, not read again)\n")
     if d["insecure_warning"]:
         w(f"insecure     {d['insecure_warning']}\n")
         for h in d["insecure_hosts"]:
@@ -140,8 +188,53 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
         w(f"warnings     {len(d['warnings'])} (shown above)\n")
 
 
+def _skipped_entries(path: str) -> list[tuple[str, str]]:
+    """The entries of a certificate directory that are not loaded, each with the reason (-v)."""
+    import os
+    import stat
+
+    from .sources import is_certificate_name
+
+    out: list[tuple[str, str]] = []
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return out
+    for name in names:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        full = os.path.join(path, name)
+        if not is_certificate_name(name):
+            why = "not a certificate name (.pem, .crt, .cer or a HASH.N link)"
+            if _looks_like_certificate(full):
+                why += "; it holds a certificate: rename it to load it"
+            out.append((shown, why))
+            continue
+        try:
+            st = os.stat(full)
+        except OSError as exc:
+            out.append((shown, f"cannot be read ({exc.strerror or exc}: a dangling link or a loop?)"))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            out.append((shown, "not a regular file"))
+    return out
+
+
+def _looks_like_certificate(path: str) -> bool:
+    """A PEM certificate block, or DER framing (a SEQUENCE), at the start of a regular file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64 * 1024)
+    except OSError:
+        return False
+    return b"-----BEGIN CERTIFICATE-----" in head or head[:2] in (b"\x30\x82", b"\x30\x81")
+
+
 def _cmd_info(cfg: TLSConfig, args: argparse.Namespace) -> int:
     d = cfg.diagnostics()
+    if getattr(args, "verbose", 0):
+        for s in d["sources"]:
+            if s["skipped"] and s["kind"] != "platform":
+                s["skipped_entries"] = _skipped_entries(s["path"])
     if args.json:
         json.dump(d, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -150,20 +243,95 @@ def _cmd_info(cfg: TLSConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+class _DownloadProgress:
+    """A one-line download progress bar on standard error, drawn only when that is a terminal."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < 0.1 and done != total:
+            return
+        self.last = now
+        if total:
+            width = 30
+            filled = width * done // total
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done / 2**20:.1f}/{total / 2**20:.1f} MiB")
+        else:
+            sys.stderr.write(f"\r{done / 2**20:.1f} MiB")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.last:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _open_output(path: str) -> Any:
+    """Open ``-o FILE`` before anything is downloaded: a bad path is a usage error (exit 2).
+
+    The body goes to a temporary file beside it, renamed into place when complete, so a
+    failed download never leaves half a file under the final name.
+    """
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OSError(21, "Is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=".tlsback-fetch-", dir=directory)
+    return os.fdopen(fd, "wb"), tmp
+
+
 def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
-    from ._fetch import FetchError, fetch
+    import os
+
+    from ._fetch import FetchError, UsageError, check_url, fetch
 
     try:
-        body = fetch(cfg, args.url, timeout=args.timeout)
+        check_url(args.url)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out: Any = None
+    tmp = None
+    if args.output and args.output != "-":
+        try:
+            out, tmp = _open_output(args.output)
+        except OSError as exc:
+            print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    progress = _DownloadProgress() if out is not None and sys.stderr.isatty() else None
+    try:
+        try:
+            if out is not None:
+                fetch(cfg, args.url, out.write, timeout=args.timeout, progress=progress)
+                out.close()
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # type: ignore[arg-type] # as open() would create it
+                os.replace(tmp, args.output)  # type: ignore[arg-type]
+                tmp = None
+            else:
+                fetch(cfg, args.url, sys.stdout.buffer.write, timeout=args.timeout)
+                sys.stdout.flush()
+        finally:
+            if progress is not None:
+                progress.close()
+            if out is not None and tmp is not None:
+                out.close()
+                os.unlink(tmp)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.output:
-        with open(args.output, "wb") as f:
-            f.write(body)
-    else:
-        sys.stdout.buffer.write(body)
-        sys.stdout.flush()
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        print(f"error: cannot write {args.output or 'standard output'}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -190,13 +358,20 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
     """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE`` (SPEC §8)."""
-    store = cfg.store
-    certs = store.certs  # on a warm cache hit, read back from the entry
+    from ._export import bundle_store, export_note, pem_bytes, where
+
+    note = export_note(cfg)
+    if args.output and args.format == "pem":
+        # The file where() keeps current, copied: one encoder, one place for the store.
+        with open(where(cfg), "rb") as f:
+            data = f.read()
+        certs = bundle_store(cfg).certs
+    else:
+        certs = bundle_store(cfg).certs  # on a warm cache hit, read back from the entry
+        data = b"".join(certs) if args.format == "der" else pem_bytes(certs)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if args.output:
-        if args.format == "der":
-            data = b"".join(certs)
-        else:
-            data = "".join(ssl.DER_cert_to_PEM_cert(der) for der in certs).encode("ascii")
         try:
             if args.output == "-":
                 sys.stdout.buffer.write(data)
@@ -206,8 +381,11 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-        where = "standard output" if args.output == "-" else args.output
-        print(f"wrote {len(certs)} certificates to {where} ({args.format})", file=sys.stderr)
+        target = "standard output" if args.output == "-" else args.output
+        print(f"wrote {len(certs)} certificates to {target} ({args.format})", file=sys.stderr)
+        if not certs:
+            print("error: the store is empty: nothing a program could trust was exported", file=sys.stderr)
+            return 1
         return 0
     from . import _scan
     from .x509 import split_concatenated
@@ -242,6 +420,8 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
 
 def _cmd_backends(args: argparse.Namespace) -> int:
     rows = []
+    from . import registry  # the entry-point scan: only this command needs it
+
     for key, entry in registry.discover().items():
         try:
             backend = entry.load()
@@ -260,8 +440,30 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(cfg: TLSConfig, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ._run import run
+
+    command = list(args.argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        parser.error("run: give the program to run: tlsback run -- CMD [ARGS]")
+    return run(cfg, command)
+
+
+def _cmd_env(cfg: TLSConfig, args: argparse.Namespace) -> int:
+    from ._run import format_env, variables
+
+    sys.stdout.write(format_env(variables(cfg), args.shell))
+    sys.stdout.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tlsback`` command.
+
+    Never shows a traceback for anything a user can do: a closed pipe ends quietly, Ctrl-C
+    exits 130 with one line, errors are ``error:`` lines.
 
     Args:
         argv: the arguments (default ``sys.argv[1:]``).
@@ -269,6 +471,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status.
     """
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`tlsback info --json | head -3`). Python would complain again
+        # when flushing stdout at exit: point it at /dev/null first.
+        import os
+
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a program killed by the closed pipe reports
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
@@ -284,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_info(cfg, args)
         if args.command == "fetch":
             return _cmd_fetch(cfg, args)
+        if args.command == "run":
+            return _cmd_run(cfg, args, parser)
+        if args.command == "env":
+            return _cmd_env(cfg, args)
         return _cmd_bundle(cfg, args)
     except TlsbackError as exc:
         print(f"error: {exc}", file=sys.stderr)

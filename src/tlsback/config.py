@@ -12,7 +12,7 @@ from _thread import allocate_lock as Lock
 from . import _log
 from ._version import __version__
 from .errors import ConfigError
-from .settings import Settings, resolve
+from .settings import Settings, resolve, with_paths
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -193,6 +193,15 @@ class TLSConfig:
         """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`."""
         return self.insecure_context if self.is_insecure(url) else self.context
 
+    def _source_dict(self, report: Any) -> dict[str, Any]:
+        # The custom sources' origin is the setting's: a path given to load() is not env:...
+        d: dict[str, Any] = report.as_dict()
+        if d["kind"] == "SSL_CERT_FILE":
+            d["origin"] = self.settings.cert_file.origin
+        elif d["kind"] == "SSL_CERT_DIR":
+            d["origin"] = self.settings.cert_dirs.origin
+        return d
+
     def diagnostics(self) -> dict[str, Any]:
         """Everything ``tlsback info --json`` prints: what is trusted, and why.
 
@@ -234,7 +243,7 @@ class TLSConfig:
             },
             "cache": dict(store.cache, store=self.settings.store.value,
                           store_origin=self.settings.store.origin),
-            "sources": [r.as_dict() for r in store.sources],
+            "sources": [self._source_dict(r) for r in store.sources],
             "insecure_hosts": self.insecure_hosts.describe(),
             "insecure_warning": self.insecure_hosts.warning(),
             "client_cert": client.describe() if client is not None else None,
@@ -252,6 +261,9 @@ def load(
     no_cache: bool | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    cert_file: str | os.PathLike[str] | None = None,
+    cert_dirs: Iterable[str | os.PathLike[str]] | None = None,
+    client_cert: str | os.PathLike[str] | None = None,
 ) -> TLSConfig:
     """Resolve the TLS configuration once, from flags, environment and config files.
 
@@ -263,6 +275,11 @@ def load(
         no_cache: True disables the on-disk trust cache.
         env: the environment; defaults to ``os.environ``.
         cwd: where config files are searched from; defaults to the working directory.
+        cert_file: a CA file, in place of ``SSL_CERT_FILE`` (a host program's ``--cert``);
+            origin ``argument:cert_file``.
+        cert_dirs: CA directories, in place of ``SSL_CERT_DIR``; origin ``argument:cert_dirs``.
+        client_cert: a client certificate file, in place of ``SSL_CLIENT_CERT`` (a host
+            program's ``--client-cert``); origin ``argument:client_cert``.
 
     Returns:
         A :class:`TLSConfig`; contexts are built on first use.
@@ -274,6 +291,7 @@ def load(
         args, native_tls=native_tls, backend=backend, allow_insecure_host=allow_insecure_host,
         no_cache=no_cache, env=env, cwd=cwd,
     )
+    settings = with_paths(settings, cert_file=cert_file, cert_dirs=cert_dirs, client_cert=client_cert)
     return TLSConfig(settings)
 
 

@@ -39,7 +39,18 @@ else:
 
     T = None
 
-__all__ = ["Setting", "Settings", "add_arguments", "location_env", "parse_bool", "resolve"]
+__all__ = [
+    "OPTION_NAMES",
+    "Setting",
+    "Settings",
+    "add_arguments",
+    "environment",
+    "location_env",
+    "parse_bool",
+    "replaced",
+    "resolve",
+    "with_paths",
+]
 
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
@@ -210,45 +221,78 @@ def parse_bool(name: str, value: str) -> bool:
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
+#: The option names :func:`add_arguments` takes in ``include``, each with its spellings.
+OPTION_NAMES = {
+    "native-tls": ("--native-tls", "--system-certs", "--no-native-tls", "--no-system-certs"),
+    "tls-backend": ("--tls-backend",),
+    "allow-insecure-host": ("--allow-insecure-host", "--trusted-host"),
+    "no-cache": ("--no-cache",),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False,
+                  include: Iterable[str] | None = None) -> None:
     """Add tlsback's global TLS options (SPEC §1, §4) to an argparse parser.
 
     The parsed namespace can be passed to :func:`tlsback.load` as ``args``. The backend switches
     share one destination, so the last one on the command line wins.
 
+    A host that already has some of these options picks the others with ``include``; an alias
+    the parser already owns (pip's ``--trusted-host``, say) is left out, the main spelling kept.
+
     Args:
         parser: the host program's parser.
         suppress_defaults: leave attributes unset when an option is absent (for subcommand
             parsers that repeat the global options without overwriting them).
+        include: the options to add, by name: ``native-tls`` (with ``--system-certs`` and the
+            ``--no-`` forms), ``tls-backend``, ``allow-insecure-host`` (with ``--trusted-host``),
+            ``no-cache``. None adds all of them.
+
+    Raises:
+        ValueError: an unknown name in ``include``.
     """
     import argparse  # here, not at import: programs that never call this do not pay for it
 
+    wanted = set(OPTION_NAMES) if include is None else set(include)
+    unknown = wanted - set(OPTION_NAMES)
+    if unknown:
+        raise ValueError(f"add_arguments(include=...): unknown option {min(unknown)!r}; "
+                         f"choose from {', '.join(OPTION_NAMES)}")
+    taken = set(getattr(parser, "_option_string_actions", {}))
+
+    def spellings(*names: str) -> list[str]:
+        return [names[0], *(n for n in names[1:] if n not in taken)]
+
     default: Any = argparse.SUPPRESS if suppress_defaults else None
     group = parser.add_argument_group("TLS options (tlsback)")
-    group.add_argument(
-        "--native-tls", "--system-certs", dest="tlsback_backend", action="store_const",
-        const="native", default=default,
-        help="verify with the operating system's verifier and store (backend 'native')",
-    )
-    group.add_argument(
-        "--no-native-tls", "--no-system-certs", dest="tlsback_backend", action="store_const",
-        const="rustls", default=default,
-        help="use the default backend ('rustls': stdlib ssl with rustls' policy)",
-    )
-    group.add_argument(
-        "--tls-backend", dest="tlsback_backend", metavar="NAME", default=default,
-        help="use the named backend (see `tlsback backends`)",
-    )
-    group.add_argument(
-        "--allow-insecure-host", "--trusted-host", dest="tlsback_insecure_hosts",
-        metavar="HOST", action="append", default=argparse.SUPPRESS if suppress_defaults else None,
-        help="do not verify certificates for HOST (host, host:port, https://host:port); repeatable",
-    )
-    group.add_argument(
-        "--no-cache", dest="tlsback_no_cache", action="store_true",
-        default=argparse.SUPPRESS if suppress_defaults else False,
-        help="do not use the on-disk trust store cache",
-    )
+    if "native-tls" in wanted:
+        group.add_argument(
+            *spellings("--native-tls", "--system-certs"), dest="tlsback_backend", action="store_const",
+            const="native", default=default,
+            help="verify with the operating system's verifier and store (backend 'native')",
+        )
+        group.add_argument(
+            *spellings("--no-native-tls", "--no-system-certs"), dest="tlsback_backend",
+            action="store_const", const="rustls", default=default,
+            help="use the default backend ('rustls': stdlib ssl with rustls' policy)",
+        )
+    if "tls-backend" in wanted:
+        group.add_argument(
+            "--tls-backend", dest="tlsback_backend", metavar="NAME", default=default,
+            help="use the named backend (see `tlsback backends`)",
+        )
+    if "allow-insecure-host" in wanted:
+        group.add_argument(
+            *spellings("--allow-insecure-host", "--trusted-host"), dest="tlsback_insecure_hosts",
+            metavar="HOST", action="append", default=argparse.SUPPRESS if suppress_defaults else None,
+            help="do not verify certificates for HOST (host, host:port, https://host:port); repeatable",
+        )
+    if "no-cache" in wanted:
+        group.add_argument(
+            "--no-cache", dest="tlsback_no_cache", action="store_true",
+            default=argparse.SUPPRESS if suppress_defaults else False,
+            help="do not use the on-disk trust store cache",
+        )
 
 
 def _config_value(
@@ -486,3 +530,42 @@ def resolve(
         cache_env=_cache_env(env),
         config_files=tuple(f.path for f in files),
     )
+
+
+def replaced(settings: Settings, **changes: Setting[Any]) -> Settings:
+    """A copy of ``settings`` with some settings replaced (``Settings`` is immutable)."""
+    values: dict[str, Any] = {name: getattr(settings, name) for name in _FIELDS}
+    values.update(changes)
+    return Settings(**values, config_files=settings.config_files)
+
+
+def with_paths(
+    settings: Settings,
+    *,
+    cert_file: str | os.PathLike[str] | None = None,
+    cert_dirs: Iterable[str | os.PathLike[str]] | None = None,
+    client_cert: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """``settings`` with the paths a host program was given in place of the variables.
+
+    Each given value replaces its variable's (``SSL_CERT_FILE``, ``SSL_CERT_DIR``,
+    ``SSL_CLIENT_CERT``) and carries its own origin (``argument:cert_file``, ...), so
+    ``tlsback info`` never attributes it to the environment.
+    """
+    changes: dict[str, Setting[Any]] = {}
+    if cert_file is not None:
+        changes["cert_file"] = Setting(os.fspath(cert_file) or None, "argument:cert_file")
+    if cert_dirs is not None:
+        dirs = (cert_dirs,) if isinstance(cert_dirs, (str, os.PathLike)) else tuple(cert_dirs)
+        changes["cert_dirs"] = Setting(tuple(os.fspath(d) for d in dirs if os.fspath(d)),
+                                       "argument:cert_dirs")
+    if client_cert is not None:
+        changes["client_cert"] = Setting(os.fspath(client_cert) or None, "argument:client_cert")
+    return replaced(settings, **changes) if changes else settings
+
+
+def environment() -> dict[str, str]:
+    """A copy of the process environment, for what is not a tlsback setting: the environment
+    ``tlsback run`` hands the program it starts, and the variables other programs read
+    (``PYTHONPATH``, ``CURL_HOME``, proxies) that ``run``/``env``/``fetch`` must respect."""
+    return dict(os.environ)

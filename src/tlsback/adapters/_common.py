@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import TLSConfig
 
-__all__ = ["https_patterns", "origin_url", "refuse", "resolve"]
+__all__ = ["ca_bundle_config", "https_patterns", "origin_url", "refuse", "resolve"]
 
 log = logging.getLogger("tlsback.adapters")
 
@@ -75,3 +77,42 @@ def https_patterns(cfg: TLSConfig) -> tuple[bool, list[str]]:
         if pattern not in patterns:
             patterns.append(pattern)
     return False, patterns
+
+
+_ca_lock = threading.Lock()
+
+
+def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
+    """The configuration for a request that names its own CA bundle (requests' ``verify=path``).
+
+    As in requests, the bundle (a file, or a directory of certificates) is then the only trust:
+    ``cfg``'s settings with that path as the custom certificates in ``only`` mode, and the
+    rustls backend where ``cfg``'s backend trusts the operating system's store regardless. Insecure
+    hosts and the client certificate stay ``cfg``'s. Built once per path and ``cfg``, so nothing
+    is loaded per connection.
+
+    Raises:
+        OSError: the path does not exist (requests' own message).
+    """
+    from ..config import TLSConfig
+    from ..settings import Setting, replaced
+
+    key = os.fspath(path)
+    if not os.path.exists(key):
+        raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {key}")
+    with _ca_lock:
+        configs: dict[str, TLSConfig] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
+        found = configs.get(key)
+        if found is None:
+            origin = "argument:verify"
+            is_dir = os.path.isdir(key)
+            s = replaced(
+                cfg.settings,
+                custom_certs=Setting("only", origin),
+                cert_file=Setting(None if is_dir else key, origin),
+                cert_dirs=Setting((key,) if is_dir else (), origin),
+            )
+            if not cfg.backend.uses_platform_store:
+                s = replaced(s, backend=Setting("rustls", origin))
+            found = configs[key] = TLSConfig(s)
+        return found

@@ -7,18 +7,22 @@ the context of every new connection. This adapter leaves the pools' TLS to tlsba
 * ``verify=True`` (the default): the context for the URL (``cfg.context_for``), per request, so
   each redirect hop (requests sends each hop through the adapter again) is decided on its own URL;
 * ``verify=False``: tlsback's insecure context (the client certificate is still presented);
-* ``verify="<path>"`` or ``cert=...``: refused with ``ValueError`` (they would load files per
-  connection); the session does not read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` either;
+* ``verify="<path>"`` (a CA bundle file or directory): as in requests, that bundle is the only
+  trust for the request; tlsback loads it once per adapter configuration, with its own loader
+  and policy (:func:`tlsback.adapters._common.ca_bundle_config`), never per connection;
+* ``cert=...``: refused with ``ValueError`` (use ``tlsback.load(client_cert=PATH)``); the
+  session does not read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``;
 * proxies (``proxies=`` or the environment): ``proxy_manager_for`` builds tlsback proxy managers;
   an ``https://`` proxy is verified with the context for its own URL.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from ._common import resolve
-from ._urllib3 import UNVERIFIED_KEY, pool_mixin, proxy_manager_class
+from ._common import ca_bundle_config, resolve
+from ._urllib3 import CA_PATH_KEY, UNVERIFIED_KEY, pool_mixin, proxy_manager_class
 
 if TYPE_CHECKING:
     import requests
@@ -85,7 +89,12 @@ def _build_classes() -> dict[str, Any]:
             _check(verify, cert)
             host_params, _ = super().build_connection_pool_key_attributes(request, True, None)
             # TLS keywords are dropped: the tlsback pool manager chooses the context.
-            return host_params, {UNVERIFIED_KEY: True} if verify is False else {}
+            if verify is False:
+                return host_params, {UNVERIFIED_KEY: True}
+            if verify not in (True, None):
+                ca_bundle_config(self._tlsback, verify)  # requests' error for a missing path, now
+                return host_params, {CA_PATH_KEY: os.fspath(verify)}
+            return host_params, {}
 
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
             # requests would set ca_certs (certifi) or cert_file on the pool here, which urllib3
@@ -117,12 +126,12 @@ def _check(verify: Any, cert: Any) -> None:
     if cert:
         raise ValueError(
             "tlsback's requests adapter presents the client certificate from SSL_CLIENT_CERT; "
-            "do not pass cert= (it would be loaded into the shared context per connection)"
+            "do not pass cert= (it would be loaded into the shared context per connection); "
+            "for another certificate use tlsback.load(client_cert=PATH)"
         )
-    if verify not in (True, False, None):
+    if verify not in (True, False, None) and not isinstance(verify, (str, os.PathLike)):
         raise ValueError(
-            f"tlsback's requests adapter does not take verify={verify!r}: add CA certificates "
-            "with SSL_CERT_FILE / SSL_CERT_DIR (a path here would be loaded per connection)"
+            f"tlsback's requests adapter takes verify=True, False or a CA bundle path, not {verify!r}"
         )
 
 
@@ -148,7 +157,8 @@ def requests_session(cfg: TLSConfig | None = None) -> requests.Session:
     Returns:
         A ``requests.Session`` (subclass) with one tlsback adapter mounted for ``https://`` and
         ``http://``. ``verify=False`` on a request uses tlsback's insecure context; a CA path
-        in ``verify=`` and ``cert=`` raise ``ValueError`` (see the module docstring).
+        in ``verify=`` is the only trust for that request; ``cert=`` raises ``ValueError``
+        (see the module docstring).
     """
     classes = _build_classes()
     session: requests.Session = classes["session"]()

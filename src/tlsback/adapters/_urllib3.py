@@ -14,7 +14,7 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from ._common import log, origin_url, refuse, resolve
+from ._common import ca_bundle_config, log, origin_url, refuse, resolve
 
 if TYPE_CHECKING:
     import urllib3
@@ -42,8 +42,10 @@ TLS_KEYWORDS = (
     "proxy_assert_hostname",
     "proxy_assert_fingerprint",
 )
-# Marker a caller (the requests adapter) puts in pool_kwargs for "verify=False on this request".
+# Markers a caller (the requests adapter) puts in pool_kwargs for "verify=False on this request"
+# and for "verify=<CA bundle path>".
 UNVERIFIED_KEY = "_tlsback_unverified"
+CA_PATH_KEY = "_tlsback_ca_path"
 
 _classes: dict[str, Any] = {}
 
@@ -88,11 +90,14 @@ def _build_classes() -> dict[str, Any]:
             # Every pool lookup (connection_from_url/host, redirects, requests) ends here, with
             # the final scheme/host/port (for a ProxyManager: the proxy's, for plain HTTP).
             unverified = bool(request_context.pop(UNVERIFIED_KEY, False))
+            ca_path = request_context.pop(CA_PATH_KEY, None)
             for key in TLS_KEYWORDS:
                 request_context.pop(key, None)
             scheme = str(request_context.get("scheme", "http")).lower()
             if scheme == "https":
                 cfg = self._tlsback
+                if ca_path is not None:
+                    cfg = ca_bundle_config(cfg, ca_path)
                 url = origin_url(scheme, str(request_context["host"]), request_context.get("port"))
                 if unverified:
                     ctx = cfg.insecure_context

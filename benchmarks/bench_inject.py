@@ -1,0 +1,126 @@
+"""What ``inject_into_ssl()`` and ``tlsback run`` cost (docs/inject.md, docs/run.md).
+
+Measured, medians over rounds, in one run with the reference beside each figure:
+
+* ``create_default_context()``: the standard library's (OpenSSL default paths: the system
+  bundle parsed into each context) against the injected one (lazy store: a ``capath``
+  registration; eager store: the whole store loaded into each context).
+* a urllib GET to a local HTTPS server (new connection and context per request, as urllib does):
+  stdlib trusting the test CA by ``cafile`` against injected.
+* interpreter start: ``python -c pass`` against ``tlsback run -- python -c pass`` (sitecustomize,
+  tlsback import, warm store, inject), whole processes.
+
+Each measurement checks its result (STYLE 14): the injected contexts verify the test server, the
+stdlib's default one refuses it.
+
+Run:
+    PYTHONPATH=src python benchmarks/bench_inject.py [--rounds 200] [--starts 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+for p in (str(REPO), str(REPO / "src")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from tests.pki import PKI
+from tests.tlsserver import HTTPSServer
+
+for _name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_name, None)
+
+
+def median_us(fn: Callable[[], object], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--starts", type=int, default=15)
+    opts = ap.parse_args()
+
+    import tlsback
+
+    pki = PKI.create()
+    work = Path(tempfile.mkdtemp(prefix="tlsback-bench-inject-"))
+    corp = work / "corp"
+    corp.mkdir()
+    pki.root.write_pem(corp / "corp.pem")
+    ca_file = pki.root.write_pem(work / "ca.pem")
+    os.environ["SSL_CERT_DIR"] = str(corp)
+    os.environ["TLSBACK_CACHE_DIR"] = str(work / "cache")
+    srv = HTTPSServer(pki).start()
+    url = srv.url + "/"
+
+    def get(ctx: ssl.SSLContext | None = None) -> bytes:
+        with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+            return r.read()  # type: ignore[no-any-return]
+
+    try:
+        get()
+        raise SystemExit("the stdlib trusted the test server: nothing to compare")
+    except urllib.error.URLError:
+        pass
+    stdlib_ctx = median_us(ssl.create_default_context, opts.rounds)
+    stdlib_get = median_us(lambda: get(ssl.create_default_context(cafile=str(ca_file))), opts.rounds // 4)
+
+    rows = [("create_default_context, stdlib (system bundle)", stdlib_ctx, stdlib_ctx),
+            ("urllib GET, stdlib with cafile", stdlib_get, stdlib_get)]
+    for store in ("lazy", "eager"):
+        os.environ["TLSBACK_STORE"] = store
+        tlsback.inject_into_ssl(tlsback.load())
+        assert get().startswith(b"hello"), "the injected default context must verify the server"
+        t = median_us(ssl.create_default_context, opts.rounds)
+        rows.append((f"create_default_context, injected ({store} store)", t, stdlib_ctx))
+        g = median_us(get, opts.rounds // 4)
+        rows.append((f"urllib GET, injected ({store} store)", g, stdlib_get))
+        tlsback.extract_from_ssl()
+    os.environ.pop("TLSBACK_STORE")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(REPO / "src")
+
+    def start(cmd: list[str]) -> Callable[[], None]:
+        return lambda: subprocess.run(cmd, env=env, check=True)
+
+    check = subprocess.run([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c",
+                            f"import urllib.request; urllib.request.urlopen({url!r}, timeout=10)"], env=env, check=False)
+    assert check.returncode == 0, "the program under run must verify the server"
+    start([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"])()  # warm cache
+    plain = median_us(start([sys.executable, "-c", "pass"]), opts.starts)
+    under = median_us(start([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"]), opts.starts)
+    child = median_us(start([sys.executable, "-c", "import tlsback.inject as i; i._run_hook()"]), opts.starts)
+    rows += [("python -c pass", plain, plain),
+             ("python -c 'inject at start' (what run's sitecustomize does)", child, plain),
+             ("tlsback run -- python -c pass", under, plain)]
+    srv.stop()
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measurement':<{width}}  {'median':>12}  ratio to reference")
+    for name, value, ref in rows:
+        unit = f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.1f} us"
+        print(f"{name:<{width}}  {unit:>12}  {value / ref:.2f}")
+
+
+if __name__ == "__main__":
+    main()

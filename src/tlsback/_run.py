@@ -1,0 +1,278 @@
+"""``tlsback run`` and ``tlsback env``: the configuration for programs tlsback did not write.
+
+Two routes, both documented in docs/run.md:
+
+* **Variables** that programs read for their CA bundle and client certificate, pointing at
+  :func:`tlsback.where`'s bundle and a private copy of the client certificate (both in the
+  private cache root, 0600 files in a 0700 directory). Every program: curl, git, node, pip,
+  requests, uv.
+* **Injection at interpreter start** for Python programs under ``run``: a private directory
+  holding a ``sitecustomize.py`` goes first on ``PYTHONPATH``; it calls
+  :func:`tlsback.inject_into_ssl` and then runs the ``sitecustomize`` that was there before.
+  A Python program gets tlsback's policy, backend and per-host insecure rules, not only its
+  certificates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import TLSConfig
+
+__all__ = ["BUNDLE_VARIABLES", "format_env", "run", "variables"]
+
+#: Variables that name a CA bundle, and who reads them.
+BUNDLE_VARIABLES = {
+    "SSL_CERT_FILE": "OpenSSL-based programs, Python's ssl, uv, httpx, tlsback itself",
+    "REQUESTS_CA_BUNDLE": "requests (and pip's vendored requests)",
+    "CURL_CA_BUNDLE": "curl, requests",
+    "PIP_CERT": "pip (--cert)",
+    "NODE_EXTRA_CA_CERTS": "Node.js (added to its own roots)",
+    "GIT_SSL_CAINFO": "git over https",
+    "AWS_CA_BUNDLE": "the AWS CLI and SDKs",
+    "CARGO_HTTP_CAINFO": "cargo",
+    "HTTPLIB2_CA_CERTS": "httplib2",
+}
+#: Variables that name a client certificate (with its key in the same file).
+CLIENT_VARIABLES = {
+    "SSL_CLIENT_CERT": "uv, tlsback itself",
+    "PIP_CLIENT_CERT": "pip (--client-cert)",
+    "GIT_SSL_CERT": "git over https",
+    "GIT_SSL_KEY": "git over https",
+}
+
+_SITECUSTOMIZE = '''\
+# Written by `tlsback run`: tlsback's TLS configuration for this interpreter, then the
+# sitecustomize that was on the path before this one (if any). See tlsback's docs/run.md.
+import os as _os
+import sys as _sys
+
+
+def _tlsback_run():
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    try:
+        try:
+            import tlsback.inject as inject
+        except ImportError:
+            # An interpreter without tlsback (a fresh venv): import the package `run` came from,
+            # and only it: the directory leaves sys.path again before the program starts.
+            _sys.path.insert(0, {parent!r})
+            try:
+                import tlsback.inject as inject
+            finally:
+                _sys.path.remove({parent!r})
+        inject._run_hook()
+    except Exception as exc:
+        _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
+                          "still apply\\n" % (exc,))
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != here]
+    this = _sys.modules.pop("sitecustomize", None)
+    try:
+        import sitecustomize  # noqa: F401 - the one that was here before
+    except ImportError as exc:
+        # None: the import system expects to find this module again when it is done with it.
+        _sys.modules["sitecustomize"] = this
+        if exc.name != "sitecustomize":
+            raise
+
+
+_tlsback_run()
+'''
+
+
+def _write_private(root: str, name: str, files: Mapping[str, bytes]) -> str:
+    """A directory ``root/name`` (0700) with ``files`` (0600), reused when it already holds them."""
+    from . import cache
+
+    path = os.path.join(root, name)
+    cache._private_dir(path)
+    for fname, data in files.items():
+        target = os.path.join(path, fname)
+        try:
+            with open(target, "rb") as f:
+                if f.read() == data:
+                    continue
+        except OSError:
+            pass
+        tmp = f"{target}.tmp-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    return path
+
+
+def _pip_host(rule: object) -> str | None:
+    host, port = getattr(rule, "host", ""), getattr(rule, "port", None)
+    if host == "*":
+        return None  # pip has no wildcard
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
+
+
+def _curl_home(root: str, client_file: str, bundle: str, env: Mapping[str, str]) -> str:
+    """A private ``CURL_HOME`` whose ``.curlrc`` is the user's own plus the client certificate.
+
+    curl has no variable for a client certificate; its config file is the only way without
+    arguments. The user's ``.curlrc`` (from ``CURL_HOME`` or ``HOME``) is copied first, so
+    their settings stay; the certificate lines come last and win.
+    """
+    own = b""
+    # curl's own search order: CURL_HOME, XDG_CONFIG_HOME, HOME.
+    for base in (env.get("CURL_HOME"), env.get("XDG_CONFIG_HOME"), env.get("HOME")):
+        if base:
+            try:
+                with open(os.path.join(base, ".curlrc"), "rb") as f:
+                    own = f.read()
+                break
+            except OSError:
+                continue
+
+    def quoted(path: str) -> str:  # a curl config string: backslash escapes inside quotes
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = own + (b"\n" if own and not own.endswith(b"\n") else b"")
+    lines += f"cert = {quoted(client_file)}\ncacert = {quoted(bundle)}\n".encode()
+    name = "curl-" + hashlib.sha256(lines).hexdigest()[:16]
+    return _write_private(root, name, {".curlrc": lines})
+
+
+def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
+    """The environment that gives other programs ``cfg``'s trust and client certificate.
+
+    Args:
+        cfg: the configuration.
+        python: also inject tlsback into Python programs (``PYTHONPATH`` with the private
+            ``sitecustomize``), as ``run`` does.
+
+    Returns:
+        Variables to set (``run`` sets them for the child, ``env`` prints them).
+
+    Raises:
+        TlsbackError: no private directory for the files; a client certificate whose key does
+            not match (ClientCertError).
+    """
+    from ._export import _root, client_cert_file, where
+    from .settings import environment
+
+    bundle = where(cfg)
+    root = os.path.dirname(bundle)
+    out = {name: bundle for name in BUNDLE_VARIABLES}
+    client = client_cert_file(cfg)
+    if client is not None:
+        out.update({name: client for name in CLIENT_VARIABLES})
+        out["CURL_HOME"] = _curl_home(root, client, bundle, environment())
+    hosts = [h for h in (_pip_host(r) for r in cfg.insecure_hosts) if h]
+    if hosts:
+        out["PIP_TRUSTED_HOST"] = " ".join(dict.fromkeys(hosts))
+    s = cfg.settings
+    if s.insecure_hosts.value and ("cli" in s.insecure_hosts.origin or "argument:" in s.insecure_hosts.origin):
+        out["UV_INSECURE_HOST"] = " ".join(str(r) for r in cfg.insecure_hosts)
+    if s.backend.origin == "cli" or s.backend.origin.startswith("argument:"):
+        # The first variable tlsback (and uv, for the built-in names) reads wins in the child too.
+        if s.backend.value in ("native", "rustls"):
+            out["UV_SYSTEM_CERTS"] = "true" if s.backend.value == "native" else "false"
+        else:
+            out["TLSBACK_BACKEND"] = s.backend.value
+    if not s.cache.value and s.cache.origin in ("cli", "argument:no_cache"):
+        out["TLSBACK_NO_CACHE"] = "1"
+    if python:
+        import tlsback
+
+        parent = os.path.dirname(os.path.dirname(os.path.abspath(tlsback.__file__)))
+        code = _SITECUSTOMIZE.format(parent=parent).encode()
+        site_dir = _write_private(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
+                                  {"sitecustomize.py": code})
+        existing = environment().get("PYTHONPATH")
+        out["PYTHONPATH"] = site_dir + (os.pathsep + existing if existing else "")
+    return out
+
+
+def format_env(values: Mapping[str, str], shell: str) -> str:
+    """``values`` as commands for ``shell`` (``sh``, ``fish``, ``powershell``) or as JSON."""
+    if shell == "json":
+        return json.dumps(dict(values), indent=2) + "\n"
+    lines = []
+    for name, value in values.items():
+        if shell == "fish":
+            quoted = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            lines.append(f"set -gx {name} {quoted};")
+        elif shell == "powershell":
+            lines.append(f"$env:{name} = '" + value.replace("'", "''") + "'")
+        else:
+            lines.append(f"export {name}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _forward(proc: subprocess.Popen[bytes]) -> dict[int, object]:
+    """Forward SIGTERM/SIGHUP (and SIGINT not already sent to the child) while it runs."""
+    previous: dict[int, object] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        if signum == signal.SIGINT and _terminal_sent_it():
+            return  # the terminal sent it to the whole foreground group: the child has it
+        try:
+            proc.send_signal(signum)
+        except OSError:
+            pass
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def _terminal_sent_it() -> bool:
+    """Whether this process is in its controlling terminal's foreground group: then Ctrl-C went
+    to the child too (same group), whatever stdin is redirected from."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | getattr(os, "O_NOCTTY", 0))
+    except OSError:  # no controlling terminal: the signal was sent to us alone
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def run(cfg: TLSConfig, command: Sequence[str]) -> int:
+    """Run ``command`` with ``cfg``'s variables and injection; return its exit status.
+
+    A child ended by signal N gives 128+N, as a shell reports it. A command that cannot be
+    started gives 127 (not found) or 126 (not executable), with a message.
+    """
+    from .settings import environment
+
+    env = environment()
+    env.update(variables(cfg, python=True))
+    try:
+        proc = subprocess.Popen(list(command), env=env)
+    except FileNotFoundError:
+        print(f"error: {command[0]}: command not found", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"error: {command[0]}: permission denied", file=sys.stderr)
+        return 126
+    except OSError as exc:
+        print(f"error: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+        return 126
+    previous = _forward(proc)
+    try:
+        code = proc.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+    return 128 - code if code < 0 else code

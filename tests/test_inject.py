@@ -1,0 +1,230 @@
+"""``tlsback.inject_into_ssl()`` / ``extract_from_ssl()`` against real local servers.
+
+The CA of the test servers is only in an unhashed ``SSL_CERT_DIR`` (``corp.pem``), which
+OpenSSL's own default paths never read: every client fails before the injection, works after
+it and fails again after the extraction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+import tlsback
+from tests.pki import PKI, issue
+from tlsback import inject
+
+CLIENT_AUTH = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.2")
+
+
+def write_client_cert(client_pki: PKI, path: Path) -> Path:
+    """A client certificate (clientAuth) with its chain and key, key first, as SSL_CLIENT_CERT."""
+    leaf = issue("tlsback client", issuer=client_pki.intermediate, san=None, eku=[CLIENT_AUTH])
+    return leaf.write_combined(path, chain=[client_pki.intermediate], key_first=True)
+
+
+@pytest.fixture(autouse=True)
+def _always_extract() -> Iterator[None]:
+    yield
+    tlsback.extract_from_ssl()
+
+
+@pytest.fixture
+def corp_env(corp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SSL_CERT_DIR set to the unhashed ``corp_dir``."""
+    monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    return corp_dir
+
+
+def _urlopen(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        body: bytes = r.read()
+        return body
+
+
+def test_stdlib_fails_before_works_after_and_fails_after_extract(pki: PKI, https_server: Any, corp_env: Path) -> None:
+    """urllib's default opener, http.client and ssl.create_default_context follow the injection."""
+    srv = https_server(pki)
+    with pytest.raises(urllib.error.URLError):
+        _urlopen(srv.url)
+    tlsback.inject_into_ssl(tlsback.load())
+    assert _urlopen(srv.url).startswith(b"hello")
+    conn = http.client.HTTPSConnection("localhost", srv.port, timeout=10)
+    conn.request("GET", "/")
+    assert conn.getresponse().status == 200
+    conn.close()
+    ctx = ssl.create_default_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    tlsback.extract_from_ssl()
+    assert ssl.SSLContext is inject._original_SSLContext
+    assert ssl.create_default_context is inject._original_create_default_context
+    with pytest.raises(urllib.error.URLError):
+        _urlopen(srv.url)
+
+
+def test_idempotent_and_reversible(corp_env: Path) -> None:
+    """A second call switches the configuration without patching twice; extract restores all."""
+    cfg1, cfg2 = tlsback.load(), tlsback.load()
+    tlsback.inject_into_ssl(cfg1)
+    patches = list(inject._state.patches)
+    tlsback.inject_into_ssl(cfg2)
+    assert inject._state.patches == patches
+    assert inject.injected() is cfg2
+    tlsback.extract_from_ssl()
+    tlsback.extract_from_ssl()
+    assert inject.injected() is None
+    assert ssl._create_default_https_context is inject._original_https_context
+
+
+def test_third_party_clients_imported_before(pki: PKI, https_server: Any, corp_env: Path) -> None:
+    """urllib3, requests, httpx and pip's vendored requests, imported before the call."""
+    import httpx
+    import requests
+    import urllib3
+
+    srv = https_server(pki)
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+    tlsback.inject_into_ssl()
+    assert requests.get(srv.url, timeout=10).status_code == 200
+    assert urllib3.PoolManager().request("GET", srv.url).status == 200
+    assert httpx.get(srv.url).status_code == 200
+    with requests.Session() as s:  # a session reuses its pool: one context, many requests
+        assert [s.get(srv.url, timeout=10).status_code for _ in range(3)] == [200] * 3
+    pip_requests = pytest.importorskip("pip._vendor.requests")
+    assert pip_requests.get(srv.url, timeout=10).status_code == 200
+
+
+def test_aiohttp(pki: PKI, https_server: Any, corp_env: Path) -> None:
+    """aiohttp's default verified context (made at its import) is replaced too."""
+    aiohttp = pytest.importorskip("aiohttp")
+    srv = https_server(pki)
+
+    async def get() -> int:
+        async with aiohttp.ClientSession() as session, session.get(srv.url) as r:
+            await r.read()
+            return int(r.status)
+
+    tlsback.inject_into_ssl()
+    assert asyncio.run(get()) == 200
+
+
+def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """SSL_CLIENT_CERT is presented by clients that never heard of it."""
+    import requests
+
+    client_pki = PKI.create(name_prefix="tlsback client")
+    monkeypatch.setenv("SSL_CLIENT_CERT", str(write_client_cert(client_pki, tmp_path / "client.pem")))
+    srv = https_server(pki, client_ca=client_pki.root, require_client_cert=True)
+    tlsback.inject_into_ssl(tlsback.load())
+    assert requests.get(srv.url, timeout=10).status_code == 200
+    assert _urlopen(srv.url).startswith(b"hello")
+    assert srv.requests[-1].client_subject == "CN=tlsback client"
+
+
+def test_insecure_rule_without_port_is_honoured_with_port_is_not(other_pki: PKI, https_server: Any,
+                                                                 corp_env: Path) -> None:
+    """``localhost`` turns verification off for localhost; ``localhost:PORT`` cannot be decided by
+    a context, so the host stays verified."""
+    import requests
+
+    srv = https_server(other_pki)
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=["localhost"]))
+    assert requests.get(srv.url, timeout=10).status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):  # 127.0.0.1 is not covered by the rule
+        requests.get(srv.ip_url, timeout=10)
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[f"localhost:{srv.port}"]))
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+
+
+def test_policy_applies_to_injected_contexts(https_server: Any, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rustls policy (here: a leaf that is a CA is refused) holds in contexts urllib3 builds."""
+    import requests
+
+    bad = PKI.create(is_ca=True)
+    d = tmp_path / "d"
+    d.mkdir()
+    bad.root.write_pem(d / "corp.pem")
+    monkeypatch.setenv("SSL_CERT_DIR", str(d))
+    srv = https_server(bad)
+    tlsback.inject_into_ssl(tlsback.load())
+    with pytest.raises(requests.exceptions.SSLError, match="CaUsedAsEndEntity|CA"):
+        requests.get(srv.url, timeout=10)
+
+
+def test_concurrent_inject_extract_and_requests(pki: PKI, https_server: Any, corp_env: Path) -> None:
+    """Swapping from several threads while others connect never raises anything but a verdict."""
+    srv = https_server(pki)
+    cfg = tlsback.load()
+    errors: list[BaseException] = []
+
+    def swap() -> None:
+        for _ in range(20):
+            tlsback.inject_into_ssl(cfg)
+            tlsback.extract_from_ssl()
+
+    def fetch() -> None:
+        for _ in range(10):
+            try:
+                _urlopen(srv.url)
+            except urllib.error.URLError as exc:  # not injected at that moment: a verdict
+                if not isinstance(exc.reason, ssl.SSLError):
+                    errors.append(exc)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+    threads = [threading.Thread(target=swap) for _ in range(2)] + [threading.Thread(target=fetch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    tlsback.extract_from_ssl()
+    assert ssl.SSLContext is inject._original_SSLContext
+
+
+def test_native_backend(pki: PKI, https_server: Any, corp_env: Path) -> None:
+    """With the native backend (OpenSSL with the system store on Linux) plus the custom CA."""
+    import requests
+
+    srv = https_server(pki)
+    tlsback.inject_into_ssl(tlsback.load(native_tls=True))
+    assert _urlopen(srv.url).startswith(b"hello")
+    assert requests.get(srv.url, timeout=10).status_code == 200
+    tlsback.extract_from_ssl()
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+
+
+def test_named_ca_file_is_loaded_as_asked(pki: PKI, other_pki: PKI, https_server: Any, corp_env: Path,
+                                          tmp_path: Path) -> None:
+    """A CA file a caller names (not certifi's, not where()'s) is the caller's choice: honoured."""
+    import requests
+
+    srv = https_server(other_pki)
+    tlsback.inject_into_ssl(tlsback.load())
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(srv.url, timeout=10)
+    other = other_pki.root.write_pem(tmp_path / "other.pem")
+    assert requests.get(srv.url, timeout=10, verify=str(other)).status_code == 200
+    ctx = ssl.create_default_context(cafile=str(other))
+    assert _urlopen_ctx(srv.url, ctx).startswith(b"hello")
+
+
+def _urlopen_ctx(url: str, ctx: ssl.SSLContext) -> bytes:
+    with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
+        body: bytes = r.read()
+        return body
