@@ -233,11 +233,13 @@ def _resolve_insecure_hosts(
     if cli is not None and cli.value:
         origins.append(cli.origin)
         for raw in cli.value:
-            parts = raw.split() if isinstance(raw, str) else [raw]
+            # A flag value that names no host (`--allow-insecure-host ''`) is refused like `""`
+            # in a config file (uv accepts it and it does nothing); docs/insecure-hosts.md.
+            parts = (raw.split() or [raw]) if isinstance(raw, str) else [raw]
             hosts.extend(parse_host(part, cli.origin) for part in parts)
     else:
         raw_env = env.get("UV_INSECURE_HOST")
-        if raw_env:
+        if raw_env and raw_env.split():  # empty or blank counts as unset, as for SSL_CERT_FILE
             origins.append("env:UV_INSECURE_HOST")
             hosts.extend(parse_host(part, "env:UV_INSECURE_HOST") for part in raw_env.split())
     for cfg in files:
