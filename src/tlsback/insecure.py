@@ -162,7 +162,8 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
 
     The host is the one every parser agrees on: the URL must read the same by RFC 3986
     (``urllib.parse``) and by the WHATWG URL standard (which urllib3, httpx and yarl follow on
-    the points that matter here). None for anything else, so verification stays on: a backslash
+    the points that matter here), and a non-ASCII host must be sent as the same name by every
+    client, urllib (IDNA 2003) included. None for anything else, so verification stays on: a backslash
     or whitespace anywhere before the path, more than one ``@``, no ``//`` after the scheme, a
     scheme that is not http, https, ws or wss, a port that is not plain digits, or a host that
     :func:`host_key` refuses. The port is None when it is absent or the scheme's default.
@@ -198,6 +199,10 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
         port = int(port_text)
     try:
         key = host_key(host)
+        if not host.isascii() and _stdlib_idna(host) != key:
+            # Python's http.client (urllib) hands a non-ASCII host to socket and ssl, which
+            # encode it with the IDNA 2003 codec: straße.de goes to strasse.de there.
+            return None
         # The RFC 3986 reading must name the same host and port.
         parts = urlsplit(url)
         rfc_host, rfc_port = parts.hostname, parts.port
@@ -213,6 +218,14 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
     if port == _DEFAULT_PORTS[scheme]:
         port = None
     return scheme, key, port
+
+
+def _stdlib_idna(host: str) -> str | None:
+    """What ``socket``/``ssl`` send for ``host`` (only to see whether urllib would agree)."""
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
 
 
 def origin_key(scheme: str, host: str, port: int | None) -> tuple[str, str, int | None] | None:

@@ -93,12 +93,14 @@ def _build_classes() -> dict[str, Any]:
             scheme = str(request_context.get("scheme", "http")).lower()
             if scheme == "https":
                 cfg = self._tlsback
-                url = origin_url(scheme, str(request_context["host"]), request_context.get("port"))
+                host, port = str(request_context["host"]), request_context.get("port")
+                url = origin_url(scheme, host, port)
                 if unverified:
                     ctx = cfg.insecure_context
                     log.debug("urllib3: %s: verify=False requested: not verified", url)
                 else:
-                    ctx = cfg.context_for(url)
+                    # Decided on the host urllib3 parsed and will connect to (IDNA-encoded).
+                    ctx = cfg.context_for_origin(scheme, host, port)
                     if ctx is not cfg.context:
                         log.debug("urllib3: %s matches an allowed insecure host: not verified", url)
                 request_context["ssl_context"] = ctx
