@@ -263,7 +263,7 @@ def test_default_port_rule_logs_that_it_never_matches(caplog: pytest.LogCaptureF
         ("127.0.0.1", "https://127.0.0.1:8442\\@localhost:8441/", False),
         ("localhost", "https://localhost\\.evil/", False),
         ("localhost", "https://a@b@localhost/", False),
-        ("localhost", "https://user:pw@localhost:8443/", True),
+        ("localhost", "https://user:pw@localhost:8443/", False),  # urllib: host user:pw@localhost
         ("localhost", "https:/localhost/", False),
         ("localhost", "https:///localhost/", False),
         ("localhost", "https://local\thost/", False),

@@ -192,8 +192,8 @@ class TLSConfig:
 
         Args:
             scheme: ``https`` (or ``wss``, ...).
-            host: the host the client connects to, as it will send it (IPv6 with or without
-                brackets).
+            host: the host the client connects to, as it will send it: ASCII (IDNA-encoded;
+                a non-ASCII host is never insecure), IPv6 with or without brackets.
             port: the port, or None for the scheme's default.
 
         Returns:

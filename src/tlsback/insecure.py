@@ -163,8 +163,9 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
     The host is the one every parser agrees on: the URL must read the same by RFC 3986
     (``urllib.parse``) and by the WHATWG URL standard (which urllib3, httpx and yarl follow on
     the points that matter here), and a non-ASCII host must be sent as the same name by every
-    client, urllib (IDNA 2003) included. None for anything else, so verification stays on: a backslash
-    or whitespace anywhere before the path, more than one ``@``, no ``//`` after the scheme, a
+    client, urllib (IDNA 2003) included. None for anything else, so verification stays on: a
+    backslash or whitespace anywhere before the path, user information (urllib would connect to
+    ``user@host``), no ``//`` after the scheme, a
     scheme that is not http, https, ws or wss, a port that is not plain digits, or a host that
     :func:`host_key` refuses. The port is None when it is absent or the scheme's default.
     """
@@ -180,9 +181,12 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
     # removes tabs and newlines anywhere and strips spaces, urllib.parse only some of them.
     if any(c in authority for c in "\\ \t\r\n") or not url.isprintable():
         return None
-    userinfo, at, host_port = authority.rpartition("@")
-    if "@" in userinfo:
+    if "@" in authority:
+        # urllib (http.client) keeps user information in the host it connects to, and parsers
+        # split several `@` differently: only the adapters, which see the client's own parse,
+        # can decide on such a URL.
         return None
+    host_port = authority
     if host_port.startswith("["):
         end = host_port.find("]")
         host, after = host_port[: end + 1], host_port[end + 1:]
@@ -229,9 +233,14 @@ def _stdlib_idna(host: str) -> str | None:
 
 
 def origin_key(scheme: str, host: str, port: int | None) -> tuple[str, str, int | None] | None:
-    """Like :func:`url_origin`, for an origin a client has already parsed (host, port apart)."""
+    """Like :func:`url_origin`, for an origin a client has already parsed (host, port apart).
+
+    The host must be ASCII, as the client sends it: a client that hands on a non-ASCII host
+    encodes it itself, in a way only it knows (urllib: IDNA 2003; urllib3 for ``wss``: not at
+    all), so no rule can be said to name it.
+    """
     scheme = scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in _DEFAULT_PORTS or not host.isascii():
         return None
     try:
         key = host_key(host)
@@ -364,7 +373,8 @@ class InsecureHosts:
 
         Args:
             scheme: the URL's scheme.
-            host: the host the client connects to (IPv6 with or without brackets).
+            host: the host the client connects to, as it sends it (ASCII; IPv6 with or
+                without brackets); a non-ASCII host never matches.
             port: the port, or None for the scheme's default.
 
         Returns:

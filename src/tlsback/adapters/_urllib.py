@@ -33,12 +33,9 @@ class _TlsbackHTTPSConnection(http.client.HTTPSConnection):
         if tunnel_host:
             host, port = tunnel_host, getattr(self, "_tunnel_port", None)
         cfg = self._tlsback
-        if host.isascii():
-            ctx = cfg.context_for_origin("https", host, port)
-        else:
-            # socket and ssl encode a non-ASCII host with Python's IDNA 2003 codec (straße.de
-            # becomes strasse.de), a name no rule is compared in: always verified.
-            ctx = cfg.context
+        # A non-ASCII host is never insecure: socket and ssl encode it with Python's IDNA 2003
+        # codec (straße.de becomes strasse.de), which no rule is compared in.
+        ctx = cfg.context_for_origin("https", host, port)
         if ctx is not cfg.context:
             log.debug("urllib: %s matches an allowed insecure host: not verified", host)
         # http.client wraps the socket with self._context (3.10-3.13); set it before connecting.
