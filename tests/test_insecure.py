@@ -341,7 +341,7 @@ def test_describe_and_warning_for_info() -> None:
         "origin": "config:/p/uv.toml",
         "value": "https://Example.com:8443/simple",
         "meaning": "https URLs to exactly example.com only where the URL spells port 8443 "
-                   "(no other name, no subdomain)",
+                   "(not its subdomains)",
     }
     assert desc[1]["rule"] == "[::1]"
     warning = hs.warning()

@@ -311,13 +311,13 @@ class InsecureHost:
         """What the rule turns verification off for, in words (for ``tlsback info``)."""
         if self.is_wildcard:
             return "every host, every port: certificates are never verified"
+        schemes = [self.scheme] if self.scheme else list(_DEFAULT_PORTS)
+        live = [s for s in schemes if self.port != _DEFAULT_PORTS[s]]
+        if not live:
+            return "nothing (see the note below)"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        schemes = f"{self.scheme} URLs" if self.scheme else "http and https URLs"
-        if self.port is None:
-            where = "on any port"
-        else:
-            where = f"only where the URL spells port {self.port}"
-        return f"{schemes} to exactly {host} {where} (no other name, no subdomain)"
+        where = "on any port" if self.port is None else f"only where the URL spells port {self.port}"
+        return f"{', '.join(live)} URLs to exactly {host} {where} (not its subdomains)"
 
     def describe(self) -> dict[str, Any]:
         """The rule as a JSON-ready mapping, for ``tlsback info``.
@@ -481,6 +481,8 @@ _STAR_REASON = (
 
 def _parse_string(value: str, origin: str) -> InsecureHost:
     text = value.strip()
+    if not text:
+        raise _error(value, origin, "missing host: an empty value names no host (`*` is every host)")
     if text == WILDCARD:
         return InsecureHost(WILDCARD, origin=origin, value=value)
     scheme: str | None = None
