@@ -103,7 +103,7 @@ def host_key(host: str) -> str:
         except ValueError:
             raise UnusableHost(f"`{host}` is not an IPv6 address") from None
     if not host:
-        raise UnusableHost("missing host")
+        raise UnusableHost("missing host: the value names no host (`*` alone is every host)")
     key = host.lower() if host.isascii() else _idna_key(host)
     bad = sorted(set(key) & _FORBIDDEN_HOST_CHARS)
     if bad:
@@ -481,8 +481,6 @@ _STAR_REASON = (
 
 def _parse_string(value: str, origin: str) -> InsecureHost:
     text = value.strip()
-    if not text:
-        raise _error(value, origin, "missing host: an empty value names no host (`*` is every host)")
     if text == WILDCARD:
         return InsecureHost(WILDCARD, origin=origin, value=value)
     scheme: str | None = None
