@@ -36,7 +36,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,7 +133,7 @@ def _idna_key(host: str) -> str:
         mapped = idna.encode(host, uts46=True).decode("ascii")
     except (UnicodeError, ValueError) as exc:
         raise UnusableHost(f"`{host}` is not a valid internationalised host name ({exc})") from None
-    others = {
+    others: dict[str, Callable[[], bytes]] = {
         # httpx (_urlparse.encode_host): the whole host lower-cased, no mapping.
         "httpx": lambda: idna.encode(host.lower()),
         # urllib3 (util/url.py _idna_encode): each label lower-cased, strict, STD3 rules.

@@ -73,17 +73,7 @@ def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBase
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             return self.transport_for(request.url).handle_request(request)
 
-        def __enter__(self) -> TlsbackTransport:
-            self.verified.__enter__()
-            self.insecure.__enter__()
-            return self
-
-        def __exit__(self, *exc: Any) -> None:
-            try:
-                self.insecure.__exit__(*exc)
-            finally:
-                self.verified.__exit__(*exc)
-
+        # httpx's BaseTransport.__exit__ calls close(); the inner pools need no __enter__.
         def close(self) -> None:
             try:
                 self.insecure.close()
@@ -105,17 +95,6 @@ def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBase
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             return await self.transport_for(request.url).handle_async_request(request)
-
-        async def __aenter__(self) -> AsyncTlsbackTransport:
-            await self.verified.__aenter__()
-            await self.insecure.__aenter__()
-            return self
-
-        async def __aexit__(self, *exc: Any) -> None:
-            try:
-                await self.insecure.__aexit__(*exc)
-            finally:
-                await self.verified.__aexit__(*exc)
 
         async def aclose(self) -> None:
             try:

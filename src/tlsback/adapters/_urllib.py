@@ -28,7 +28,8 @@ class _TlsbackHTTPSConnection(http.client.HTTPSConnection):
         self._tlsback = tlsback
 
     def connect(self) -> None:
-        host, port = self.host, self.port
+        host: str = self.host
+        port: int | None = self.port
         tunnel_host = getattr(self, "_tunnel_host", None)  # set by set_tunnel() (CONNECT)
         if tunnel_host:
             host, port = tunnel_host, getattr(self, "_tunnel_port", None)
@@ -58,7 +59,9 @@ class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req: urllib.request.Request) -> Any:
         """Open ``req`` on a connection that picks its context per host (see above)."""
-        return self.do_open(_TlsbackHTTPSConnection, req, tlsback=self._tlsback)
+        # do_open calls http_class(host, timeout=..., **kw): the extra keyword is passed on.
+        return self.do_open(_TlsbackHTTPSConnection, req,  # type: ignore[arg-type]
+                            tlsback=self._tlsback)
 
 
 def urllib_opener(cfg: TLSConfig | None = None) -> urllib.request.OpenerDirector:
