@@ -14,8 +14,15 @@ import urllib3
 
 import tlsback
 from tests.pki import PKI
-from tests.test_adapters_support import CLIENTS, expect_cert_error, fetch, find_cert_error, make_cfg
-from tests.tlsserver import HTTPSServer
+from tests.test_adapters_support import (
+    CLIENTS,
+    HTTPS_PROXY_CLIENTS,
+    expect_cert_error,
+    fetch,
+    find_cert_error,
+    make_cfg,
+)
+from tests.tlsserver import ConnectProxy, HTTPSServer
 
 pytest_plugins = ["tests.test_adapters_support"]  # fixtures: servers
 
@@ -151,3 +158,20 @@ def test_context_for_with_a_client_that_parses_by_whatwg(
     # The plain URL to the rule's host is still allowed.
     assert cfg.context_for(good.url + "/") is cfg.insecure_context
     assert bad.requests == []
+
+
+@pytest.mark.parametrize("client", HTTPS_PROXY_CLIENTS)
+def test_https_proxy_with_credentials_decided_on_the_proxy_host(
+    client: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+    connect_proxy: Callable[..., ConnectProxy],
+) -> None:
+    """An `https://user:pw@proxy` URL: the proxy's context is decided on the host the client
+    parsed (credentials apart), so a rule naming the proxy covers it, and only it."""
+    good = servers(pki)
+    proxy = connect_proxy(chain=other_pki)  # (urllib3 sends no credentials by itself)
+    url = proxy.url.replace("https://", "https://user:pw@")
+    cfg = make_cfg("rustls", tmp_path, ca=pki)
+    expect_cert_error(client, cfg, good.url + "/via", proxy=url)
+    allowed = make_cfg("rustls", tmp_path, ca=pki, insecure=f"localhost:{proxy.port}")
+    assert fetch(client, allowed, good.url + "/via", proxy=url).status == 200
+    assert proxy.targets == [good.netloc]

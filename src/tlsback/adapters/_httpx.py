@@ -129,20 +129,13 @@ def _transports(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[...,
             proxy_map = {}
 
     def make_proxy(proxy: Any) -> Any:
-        if isinstance(proxy, httpx.Proxy):
-            url, given = str(proxy.url), proxy
-        else:
-            url, given = str(proxy), None
-        if not url.lower().startswith("https:"):
-            return given if given is not None else httpx.Proxy(url)
-        if given is not None and given.ssl_context is not None:
+        # httpx.Proxy moves credentials out of the URL; the decision is on the host it keeps.
+        given = proxy if isinstance(proxy, httpx.Proxy) else httpx.Proxy(str(proxy))
+        if given.url.scheme != "https" or given.ssl_context is not None:
             return given
-        return httpx.Proxy(
-            url,
-            ssl_context=cfg.context_for(url),
-            auth=given.auth if given is not None else None,
-            headers=given.headers if given is not None else None,
-        )
+        url = given.url
+        ctx = cfg.context_for_origin(url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
+        return httpx.Proxy(url, ssl_context=ctx, auth=given.auth, headers=given.headers)
 
     def transport(proxy: Any = None, verified: Any = None) -> Any:
         # Without rules no insecure context is built and no request needs a decision.

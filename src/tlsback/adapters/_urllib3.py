@@ -118,9 +118,10 @@ def _build_classes() -> dict[str, Any]:
 
         def __init__(self, cfg: TLSConfig, proxy_url: str, **kw: Any) -> None:
             proxy_ctx = None
-            if proxy_url.lower().startswith("https:"):
+            proxy = urllib3.util.parse_url(proxy_url)  # as ProxyManager reads it
+            if proxy.scheme == "https":
                 # Without this urllib3 builds a default context (system CAs) for the proxy.
-                proxy_ctx = cfg.context_for(proxy_url)
+                proxy_ctx = cfg.context_for_origin("https", proxy.host or "", proxy.port)
             super().__init__(proxy_url, proxy_ssl_context=proxy_ctx, **kw)
             self._tlsback_init(cfg)
 
