@@ -33,6 +33,7 @@ never matches as a URL. Python's own ``"idna"`` codec (IDNA 2003) is never used:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -124,6 +125,7 @@ def host_key(host: str) -> str:
     return key
 
 
+@functools.lru_cache(maxsize=256)  # three IDNA encodings cost ~1 ms; a program meets few names
 def _idna_key(host: str) -> str:
     """A non-ASCII host's IDNA form, when every client that can send it sends the same."""
     import idna  # the package urllib3, requests, httpx and yarl use (IDNA 2008)
@@ -214,16 +216,18 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
         return None
     if rfc_host is None or rfc_port != port:
         return None
-    try:
-        if host_key(rfc_host) != key:
+    if rfc_host != key:
+        try:
+            if host_key(rfc_host) != key:
+                return None
+        except UnusableHost:
             return None
-    except UnusableHost:
-        return None
     if port == _DEFAULT_PORTS[scheme]:
         port = None
     return scheme, key, port
 
 
+@functools.lru_cache(maxsize=256)
 def _stdlib_idna(host: str) -> str | None:
     """What ``socket``/``ssl`` send for ``host`` (only to see whether urllib would agree)."""
     try:
