@@ -54,7 +54,9 @@ class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
 
     def __init__(self, cfg: TLSConfig, debuglevel: int = 0) -> None:
         """Args: cfg: the configuration whose contexts are used; debuglevel: as urllib's."""
-        super().__init__(debuglevel=debuglevel)
+        # Given a context, Python 3.12+ does not build (and load) a default one per handler;
+        # https_open below never uses it.
+        super().__init__(debuglevel=debuglevel, context=cfg.context)
         self._tlsback = cfg
 
     def https_open(self, req: urllib.request.Request) -> Any:
