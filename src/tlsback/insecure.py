@@ -167,9 +167,9 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
     the points that matter here), and a non-ASCII host must be sent as the same name by every
     client, urllib (IDNA 2003) included. None for anything else, so verification stays on: a
     backslash or whitespace anywhere before the path, user information (urllib would connect to
-    ``user@host``), no ``//`` after the scheme, a
-    scheme that is not http, https, ws or wss, a port that is not plain digits, or a host that
-    :func:`host_key` refuses. The port is None when it is absent or the scheme's default.
+    ``user@host``), no ``//`` after the scheme, a scheme that is not http, https, ws or wss, a
+    port that is not plain digits, or a host that :func:`host_key` refuses. The port is None
+    when it is absent or the scheme's default.
     """
     m = _SCHEME_RE.match(url)
     if m is None:
@@ -188,15 +188,14 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
         # split several `@` differently: only the adapters, which see the client's own parse,
         # can decide on such a URL.
         return None
-    host_port = authority
-    if host_port.startswith("["):
-        end = host_port.find("]")
-        host, after = host_port[: end + 1], host_port[end + 1:]
+    if authority.startswith("["):
+        end = authority.find("]")
+        host, after = authority[: end + 1], authority[end + 1:]
         if end < 0 or (after and not after.startswith(":")):
             return None
         port_text = after[1:] if after else None
     else:
-        host, sep, port_text_ = host_port.partition(":")
+        host, sep, port_text_ = authority.partition(":")
         port_text = port_text_ if sep else None
     port: int | None = None
     if port_text:  # an empty port (``host:``) is no port for every parser
@@ -236,7 +235,7 @@ def _stdlib_idna(host: str) -> str | None:
         return None
 
 
-def origin_key(scheme: str, host: str, port: int | None) -> tuple[str, str, int | None] | None:
+def _origin_key(scheme: str, host: str, port: int | None) -> tuple[str, str, int | None] | None:
     """Like :func:`url_origin`, for an origin a client has already parsed (host, port apart).
 
     The host must be ASCII, as the client sends it: a client that hands on a non-ASCII host
@@ -388,7 +387,7 @@ class InsecureHosts:
             return False
         if self._wildcard:
             return True
-        origin = origin_key(scheme, host, port)
+        origin = _origin_key(scheme, host, port)
         return any(e._matches(origin) for e in self._entries)
 
     def matching(self, url: str) -> InsecureHost | None:
