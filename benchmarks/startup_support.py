@@ -126,12 +126,12 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def fresh(code: str, env: Mapping[str, str], runs: int) -> Stats:
+def fresh(code: str, env: Mapping[str, str], runs: int, cwd: str | os.PathLike[str] | None = None) -> Stats:
     """Run ``code`` in ``runs`` fresh interpreters; each prints its own timing (seconds)."""
     samples = []
     for _ in range(runs):
         out = subprocess.run([sys.executable, "-c", code], env=dict(env), capture_output=True, text=True,
-                             check=True, timeout=3600).stdout
+                             check=True, timeout=3600, cwd=cwd).stdout
         samples.append(float(out.strip().splitlines()[-1]))
     return Stats(samples)
 

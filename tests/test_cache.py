@@ -23,7 +23,7 @@ import tlsback
 from tests.conftest import SRC, HermeticEnv
 from tests.pki import PKI, issue
 from tests.tlsserver import HTTPSServer, handshake
-from tlsback import cache, loader
+from tlsback import _scan, cache, loader
 
 NOBODY = 65534
 
@@ -167,7 +167,7 @@ def test_warm_start_reads_no_file_and_repeats_the_warnings(
         raise AssertionError("a warm start must not read or scan")
 
     monkeypatch.setattr(loader, "_read_files", no)
-    monkeypatch.setattr(loader._scan, "select", no)
+    monkeypatch.setattr(_scan, "select", no)
     warm = load(certdir)
     assert warm.store.cache["state"] == "hit"
     assert warm.store.lazy_dir == cold.store.lazy_dir

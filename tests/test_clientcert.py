@@ -366,12 +366,8 @@ def test_openssl_refusal_is_a_warning(client_pki: PKI, tmp_path: Path) -> None:
 # The temporary file and the description
 
 
-def test_temp_file_private_and_removed(
-    client_pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The key file OpenSSL reads is 0600 in a 0700 directory, and both are gone afterwards."""
-    leaf = client_leaf(client_pki, "ec")
-    cert = load_ok(leaf.write_combined(tmp_path / "c.pem"))
+def _spy_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """Record each path ``load_cert_chain`` is given, with its mode and its directory's."""
     seen: list[tuple[str, int, int]] = []
     real = ssl.SSLContext.load_cert_chain
 
@@ -381,13 +377,48 @@ def test_temp_file_private_and_removed(
         real(self, certfile, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ssl.SSLContext, "load_cert_chain", spy)
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create") or not os.path.isdir("/proc/self/fd"),
+                    reason="anonymous memory files are Linux-only")
+def test_key_written_once_to_a_memory_file_shared_by_every_context(
+    client_pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chain and key are written once, to a memory file with no name in any file system,
+    and every context (the start-up check, verifying, insecure) loads that one copy."""
+    leaf = client_leaf(client_pki, "ec")
+    seen = _spy_loads(monkeypatch)
+    runtime = os.environ["XDG_RUNTIME_DIR"]
+    cert, problems = load_client_cert(str(leaf.write_combined(tmp_path / "c.pem")), runtime)
+    assert cert is not None and problems == []
+    cert.apply(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    cert.apply(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    paths = {path for path, _, _ in seen}
+    assert len(seen) == 3 and len(paths) == 1
+    path = paths.pop()
+    assert path.startswith("/proc/self/fd/")
+    assert os.readlink(path).startswith("/memfd:")  # anonymous: nothing on tmpfs or disk
+    assert os.listdir(runtime) == []
+
+
+def test_temp_file_private_and_removed_where_there_is_no_memory_file(
+    client_pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without memory files (macOS, Windows): the key file OpenSSL reads is 0600 in a 0700
+    directory on tmpfs (XDG_RUNTIME_DIR from the settings), and both are gone afterwards."""
+    monkeypatch.delattr(os, "memfd_create", raising=False)  # as on a platform without it
+    leaf = client_leaf(client_pki, "ec")
+    runtime = os.environ["XDG_RUNTIME_DIR"]
+    cert, _ = load_client_cert(str(leaf.write_combined(tmp_path / "c.pem")), runtime)
+    assert cert is not None
+    seen = _spy_loads(monkeypatch)
     cert.apply(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     (path, mode, dmode), = seen
     assert (mode, dmode) == (0o600, 0o700)
     assert not os.path.exists(path)
     assert not os.path.exists(os.path.dirname(path))
-    # on tmpfs: the hermetic XDG_RUNTIME_DIR here
-    assert path.startswith(os.environ["XDG_RUNTIME_DIR"])
+    assert path.startswith(runtime)
 
 
 def test_describe_and_repr(client_pki: PKI, tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.pki import Cert, issue
+from tlsback.anchors import load_anchors
 from tlsback.loader import MAX_FILE_SIZE, TrustStore, load_trust_store
+from tlsback.settings import resolve
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def load(env: dict[str, str], *, cert_file: Path | str | None = None, dirs: list
         include_platform=platform,
         mode=mode,
         platform_paths=platform_paths,
-        env=env,
+        scanner=resolve(env=env).scanner.value,
     )
 
 
@@ -228,7 +230,7 @@ def test_machine_platform_store_is_found(loader_env: dict[str, str]) -> None:
     assert len(store.subject_hashes) == len(store.certs)
 
 
-def test_load_into_skips_a_certificate_openssl_refuses(loader_env: dict[str, str], roots: list[Cert], caplog: pytest.LogCaptureFixture) -> None:
+def test_anchors_skip_a_certificate_openssl_refuses(loader_env: dict[str, str], roots: list[Cert], caplog: pytest.LogCaptureFixture) -> None:
     import ssl
 
     # Framing-valid but semantically broken for OpenSSL: a certificate whose algorithm
@@ -239,6 +241,6 @@ def test_load_into_skips_a_certificate_openssl_refuses(loader_env: dict[str, str
     store = TrustStore(certs=[roots[0].der, bytes(broken), roots[2].der],
                        origins=["a", "broken", "c"], subject_hashes=[0, 0, 0])
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    store.load_into(ctx)
+    load_anchors(ctx, store)
     assert ctx.cert_store_stats()["x509"] == 2  # the two good ones
     assert any("broken" in m for m in warnings_of(caplog))

@@ -11,6 +11,7 @@ import pytest
 
 from tests.test_scan_support import make_cert, pem, simple_name, tlv
 from tlsback._scantypes import FileStats, Problem
+from tlsback.settings import resolve
 
 A = make_cert(simple_name("Cert A"), serial=1)
 B = make_cert(simple_name("Cert B"), serial=2)
@@ -285,7 +286,7 @@ def test_select_no_extensions() -> None:
     """TLSBACK_NO_EXTENSIONS=1 selects Python, whatever is built."""
     from tlsback import _scan
 
-    module, reason = _scan.select({"TLSBACK_NO_EXTENSIONS": "TRUE"})
+    module, reason = _scan.select(resolve(env={"TLSBACK_NO_EXTENSIONS": "TRUE"}).scanner.value)
     assert module.IMPLEMENTATION == "python"
     assert reason == "TLSBACK_NO_EXTENSIONS=1"
 
@@ -294,7 +295,7 @@ def test_select_default_prefers_c_when_built() -> None:
     """Without switches, the extension is used when importable, else Python with the reason."""
     from tlsback import _scan
 
-    module, reason = _scan.select({})
+    module, reason = _scan.select(resolve(env={}).scanner.value)
     try:
         from tlsback import _scan_c
     except ImportError:
@@ -308,12 +309,11 @@ def test_select_default_prefers_c_when_built() -> None:
 @pytest.mark.parametrize("value", ["", "2", "yes please", " 1"])
 def test_select_bad_boolean_is_config_error(value: str) -> None:
     """Non-boolean switch values are a ConfigError naming the variable and the value."""
-    from tlsback import _scan
     from tlsback.errors import ConfigError
 
     for var in ("TLSBACK_NO_EXTENSIONS", "TLSBACK_REQUIRE_EXTENSIONS"):
         with pytest.raises(ConfigError) as info:
-            _scan.select({var: value})
+            resolve(env={var: value})
         assert var in str(info.value)
 
 
@@ -338,10 +338,10 @@ def test_missing_extension_required_is_an_error() -> None:
         sys.modules["tlsback._certscan"] = None  # as if it were not built
         from tlsback import _scan
         from tlsback.errors import ExtensionError
-        mod, reason = _scan.select({})
+        mod, reason = _scan.select("auto")
         print(mod.IMPLEMENTATION, "|", reason)
         try:
-            _scan.select({"TLSBACK_REQUIRE_EXTENSIONS": "1"})
+            _scan.select("c")
         except ExtensionError as exc:
             print("ERR", exc)
         """
@@ -366,9 +366,9 @@ def test_stale_extension_is_refused() -> None:
         sys.modules["tlsback._certscan"] = fake
         from tlsback import _scan
         from tlsback.errors import ExtensionError
-        print(_scan.select({})[1])
+        print(_scan.select("auto")[1])
         try:
-            _scan.select({"TLSBACK_REQUIRE_EXTENSIONS": "yes"})
+            _scan.select("c")
         except ExtensionError as exc:
             print("ERR", exc)
         """

@@ -11,23 +11,26 @@ Discovery follows uv's documented rules:
 
 Project settings take precedence over user settings, and user settings over system settings.
 tlsback's own table, ``[tool.tlsback]``, is read from the nearest ``pyproject.toml`` that has it.
+
+Most runs find no file, or only a ``pyproject.toml`` that says nothing about uv: those cost a
+few stats and one read, and the TOML parser is not even imported (see :func:`_may_hold_tables`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 __all__ = ["ConfigFile", "discover"]
 
 
-@dataclass(frozen=True)
 class ConfigFile:
     """One configuration file and the tables tlsback reads from it.
 
@@ -38,10 +41,17 @@ class ConfigFile:
         tlsback: ``[tool.tlsback]`` of ``pyproject.toml`` (empty for ``uv.toml``).
     """
 
-    path: Path
-    level: str
-    uv: Mapping[str, Any] = field(default_factory=dict)
-    tlsback: Mapping[str, Any] = field(default_factory=dict)
+    __slots__ = ("level", "path", "tlsback", "uv")
+
+    def __init__(self, path: str, level: str, uv: Mapping[str, Any] | None = None,
+                 tlsback: Mapping[str, Any] | None = None) -> None:
+        self.path = path
+        self.level = level
+        self.uv: Mapping[str, Any] = uv if uv is not None else {}
+        self.tlsback: Mapping[str, Any] = tlsback if tlsback is not None else {}
+
+    def __repr__(self) -> str:
+        return f"ConfigFile({self.path!r}, {self.level!r})"
 
     @property
     def origin(self) -> str:
@@ -49,7 +59,7 @@ class ConfigFile:
         return f"config:{self.path}"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: str) -> dict[str, Any]:
     # Imported only when a file exists: most runs find none and skip the parser's start-up cost.
     if sys.version_info >= (3, 11):
         import tomllib
@@ -65,38 +75,70 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"Failed to read {path}: {exc.strerror or exc}") from None
 
 
-def _table(doc: Mapping[str, Any], path: Path, *keys: str) -> Mapping[str, Any] | None:
+def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] | None:
     node: Any = doc
     for key in keys:
-        if not isinstance(node, Mapping) or key not in node:
+        if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
-    if not isinstance(node, Mapping):
+    if not isinstance(node, dict):
         raise ConfigError(f"Failed to parse {path}: `{'.'.join(keys)}` must be a table")
     return node
 
 
-def _pyproject_tables(path: Path) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+_PREFILTER_MAX = 10 * 1024 * 1024
+
+
+def _may_hold_tables(path: str) -> bool:
+    """Whether a ``pyproject.toml`` can hold ``[tool.uv]`` or ``[tool.tlsback]`` at all.
+
+    A TOML key is spelled with its own characters, bare or quoted, or with escapes inside a
+    basic string (``"\\u0075v"``). A file with neither ``uv`` nor ``tlsback`` nor a backslash
+    in its bytes has no such table: it is passed over without importing the TOML parser (about
+    as costly as the rest of a warm start). Anything else is parsed as before.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_PREFILTER_MAX + 1)
+    except OSError:
+        return True  # let the parser report it, with the file's name
+    if len(data) > _PREFILTER_MAX:
+        return True  # the parser's own checks decide
+    return b"uv" in data or b"tlsback" in data or b"\\" in data
+
+
+def _pyproject_tables(path: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    if not _may_hold_tables(path):
+        return None, None
     doc = _read_toml(path)
     return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
 
 
-def _project_files(cwd: Path) -> Iterator[ConfigFile]:
+def _parents(directory: str) -> Iterator[str]:
+    while True:
+        yield directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return
+        directory = parent
+
+
+def _project_files(cwd: str) -> Iterator[ConfigFile]:
     """Yield the project's uv settings file and the nearest ``[tool.tlsback]`` holder.
 
     In one directory ``uv.toml`` hides ``[tool.uv]`` of ``pyproject.toml``, as in uv; a
     ``pyproject.toml`` without either table is passed over.
     """
     want_uv, want_own = True, True
-    for directory in (cwd, *cwd.parents):
+    for directory in _parents(cwd):
         if not (want_uv or want_own):
             return
-        uv_toml = directory / "uv.toml"
-        if want_uv and uv_toml.is_file():
+        uv_toml = os.path.join(directory, "uv.toml")
+        if want_uv and os.path.isfile(uv_toml):
             yield ConfigFile(uv_toml, "project", _read_toml(uv_toml))
             want_uv = False
-        pyproject = directory / "pyproject.toml"
-        if not pyproject.is_file():
+        pyproject = os.path.join(directory, "pyproject.toml")
+        if not os.path.isfile(pyproject):
             continue
         uv, own = _pyproject_tables(pyproject)
         use_uv, use_own = want_uv and uv is not None, want_own and own is not None
@@ -106,27 +148,27 @@ def _project_files(cwd: Path) -> Iterator[ConfigFile]:
         want_uv, want_own = want_uv and not use_uv, want_own and not use_own
 
 
-def _user_file(env: Mapping[str, str]) -> Path | None:
+def _user_file(env: Mapping[str, str]) -> str | None:
     base = env.get("XDG_CONFIG_HOME") or ""
     if base:
-        root = Path(base)
+        root = base
     else:
-        home = env.get("HOME") or str(Path.home())
-        root = Path(home) / ".config"
-    candidate = root / "uv" / "uv.toml"
-    return candidate if candidate.is_file() else None
+        home = env.get("HOME") or os.path.expanduser("~")
+        root = os.path.join(home, ".config")
+    candidate = os.path.join(root, "uv", "uv.toml")
+    return candidate if os.path.isfile(candidate) else None
 
 
-def _system_files(env: Mapping[str, str]) -> list[Path]:
+def _system_files(env: Mapping[str, str]) -> list[str]:
     dirs = [d for d in (env.get("XDG_CONFIG_DIRS") or "").split(os.pathsep) if d]
-    candidates = [Path(d) / "uv" / "uv.toml" for d in dirs] + [Path("/etc/uv/uv.toml")]
+    candidates = [os.path.join(d, "uv", "uv.toml") for d in dirs] + ["/etc/uv/uv.toml"]
     for candidate in candidates:
-        if candidate.is_file():
+        if os.path.isfile(candidate):
             return [candidate]
     return []
 
 
-def discover(cwd: Path, env: Mapping[str, str], *, no_config: bool) -> list[ConfigFile]:
+def discover(cwd: str, env: Mapping[str, str], *, no_config: bool) -> list[ConfigFile]:
     """Find the configuration files that apply, highest precedence first.
 
     Args:
@@ -144,14 +186,14 @@ def discover(cwd: Path, env: Mapping[str, str], *, no_config: bool) -> list[Conf
         return []
     explicit = env.get("UV_CONFIG_FILE")
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
+        path = explicit
+        if not os.path.isfile(path):
             raise ConfigError(f"UV_CONFIG_FILE={explicit}: no such file")
-        if path.name == "pyproject.toml":
+        if os.path.basename(path) == "pyproject.toml":
             uv, own = _pyproject_tables(path)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
         return [ConfigFile(path, "explicit", _read_toml(path))]
-    files = list(_project_files(cwd.resolve()))
+    files = list(_project_files(os.path.realpath(cwd)))
     user = _user_file(env)
     if user is not None:
         files.append(ConfigFile(user, "user", _read_toml(user)))

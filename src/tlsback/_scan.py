@@ -7,16 +7,20 @@ downgrade. When both are set, ``TLSBACK_NO_EXTENSIONS`` wins: it is the explicit
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Mapping
-from types import ModuleType
-
+from . import _log
 from .errors import ExtensionError
 
-__all__ = ["REBUILD_HINT", "select"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
 
-log = logging.getLogger(__name__)
+__all__ = ["REBUILD_HINT", "SCANNERS", "select"]
+
+log = _log.getLogger(__name__)
+
+#: The values of ``Settings.scanner``: ``auto`` (the extension when usable), ``python``
+#: (``TLSBACK_NO_EXTENSIONS``), ``c`` (``TLSBACK_REQUIRE_EXTENSIONS``: required).
+SCANNERS = ("auto", "python", "c")
 
 REBUILD_HINT = (
     "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) "
@@ -24,21 +28,12 @@ REBUILD_HINT = (
 )
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    """A boolean environment variable, parsed the uv way; unset means False."""
-    value = env.get(name)
-    if value is None:
-        return False
-    from .settings import parse_bool
-
-    return parse_bool(name, value)
-
-
-def select(env: Mapping[str, str] | None = None) -> tuple[ModuleType, str]:
+def select(scanner: str = "auto") -> tuple[ModuleType, str]:
     """Pick the scanner implementation.
 
     Args:
-        env: the environment to read the switches from; ``os.environ`` by default.
+        scanner: ``Settings.scanner``: ``auto``, ``python`` or ``c`` (the switches are read,
+            and their values checked, by :mod:`tlsback.settings`).
 
     Returns:
         ``(module, reason)``: ``tlsback._scan_c`` or ``tlsback._scan_py``, and why, in words
@@ -46,17 +41,16 @@ def select(env: Mapping[str, str] | None = None) -> tuple[ModuleType, str]:
         ``"C extension not built: <import error>"``).
 
     Raises:
-        ConfigError: a switch holds something that is not a boolean.
-        ExtensionError: ``TLSBACK_REQUIRE_EXTENSIONS`` is true and the extension cannot be used.
+        ExtensionError: the extension is required (``c``) and cannot be used.
     """
-    if env is None:
-        env = os.environ
-    if _flag(env, "TLSBACK_NO_EXTENSIONS"):
+    if scanner not in SCANNERS:
+        raise ValueError(f"unknown scanner {scanner!r}; expected one of {', '.join(SCANNERS)}")
+    if scanner == "python":
         from . import _scan_py
 
         log.debug("scanner: python (TLSBACK_NO_EXTENSIONS=1)")
         return _scan_py, "TLSBACK_NO_EXTENSIONS=1"
-    required = _flag(env, "TLSBACK_REQUIRE_EXTENSIONS")
+    required = scanner == "c"
     try:
         from . import _scan_c
     except ImportError as exc:

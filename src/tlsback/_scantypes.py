@@ -6,14 +6,18 @@ only a label used in messages; nothing here touches the file system.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 
 __all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem"]
 
+# Plain classes, not dataclasses: a warm start builds Problems from the cache entry's metadata,
+# and importing dataclasses (with inspect) costs more than the whole warm start (docs/cache.md).
 
-@dataclass(frozen=True)
-class Problem:
-    """One problem with one trust source, turned into one warning.
+
+class Problem(namedtuple("Problem", "path code message line", defaults=(None,))):
+    """One problem with one trust source, turned into one warning; an immutable value.
 
     Attributes:
         path: the file or directory the problem is about.
@@ -25,24 +29,37 @@ class Problem:
         line: the 1-based line the problem starts at, where that means something.
     """
 
-    path: str
-    code: str
-    message: str
-    line: int | None = None
+    __slots__ = ()
+    if TYPE_CHECKING:
+        path: str
+        code: str
+        message: str
+        line: int | None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
 
 
-@dataclass
 class FileStats:
     """How many certificates one file held, and how many of those were new."""
 
-    found: int = 0
-    unique: int = 0
+    __slots__ = ("found", "unique")
+
+    def __init__(self, found: int = 0, unique: int = 0) -> None:
+        self.found = found
+        self.unique = unique
+
+    def __repr__(self) -> str:
+        return f"FileStats(found={self.found}, unique={self.unique})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileStats):
+            return NotImplemented
+        return (self.found, self.unique) == (other.found, other.unique)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
 
-@dataclass
 class ScanResult:
     """The deduplicated certificates of a set of files, with what went wrong.
 
@@ -56,12 +73,26 @@ class ScanResult:
         problems: per-file problems, in input order.
     """
 
-    certs: list[bytes] = field(default_factory=list)
-    origins: list[str] = field(default_factory=list)
-    subject_hashes: list[int] = field(default_factory=list)
-    per_file: dict[str, FileStats] = field(default_factory=dict)
-    duplicates: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("certs", "duplicates", "origins", "per_file", "problems", "subject_hashes")
+
+    def __init__(self) -> None:
+        self.certs: list[bytes] = []
+        self.origins: list[str] = []
+        self.subject_hashes: list[int] = []
+        self.per_file: dict[str, FileStats] = {}
+        self.duplicates = 0
+        self.problems: list[Problem] = []
+
+    def __repr__(self) -> str:
+        return (f"ScanResult({len(self.certs)} certificates, {self.duplicates} duplicates, "
+                f"{len(self.problems)} problems)")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScanResult):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
 
 # --- Problem codes and messages of the scanners --------------------------------------------------

@@ -23,12 +23,16 @@ to the leaf and intermediates that webpki ignores. Those make tlsback stricter, 
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import ssl
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections import namedtuple
+from collections.abc import Sequence
+
+# No dataclasses, typing or datetime at import: building a context is on every program's start-up
+# path, and those imports cost more than the rest of a warm start (docs/cache.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime
+    from typing import Any
 
 __all__ = [
     "CIPHERS",
@@ -176,6 +180,8 @@ def _oid(content: bytes) -> str:
 
 
 def _time(tag: int, content: bytes) -> datetime.datetime:
+    import datetime
+
     """UTCTime (tag 0x17) or GeneralizedTime (0x18), as RFC 5280 §4.1.2.5 profiles them."""
     text = content.decode("ascii", "replace")
     try:
@@ -296,32 +302,37 @@ _EKU_NAMES = {
 _SAN_KINDS = {0x82: "DnsName", 0x87: "IpAddress", 0x81: "Rfc822Name", 0x86: "URI"}
 
 
-@dataclass(frozen=True)
-class Extension:
+class Extension(namedtuple("Extension", "oid critical value")):
     """One certificate extension: OID, criticality, the extnValue contents."""
 
-    oid: str
-    critical: bool
-    value: bytes
+    __slots__ = ()
+    if TYPE_CHECKING:
+        oid: str
+        critical: bool
+        value: bytes
 
 
-@dataclass(frozen=True)
-class CertInfo:
+class CertInfo(namedtuple("CertInfo", [
+        "der", "version", "subject", "issuer", "subject_der", "issuer_der", "not_before", "not_after",
+        "signature_algorithm", "key_algorithm", "key_parameter", "rsa_bits", "extensions"],
+        defaults=((),))):
     """What the policy and the error messages need from one certificate."""
 
-    der: bytes
-    version: int  # 1, 2 or 3
-    subject: str
-    issuer: str
-    subject_der: bytes
-    issuer_der: bytes
-    not_before: datetime.datetime
-    not_after: datetime.datetime
-    signature_algorithm: str  # OID of the outer signatureAlgorithm
-    key_algorithm: str  # OID of the subjectPublicKeyInfo algorithm
-    key_parameter: str | None  # the named curve OID for EC keys
-    rsa_bits: int | None
-    extensions: tuple[Extension, ...] = field(default=())
+    __slots__ = ()
+    if TYPE_CHECKING:
+        der: bytes
+        version: int  # 1, 2 or 3
+        subject: str
+        issuer: str
+        subject_der: bytes
+        issuer_der: bytes
+        not_before: datetime.datetime
+        not_after: datetime.datetime
+        signature_algorithm: str  # OID of the outer signatureAlgorithm
+        key_algorithm: str  # OID of the subjectPublicKeyInfo algorithm
+        key_parameter: str | None  # the named curve OID for EC keys
+        rsa_bits: int | None
+        extensions: tuple[Extension, ...]
 
     def extension(self, oid: str) -> Extension | None:
         """The extension with this OID, if present."""
@@ -706,6 +717,8 @@ def describe_failure(
         certificate concerned when it can be told.
     """
     reason = RUSTLS_REASONS.get(verify_code, "Other")
+    import datetime
+
     now = now or datetime.datetime.now(datetime.timezone.utc)
     certs: list[CertInfo] = []
     for der in chain or ():
@@ -916,14 +929,23 @@ def _post_handshake(ctx: ssl.SSLContext, sslobj: Any, peer_der: bytes | None) ->
         raise exc from None
 
 
-@contextlib.contextmanager
-def _openssl_failures_reworded(obj: ssl.SSLSocket | ssl.SSLObject) -> Iterator[None]:
-    """Give OpenSSL's own verification failures during the handshake uv's words."""
-    try:
-        yield
-    except ssl.SSLCertVerificationError as exc:
-        _annotate(exc, getattr(obj, "_sslobj", None), obj.server_hostname)
-        raise
+class _openssl_failures_reworded:  # lower case: used like the function it replaces
+    """Give OpenSSL's own verification failures during the handshake uv's words.
+
+    A class, not ``contextlib.contextmanager``: contextlib's import would be the only reason to
+    load it on a warm start.
+    """
+
+    def __init__(self, obj: ssl.SSLSocket | ssl.SSLObject) -> None:
+        self.obj = obj
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            _annotate(exc, getattr(self.obj, "_sslobj", None), self.obj.server_hostname)
+        # returns None: the exception, annotated, propagates
 
 
 def _check_completed_handshake(obj: ssl.SSLSocket | ssl.SSLObject) -> None:

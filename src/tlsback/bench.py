@@ -131,7 +131,10 @@ BROKEN_FILES: dict[str, Callable[[], bytes]] = {
 
 def cache_root() -> str:
     """Where generated trees are kept: ``$XDG_CACHE_HOME/tlsback-bench``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    from .settings import location_env
+
+    env = location_env()
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tlsback-bench")
 
 
@@ -234,7 +237,7 @@ def list_and_read(paths: Sequence[str]) -> list[tuple[str, bytes]]:
     return items
 
 
-def _load(paths: Sequence[str], env: dict[str, str]) -> Any:
+def _load(paths: Sequence[str], scanner: str) -> Any:
     from .loader import load_trust_store
 
     return load_trust_store(
@@ -242,21 +245,22 @@ def _load(paths: Sequence[str], env: dict[str, str]) -> Any:
         cert_dirs=[],
         include_platform=True,
         platform_paths=list(paths),
-        env=env,
+        scanner=scanner,
     )
 
 
-def _implementations() -> list[tuple[str, Any, dict[str, str]]]:
+def _implementations() -> list[tuple[str, Any, str]]:
+    """(name, scanner module, ``Settings.scanner`` value selecting it)."""
     from . import _scan_py
 
-    out: list[tuple[str, Any, dict[str, str]]] = []
+    out: list[tuple[str, Any, str]] = []
     try:
         from . import _scan_c
 
-        out.append(("c", _scan_c, {"TLSBACK_REQUIRE_EXTENSIONS": "1"}))
+        out.append(("c", _scan_c, "c"))
     except ImportError:
         pass
-    out.append(("python", _scan_py, {"TLSBACK_NO_EXTENSIONS": "1"}))
+    out.append(("python", _scan_py, "python"))
     return out
 
 
@@ -292,7 +296,7 @@ def _measure(
         floor.append(time.perf_counter() - t)
         step("floor")
     results = []
-    for name, impl, env in _implementations():
+    for name, impl, scanner in _implementations():
         scan, load = [], []
         result = store = None
         for _ in range(runs):
@@ -302,7 +306,7 @@ def _measure(
             step(f"scan {name}")
         for _ in range(runs):
             t = time.perf_counter()
-            store = _load(paths, env)
+            store = _load(paths, scanner)
             load.append(time.perf_counter() - t)
             step(f"load {name}")
         assert result is not None and store is not None

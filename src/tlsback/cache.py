@@ -37,20 +37,20 @@ directory that is removed at exit (or as soon as nothing refers to it).
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
-import logging
 import os
 import stat
 import sys
 import time
-import weakref
 from array import array
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
+from . import _log
 from ._version import __version__
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from hashlib import blake2b
+    from typing import Any
 
 __all__ = [
     "FORMAT",
@@ -69,7 +69,7 @@ __all__ = [
     "resolve_root",
 ]
 
-log = logging.getLogger(__name__)
+log = _log.getLogger(__name__)
 
 #: Layout version of an entry; part of the key and of the entry's directory name.
 FORMAT = 1
@@ -136,7 +136,6 @@ def _private_dir(path: str, *, parents: bool = False) -> None:
     _check_private(path, st)
 
 
-@dataclass(frozen=True)
 class CacheRoot:
     """Where entries are kept, and how that place was chosen.
 
@@ -146,9 +145,15 @@ class CacheRoot:
         skipped: why earlier candidates were not used, in order.
     """
 
-    path: str
-    origin: str
-    skipped: tuple[str, ...] = ()
+    __slots__ = ("origin", "path", "skipped")
+
+    def __init__(self, path: str, origin: str, skipped: tuple[str, ...] = ()) -> None:
+        self.path = path
+        self.origin = origin
+        self.skipped = skipped
+
+    def __repr__(self) -> str:
+        return f"CacheRoot(path={self.path!r}, origin={self.origin!r}, skipped={self.skipped!r})"
 
 
 def _user_cache_dir(env: Mapping[str, str]) -> str | None:
@@ -228,6 +233,19 @@ def _why(exc: OSError) -> str:
 _NO_STAT = (2**64 - 1,) * 4
 
 
+def _new_hash(data: bytes) -> blake2b:
+    """A BLAKE2b hash (128-bit digest) of ``data``, to be updated with more.
+
+    From ``_blake2``, hashlib's own implementation module, when it is there: ``import hashlib``
+    also loads OpenSSL's ``_hashlib``, which costs a warm start about as much as all its stats.
+    """
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover - an interpreter built without it
+        from hashlib import blake2b
+    return blake2b(data, digest_size=16)
+
+
 def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_result | None]]) -> str:
     """The cache key of a source set.
 
@@ -237,9 +255,9 @@ def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_resul
         files: every listed file with its ``os.stat`` result (None when it could not be stat'ed).
 
     Returns:
-        A 32-hex-digit key (SHA-256, truncated).
+        A 32-hex-digit key (BLAKE2b with a 128-bit digest).
     """
-    h = hashlib.sha256(f"tlsback {__version__} cache {FORMAT}\n{tuple(header)!r}\n".encode(
+    h = _new_hash(f"tlsback {__version__} cache {FORMAT}\n{tuple(header)!r}\n".encode(
         "utf-8", "surrogateescape"))
     h.update("\0".join([path for path, _ in files]).encode("utf-8", "surrogateescape"))
     try:
@@ -266,11 +284,27 @@ class Lease:
 
     def __init__(self, path: str, fd: int | None, *, private: bool = False) -> None:
         self.path = path
-        self._finalizer = weakref.finalize(self, _release, fd, path if private else None)
+        self._fd = fd
+        self._finalizer: Any = None
+        if private:
+            # A finalizer also runs at exit, which removes the directory; a shared entry only
+            # needs its descriptor closed, which __del__ (or the exit) does without importing
+            # weakref on a warm start.
+            import weakref
+
+            self._finalizer = weakref.finalize(self, _release, fd, path)
 
     def release(self) -> None:
         """Give the lease up now (and remove the directory, if private)."""
-        self._finalizer()
+        if self._finalizer is not None:
+            self._finalizer()
+            return
+        fd, self._fd = self._fd, None
+        _release(fd, None)
+
+    def __del__(self) -> None:
+        if self._finalizer is None:
+            self.release()
 
 
 def _release(fd: int | None, remove: str | None) -> None:
@@ -302,13 +336,18 @@ def _open_dir(path: str) -> int:
 # --- reading --------------------------------------------------------------------------------
 
 
-@dataclass
 class Entry:
     """A usable entry: its directory (the ``capath``), metadata and lease."""
 
-    path: str
-    meta: dict[str, Any]
-    lease: Lease
+    __slots__ = ("lease", "meta", "path")
+
+    def __init__(self, path: str, meta: dict[str, Any], lease: Lease) -> None:
+        self.path = path
+        self.meta = meta
+        self.lease = lease
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.path}>"
 
     @property
     def count(self) -> int:
@@ -332,6 +371,48 @@ class Entry:
         return certs, origins, hashes
 
 
+_META_MAX = 16 * 1024 * 1024
+
+
+class _JSONContext:
+    """What ``_json.make_scanner`` reads from ``json.JSONDecoder``: json.loads' defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"metadata holds {name}")  # never written by tlsback
+
+
+def _json_loads(data: bytes) -> Any:
+    """``json.loads`` for the entry's metadata, through json's own C scanner when it is there.
+
+    ``import json`` compiles the regular expressions of its pure-Python fallbacks, which cost a
+    warm start more than reading and checking the entry. The C scanner (``_json``) is the parser
+    ``json.loads`` itself runs; a document that is not exactly one JSON value (leading or
+    trailing bytes included) is an error, and the entry is rebuilt.
+    """
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - an interpreter without json's accelerator
+        import json
+
+        return json.loads(data)
+    text = data.decode("utf-8")
+    try:
+        # the context is duck-typed: the attributes json.JSONDecoder gives the scanner
+        value, end = make_scanner(_JSONContext())(text, 0)  # type: ignore[arg-type]
+    except StopIteration:
+        raise ValueError("metadata is not JSON") from None
+    if end != len(text):
+        raise ValueError("metadata has trailing data")
+    return value
+
+
 def _load_meta(dir_fd: int) -> dict[str, Any]:
     fd = os.open(META_NAME, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
     try:
@@ -343,11 +424,19 @@ def _load_meta(dir_fd: int) -> dict[str, Any]:
             raise ValueError(f"metadata is owned by uid {st.st_uid}")
         if st.st_mode & 0o022:
             raise ValueError("metadata is writable by others")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(16 * 1024 * 1024)
+        if st.st_size > _META_MAX:
+            raise ValueError("metadata is too large")
+        # os.read of the size fstat gave: a buffered read(16 MiB) allocates (and faults in) the
+        # whole 16 MiB first, which cost a warm start more than everything else it does.
+        chunks = [os.read(fd, st.st_size + 1)]
+        while chunks[-1] and sum(map(len, chunks)) <= _META_MAX:
+            chunks.append(os.read(fd, 65536))
+        data = b"".join(chunks)
+        if len(data) > _META_MAX:
+            raise ValueError("metadata is too large")
     finally:
         os.close(fd)
-    meta = json.loads(data)
+    meta = _json_loads(data)
     if not isinstance(meta, dict):
         raise ValueError("metadata is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
     return meta
@@ -476,6 +565,8 @@ class EntryWriter:
             # finished content; writing into the file does not change it again.
             meta = dict(meta, format=FORMAT, tlsback=__version__, count=len(self._index),
                         dir_mtime_ns=os.stat(self.directory).st_mtime_ns, complete=True)
+            import json
+
             os.write(fd, json.dumps(meta, separators=(",", ":")).encode("utf-8", "surrogateescape"))
         finally:
             os.close(fd)

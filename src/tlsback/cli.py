@@ -131,6 +131,10 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
     w(f"client cert  {cc if cc is None else ', '.join(f'{k}={v}' for k, v in cc.items())}\n")
     if d["config_files"]:
         w("config       " + ", ".join(d["config_files"]) + "\n")
+    # Every other switch that is not at its default, with where it came from (--json: all).
+    for name, setting in d["settings"].items():
+        if setting["origin"] != "default" and name not in ("backend", "insecure_hosts"):
+            w(f"setting      {name} = {setting['value']!r}  ({setting['origin']})\n")
     t = d["timings"]
     w("timings      " + ", ".join(f"{k.removesuffix('_s')} {_fmt_seconds(v)}" for k, v in t.items()) + "\n")
     if d["warnings"]:
@@ -231,7 +235,7 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
         return 0
     from . import _scan
 
-    impl, _ = _scan.select(cfg._env)
+    impl, _ = _scan.select(cfg.settings.scanner.value)
     try:
         with open(args.check, "rb") as f:
             data = f.read()

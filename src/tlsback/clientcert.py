@@ -10,9 +10,12 @@ goes on without a client certificate. A key that does not belong to the certific
 OpenSSL is never given the chance to prompt for a password: encrypted keys are recognised from
 their PEM label (``ENCRYPTED PRIVATE KEY``, RFC 5958) or legacy headers (``Proc-Type:
 4,ENCRYPTED``, RFC 1421) and never handed over, and ``load_cert_chain`` gets a password callback
-that refuses. ``SSLContext.load_cert_chain`` only reads files, so :meth:`ClientCert.apply` writes
-the chain and key it selected to a 0600 file in a private 0700 directory (on tmpfs where there is
-one) and removes both right after loading.
+that refuses. ``SSLContext.load_cert_chain`` only reads files, so the chain and key it selected are
+written once per :class:`ClientCert` and every context (the start-up check, the verifying and the
+insecure context) loads that one copy: on Linux an anonymous memory file (``memfd_create``) read
+through ``/proc/self/fd``, which has no name in any file system and goes away with the process;
+elsewhere a 0600 file in a private 0700 directory (on tmpfs where there is one), removed right
+after each load.
 
 Parsing (:func:`parse_client_cert`) is sans-IO; only :func:`load_client_cert` reads the file.
 """
@@ -28,9 +31,10 @@ import os
 import re
 import ssl
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from ._scantypes import Problem
@@ -122,6 +126,10 @@ class ClientCert:
     subject: str
     not_after: str | None = None
     leaf_key_type: str = field(default="unknown", repr=False)
+    #: Where the fallback's short-lived key file goes (``XDG_RUNTIME_DIR``, from the settings).
+    runtime_dir: str | None = field(default=None, repr=False, compare=False)
+    # The one copy every context loads, made on first use (see the module docstring).
+    _memory: list[_MemoryFile | None] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def key_format(self) -> str:
@@ -163,7 +171,13 @@ class ClientCert:
                 f"{self._mismatch_message()}: the key is {self.key_type}, the certificate's is "
                 f"{self.leaf_key_type}"
             )
-        with _private_file(self.pem()) as path:
+        if not self._memory:
+            self._memory.append(_MemoryFile.create(self.pem()))
+        memory = self._memory[0]
+        if memory is not None:
+            ctx.load_cert_chain(certfile=memory.path, password=_refuse_password)
+            return
+        with _private_file(self.pem(), self.runtime_dir) as path:
             ctx.load_cert_chain(certfile=path, password=_refuse_password)
 
     def _mismatch_message(self) -> str:
@@ -185,11 +199,13 @@ class ClientCert:
         }
 
 
-def load_client_cert(path: str) -> tuple[ClientCert | None, list[Problem]]:
+def load_client_cert(path: str, runtime_dir: str | None = None) -> tuple[ClientCert | None, list[Problem]]:
     """Read and check ``SSL_CLIENT_CERT``.
 
     Args:
         path: the value of ``SSL_CLIENT_CERT``.
+        runtime_dir: ``XDG_RUNTIME_DIR`` (from the settings), for the key file where no
+            memory file can be used.
 
     Returns:
         ``(cert, problems)``. ``cert`` is None when there is nothing usable; each problem is a
@@ -216,6 +232,8 @@ def load_client_cert(path: str) -> tuple[ClientCert | None, list[Problem]]:
     except OSError as exc:
         return None, [Problem(path, "unreadable", f"cannot read the file ({exc.strerror or exc})")]
     cert, problems = parse_client_cert(data, path)
+    if cert is not None and runtime_dir:
+        cert = replace(cert, runtime_dir=runtime_dir)
     if cert is not None:
         # Check the pair once, now, so a mismatch is an error at start-up and not at the first
         # connection; and so an OpenSSL refusal becomes a warning like the other problems.
@@ -558,9 +576,47 @@ def _refuse_password() -> bytes:
     raise ClientCertError("the private key in SSL_CLIENT_CERT is encrypted")
 
 
-def _private_dir_base() -> str | None:
+class _MemoryFile:
+    """The chain and key in an anonymous memory file, readable by path as ``/proc/self/fd/N``.
+
+    Opening ``/proc/self/fd/N`` on Linux opens the file anew (its own offset), so every
+    ``load_cert_chain`` reads it whole. The descriptor is closed when the :class:`ClientCert`
+    goes away, or at exit.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.path = f"/proc/self/fd/{fd}"
+
+    @classmethod
+    def create(cls, content: bytes) -> _MemoryFile | None:
+        """The memory file holding ``content``, or None where there is none (not Linux, no /proc)."""
+        memfd_create = getattr(os, "memfd_create", None)
+        if memfd_create is None or not sys.platform.startswith("linux"):
+            return None
+        try:
+            fd = memfd_create("tlsback-client-cert", os.MFD_CLOEXEC)
+        except OSError:
+            return None
+        memory = cls(fd)
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+            if not os.path.exists(memory.path):  # /proc not mounted (some containers)
+                return None
+        except OSError:
+            return None
+        return memory
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _private_dir_base(runtime_dir: str | None) -> str | None:
     """A tmpfs directory for the short-lived key file, so the key never reaches a disk."""
-    for candidate in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+    for candidate in (runtime_dir, "/dev/shm"):
         if not candidate:
             continue
         try:
@@ -573,10 +629,10 @@ def _private_dir_base() -> str | None:
 
 
 @contextlib.contextmanager
-def _private_file(content: bytes) -> Iterator[str]:
+def _private_file(content: bytes, runtime_dir: str | None) -> Iterator[str]:
     """A 0600 file holding ``content`` in a fresh 0700 directory; both removed on exit."""
     try:
-        directory = tempfile.mkdtemp(prefix="tlsback-clientcert-", dir=_private_dir_base())
+        directory = tempfile.mkdtemp(prefix="tlsback-clientcert-", dir=_private_dir_base(runtime_dir))
     except OSError:
         directory = tempfile.mkdtemp(prefix="tlsback-clientcert-")
     path = os.path.join(directory, "client.pem")

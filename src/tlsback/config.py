@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import ssl
 import sys
-import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from _thread import RLock  # not threading: its import costs start-up time (docs/cache.md)
+from _thread import allocate_lock as Lock
 
-from . import registry
+from . import _log
 from ._version import __version__
 from .errors import ConfigError
-from .loader import StoreOptions, TrustStore, load_trust_store
 from .settings import Settings, resolve
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
     from .clientcert import ClientCert
     from .insecure import InsecureHosts
+    from .loader import StoreOptions, TrustStore
     from .registry import Backend
 
 __all__ = ["TLSConfig", "default_config", "load"]
 
-log = logging.getLogger(__name__)
+log = _log.getLogger(__name__)
 
 
 class TLSConfig:
@@ -36,20 +38,26 @@ class TLSConfig:
     built; insecure hosts get a separate context.
     """
 
-    def __init__(self, settings: Settings, env: Mapping[str, str]) -> None:
+    def __init__(self, settings: Settings) -> None:
         """Wrap resolved settings; use :func:`load` rather than calling this directly."""
-        from .insecure import InsecureHosts
-
         self.settings = settings
-        self._env = dict(env)
-        self._lock = threading.RLock()
+        self._lock = RLock()
         self._backend: Backend | None = None
         self._store: TrustStore | None = None
         self._context: ssl.SSLContext | None = None
         self._insecure_context: ssl.SSLContext | None = None
         self._client_cert: tuple[ClientCert | None, list[Any]] | None = None
+        self._insecure_hosts: InsecureHosts | None = None
         self._timings: dict[str, float] = {}
-        self.insecure_hosts: InsecureHosts = InsecureHosts(settings.insecure_hosts.value)
+
+    @property
+    def insecure_hosts(self) -> InsecureHosts:
+        """The allowed insecure hosts (docs/insecure-hosts.md), matched as the HTTP clients match hosts."""
+        if self._insecure_hosts is None:
+            from .insecure import InsecureHosts  # only when asked: most programs have none
+
+            self._insecure_hosts = InsecureHosts(self.settings.insecure_hosts.value)
+        return self._insecure_hosts
 
     def __repr__(self) -> str:
         return f"<TLSConfig backend={self.backend_name!r} ({self.settings.backend.origin})>"
@@ -68,7 +76,15 @@ class TLSConfig:
         """
         with self._lock:
             if self._backend is None:
-                self._backend = registry.get_backend(self.backend_name)
+                from .backends import BUILTINS, load_builtin
+
+                if self.backend_name in BUILTINS:
+                    # A plugin can never take a built-in's name: no entry-point scan.
+                    self._backend = load_builtin(self.backend_name)
+                else:
+                    from . import registry
+
+                    self._backend = registry.get_backend(self.backend_name)
                 log.debug("backend %s chosen (%s)", self.backend_name, self.settings.backend.origin)
             return self._backend
 
@@ -85,6 +101,8 @@ class TLSConfig:
                         f"{self.backend_name!r} backend, which always trusts the operating system's "
                         "store; use the rustls backend or the merge mode"
                     )
+                from .loader import load_trust_store
+
                 t0 = time.perf_counter()
                 self._store = load_trust_store(
                     cert_file=s.cert_file.value,
@@ -92,7 +110,7 @@ class TLSConfig:
                     include_platform=self.backend.uses_platform_store,
                     mode=s.custom_certs.value,
                     platform_paths=s.platform_paths.value,
-                    env=self._env,
+                    scanner=s.scanner.value,
                     options=self._store_options(),
                 )
                 self._timings["store_s"] = time.perf_counter() - t0
@@ -100,6 +118,8 @@ class TLSConfig:
 
     def _store_options(self) -> StoreOptions:
         """Lazy store and trust cache settings (SPEC §7)."""
+        from .loader import StoreOptions
+
         s = self.settings
         # A capath is read only by OpenSSL's own verifier. The rustls backend verifies with it
         # (plugins that use the platform store get what it gets). The native backend's custom
@@ -109,7 +129,7 @@ class TLSConfig:
         cache_reason = "" if s.cache.value else (
             "--no-cache" if s.cache.origin == "cli" else f"cache off ({s.cache.origin})")
         return StoreOptions(store=s.store.value, cache=s.cache.value, cache_reason=cache_reason,
-                            cache_dir=s.cache_dir.value, lazy_ok=lazy_ok)
+                            cache_dir=s.cache_dir.value, lazy_ok=lazy_ok, cache_env=s.cache_env.value)
 
     def _client(self) -> ClientCert | None:
         path = self.settings.client_cert.value
@@ -118,7 +138,7 @@ class TLSConfig:
         if self._client_cert is None:
             from .clientcert import load_client_cert
 
-            cert, problems = load_client_cert(path)
+            cert, problems = load_client_cert(path, self.settings.cache_env.value.get("XDG_RUNTIME_DIR"))
             for problem in problems:
                 log.warning("Invalid `SSL_CLIENT_CERT`. %s: %s. Continuing without a client certificate.",
                             problem.message, problem.path)
@@ -127,7 +147,15 @@ class TLSConfig:
 
     def _build(self, verify: bool) -> ssl.SSLContext:
         t0 = time.perf_counter()
-        ctx = self.backend.create_context(self.store, verify=verify)
+        # The insecure context verifies nothing: it gets an empty store, and the real one is
+        # not loaded for it (a program that only talks to insecure hosts never loads it).
+        if verify:
+            store = self.store
+        else:
+            from .loader import TrustStore
+
+            store = TrustStore(cache={"state": "eager", "path": None, "reason": "insecure context"})
+        ctx = self.backend.create_context(store, verify=verify)
         # Offer HTTP/1.1 by ALPN (SPEC §5: rustls clients always offer ALPN). Set here, once, on
         # the shared context: clients that want h2 set their own list per connection.
         ctx.set_alpn_protocols(["http/1.1"])
@@ -163,7 +191,8 @@ class TLSConfig:
         The host is the one every URL parser agrees on (:func:`tlsback.insecure.url_origin`);
         a URL read differently by RFC 3986 and by the WHATWG URL standard never matches.
         """
-        return bool(self.insecure_hosts) and self.insecure_hosts.matches(url)
+        # No rules: decided without importing the matcher (the warm path).
+        return bool(self.settings.insecure_hosts.value) and self.insecure_hosts.matches(url)
 
     def context_for(self, url: str) -> ssl.SSLContext:
         """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`.
@@ -199,7 +228,8 @@ class TLSConfig:
         Returns:
             :attr:`insecure_context` when a rule matches, else :attr:`context`.
         """
-        if self.insecure_hosts and self.insecure_hosts.matches_origin(scheme, host, port):
+        if self.settings.insecure_hosts.value and self.insecure_hosts.matches_origin(
+                scheme, host, port):
             return self.insecure_context
         return self.context
 
@@ -208,6 +238,8 @@ class TLSConfig:
 
         Builds the verifying context if it was not built yet, so its cost is measured.
         """
+        from . import registry
+
         entries = registry.discover()
         entry = entries.get(self.backend_name)
         store = self.store
@@ -276,15 +308,14 @@ def load(
     Raises:
         ConfigError: a bad flag, variable or config value.
     """
-    env = os.environ if env is None else env
     settings = resolve(
         args, native_tls=native_tls, backend=backend, allow_insecure_host=allow_insecure_host,
         no_cache=no_cache, env=env, cwd=cwd,
     )
-    return TLSConfig(settings, env)
+    return TLSConfig(settings)
 
 
-_default_lock = threading.Lock()
+_default_lock = Lock()
 _default: list[TLSConfig] = []
 
 

@@ -15,24 +15,24 @@ hashed directory into the cache.
 
 from __future__ import annotations
 
-import functools
-import gc
-import logging
 import os
 import ssl
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from . import _scan
-from ._scantypes import Problem, ScanResult
-from .sources import Listing, Source, certifi_source, custom_sources, list_source, platform_sources
+from . import _log
+from ._scantypes import Problem
+from .sources import certifi_source, custom_sources, list_source, platform_sources
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from ._scantypes import ScanResult
     from .cache import Entry, EntryWriter, Lease
+    from .sources import Listing, Source
 
 __all__ = [
     "EAGER_MAX_CACHED",
@@ -45,7 +45,7 @@ __all__ = [
     "load_trust_store",
 ]
 
-log = logging.getLogger(__name__)
+log = _log.getLogger(__name__)
 
 MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPEC §2.4)
 
@@ -62,7 +62,7 @@ LINK_ORIGINALS = True
 
 STORE_MODES = ("auto", "lazy", "eager")
 
-@dataclass(frozen=True)
+
 class StoreOptions:
     """How the store is handed to OpenSSL and whether the trust cache is used.
 
@@ -73,26 +73,39 @@ class StoreOptions:
         cache_reason: why the cache is off, in words (shown by ``tlsback info``).
         cache_dir: ``TLSBACK_CACHE_DIR``, or None for the default location.
         lazy_ok: whether the backend can use a ``capath`` (contexts that verify with OpenSSL).
+        cache_env: the variables that place the cache (``Settings.cache_env``).
     """
 
-    store: str = "auto"
-    cache: bool = True
-    cache_reason: str = ""
-    cache_dir: str | None = None
-    lazy_ok: bool = True
+    __slots__ = ("cache", "cache_dir", "cache_env", "cache_reason", "lazy_ok", "store")
+
+    def __init__(self, store: str = "auto", cache: bool = True, cache_reason: str = "",
+                 cache_dir: str | None = None, lazy_ok: bool = True,
+                 cache_env: Mapping[str, str] | None = None) -> None:
+        self.store = store
+        self.cache = cache
+        self.cache_reason = cache_reason
+        self.cache_dir = cache_dir
+        self.lazy_ok = lazy_ok
+        self.cache_env: Mapping[str, str] = cache_env if cache_env is not None else {}
 
 
-@dataclass
 class SourceReport:
     """What one source contributed, for diagnostics."""
 
-    source: Source
-    files: int = 0
-    certificates: int = 0  # found, before deduplication
-    unique: int = 0  # new to the store
-    aliases: int = 0  # files already read through an earlier path (hash links, repeated sources)
-    skipped: int = 0  # directory entries passed over silently (other names, subdirectories)
-    problems: list[Problem] = field(default_factory=list)
+    __slots__ = ("aliases", "certificates", "files", "problems", "skipped", "source", "unique")
+
+    def __init__(self, source: Source, files: int = 0, certificates: int = 0, unique: int = 0,
+                 aliases: int = 0, skipped: int = 0, problems: list[Problem] | None = None) -> None:
+        self.source = source
+        self.files = files
+        self.certificates = certificates  # found, before deduplication
+        self.unique = unique  # new to the store
+        self.aliases = aliases  # files already read through an earlier path (hash links, repeated sources)
+        self.skipped = skipped  # directory entries passed over silently (other names, subdirectories)
+        self.problems: list[Problem] = problems if problems is not None else []
+
+    def __repr__(self) -> str:
+        return f"<SourceReport {self.source.kind} {self.source.path}: {self.certificates} certificates>"
 
     @property
     def duplicates(self) -> int:
@@ -121,6 +134,10 @@ class SourceReport:
 class TrustStore:
     """The deduplicated trust anchors of a set of sources, with how they were loaded.
 
+    An immutable value: built once by :func:`load_trust_store`, handed to OpenSSL by
+    :mod:`tlsback.anchors`. Its attributes cannot be reassigned (nothing may change what a
+    context built from it trusts).
+
     Attributes:
         certs: unique DER certificates in source order (first occurrence wins). On a warm cache
             hit they are read from the cache entry only when asked for.
@@ -133,9 +150,28 @@ class TrustStore:
         mode: ``merge`` or ``only`` (SPEC §2.4).
         timings: seconds spent listing, reading, scanning, building, and in all.
         lazy_dir: the hashed directory handed to OpenSSL as ``capath``, or None (eager).
+        lease: what keeps ``lazy_dir`` in place while the store or a context uses it.
         cache: the cache state for diagnostics: ``state`` (``hit``, ``built``, ``eager``,
             ``disabled``), ``path``, ``reason``, ...
     """
+
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_origins", "cache", "implementation",
+                 "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
+                 "timings")
+    _certs: list[bytes]
+    _origins: list[str]
+    _hashes: list[int]
+    _count: int | None
+    _entry: Entry | None
+    sources: list[SourceReport]
+    implementation: str
+    implementation_reason: str
+    platform_fallback: bool
+    mode: str
+    timings: dict[str, float]
+    lazy_dir: str | None
+    cache: dict[str, Any]
+    lease: Lease | None
 
     def __init__(
         self,
@@ -150,41 +186,47 @@ class TrustStore:
         timings: dict[str, float] | None = None,
         *,
         lazy_dir: str | None = None,
+        lease: Lease | None = None,
+        entry: Entry | None = None,
         cache: dict[str, Any] | None = None,
     ) -> None:
-        """A store from already scanned certificates (the loader builds the lazy kind)."""
-        self._certs = certs if certs is not None else []
-        self._origins = origins if origins is not None else []
-        self._hashes = subject_hashes if subject_hashes is not None else []
-        self._count: int | None = None
-        self._entry: Entry | None = None
-        self.sources: list[SourceReport] = sources if sources is not None else []
-        self.implementation = implementation
-        self.implementation_reason = implementation_reason
-        self.platform_fallback = platform_fallback
-        self.mode = mode
-        self.timings: dict[str, float] = timings if timings is not None else {}
-        self.lazy_dir = lazy_dir
-        self.cache: dict[str, Any] = cache if cache is not None else {"state": "eager", "path": None, "reason": ""}
-        self._lease: Lease | None = None
+        """A store from already scanned certificates, or from a cache ``entry`` (read lazily)."""
+        init = object.__setattr__
+        init(self, "_certs", certs if certs is not None else [])
+        init(self, "_origins", origins if origins is not None else [])
+        init(self, "_hashes", subject_hashes if subject_hashes is not None else [])
+        init(self, "_entry", entry)
+        init(self, "_count", entry.count if entry is not None else None)
+        init(self, "sources", sources if sources is not None else [])
+        init(self, "implementation", implementation)
+        init(self, "implementation_reason", implementation_reason)
+        init(self, "platform_fallback", platform_fallback)
+        init(self, "mode", mode)
+        init(self, "timings", timings if timings is not None else {})
+        init(self, "lazy_dir", entry.path if entry is not None else lazy_dir)
+        init(self, "lease", entry.lease if entry is not None else lease)
+        init(self, "cache", cache if cache is not None else {"state": "eager", "path": None, "reason": ""})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TrustStore is immutable; load the store again")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (f"<TrustStore {self.count} certificates, {self.cache.get('state')}"
                 f"{' ' + self.lazy_dir if self.lazy_dir else ''}>")
 
-    @classmethod
-    def _from_entry(cls, entry: Entry, **kwargs: Any) -> TrustStore:
-        store = cls(lazy_dir=entry.path, **kwargs)
-        store._entry = entry
-        store._lease = entry.lease
-        store._count = entry.count
-        return store
-
     def _materialize(self) -> None:
-        if self._entry is not None:
-            self._certs, self._origins, self._hashes = self._entry.read_index()
-            self._entry = None
-            self._count = None
+        # The one change after construction: a cache hit's certificates are read on first use
+        # (the same certificates the entry was built from; the value does not change).
+        entry = self._entry
+        if entry is not None:
+            certs, origins, hashes = entry.read_index()
+            object.__setattr__(self, "_certs", certs)
+            object.__setattr__(self, "_origins", origins)
+            object.__setattr__(self, "_hashes", hashes)
+            object.__setattr__(self, "_entry", None)
+            object.__setattr__(self, "_count", None)
 
     @property
     def certs(self) -> list[bytes]:
@@ -192,29 +234,17 @@ class TrustStore:
         self._materialize()
         return self._certs
 
-    @certs.setter
-    def certs(self, value: list[bytes]) -> None:
-        self._entry, self._count, self._certs = None, None, value
-
     @property
     def origins(self) -> list[str]:
         """For each certificate, the file it was first found in."""
         self._materialize()
         return self._origins
 
-    @origins.setter
-    def origins(self, value: list[str]) -> None:
-        self._origins = value
-
     @property
     def subject_hashes(self) -> list[int]:
         """For each certificate, OpenSSL's ``X509_NAME_hash`` of its subject."""
         self._materialize()
         return self._hashes
-
-    @subject_hashes.setter
-    def subject_hashes(self, value: list[int]) -> None:
-        self._hashes = value
 
     @property
     def count(self) -> int:
@@ -234,40 +264,6 @@ class TrustStore:
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
         return b"".join(self.certs)
-
-    def load_into(self, ctx: ssl.SSLContext) -> None:
-        """Add every certificate to ``ctx`` as a trust anchor.
-
-        A lazy store hands OpenSSL its hashed directory (``capath``): certificates are read
-        when a chain needs them. The directory's lease is attached to ``ctx``, so the cache
-        entry outlives neither the context nor the store.
-
-        An eager store loads all certificates (``cadata``). OpenSSL parses certificates more
-        strictly than the scanners' framing check. If it refuses one, the certificates are
-        loaded one at a time (OpenSSL ignores those it already has), the refused ones are
-        reported, and the rest are still trusted: one bad certificate never removes the
-        others' trust. That path is slow, but only bad input takes it.
-        """
-        if self.lazy_dir is not None:
-            ctx.load_verify_locations(capath=self.lazy_dir)
-            if self._lease is not None:
-                try:
-                    leases = ctx.__dict__.setdefault("_tlsback_leases", [])
-                    leases.append(self._lease)
-                except AttributeError:  # a context class without __dict__: the store keeps it
-                    pass
-            return
-        try:
-            ctx.load_verify_locations(cadata=self.cadata())
-            return
-        except ssl.SSLError:
-            pass
-        for der, origin in zip(self.certs, self.origins):
-            try:
-                ctx.load_verify_locations(cadata=der)
-            except ssl.SSLError as exc:
-                log.warning("Ignoring a certificate in %s that OpenSSL cannot load (%s). "
-                            "Continuing with the other certificates.", origin, exc.reason or exc)
 
 
 def _read_files(paths: Sequence[str], sizes: Mapping[str, int] | None = None,
@@ -357,26 +353,6 @@ def format_warning(report: SourceReport, problem: Problem, consequence: str) -> 
     return f"Ignoring {problem.path} in {label}: {problem.message}. {consequence}"
 
 
-def _gc_paused(func: Callable[..., TrustStore]) -> Callable[..., TrustStore]:
-    """Run ``func`` with the cyclic garbage collector paused, then restore it.
-
-    A load makes a few objects per file (names, stat results, reports): tens of thousands for a
-    large directory, none of them cyclic. Left on, the collector walks them again and again
-    (about 16 ms over 50,000 files).
-    """
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> TrustStore:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-    return wrapper
-
-
-@_gc_paused
 def load_trust_store(
     *,
     cert_file: str | None,
@@ -384,7 +360,7 @@ def load_trust_store(
     include_platform: bool,
     mode: str = "merge",
     platform_paths: Sequence[str] | None = None,
-    env: Mapping[str, str] | None = None,
+    scanner: str = "auto",
     options: StoreOptions | None = None,
 ) -> TrustStore:
     """Load the trust anchors of the platform store and the custom sources.
@@ -397,8 +373,7 @@ def load_trust_store(
         mode: ``merge`` adds the custom certificates to the platform store; ``only`` uses them
             alone when any custom source is configured.
         platform_paths: an override of the platform probe list.
-        env: the environment, for the implementation switch (``TLSBACK_NO_EXTENSIONS``) and
-            the cache location (``XDG_RUNTIME_DIR``, ...).
+        scanner: ``Settings.scanner``: ``auto``, ``python`` or ``c`` (required).
         options: how to hand the store to OpenSSL (lazy or eager) and whether to use the
             trust cache. None (the default) loads eagerly and touches no cache.
 
@@ -410,7 +385,6 @@ def load_trust_store(
         tlsback.errors.ExtensionError: the C extension was required and cannot be used.
     """
     t0 = time.perf_counter()
-    env = os.environ if env is None else env
     custom = custom_sources(cert_file, cert_dirs)
     sources: list[Source] = []
     platform_fallback = False
@@ -422,7 +396,7 @@ def load_trust_store(
             log.info("no platform certificate store found; using certifi's bundled roots")
     sources += custom
 
-    listings: list[Listing] = [list_source(s) for s in sources]
+    listings = [list_source(s) for s in sources]
     # The listing stat'ed each file once: that tells aliases apart (the same file through two
     # paths) and is the file's identity in the cache key.
     stats: list[list[tuple[str, os.stat_result | None]]] = [
@@ -430,29 +404,31 @@ def load_trust_store(
     ]
     t_list = time.perf_counter()
 
-    ctx = _Plan(options, env, listings, stats, mode=mode, include_platform=include_platform,
+    ctx = _Plan(options, listings, stats, mode=mode, include_platform=include_platform,
                 platform_fallback=platform_fallback)
     if ctx.key is not None:
         hit = ctx.lookup()
         if hit is not None:
-            store = TrustStore._from_entry(
-                hit, sources=_reports_from_meta(listings, hit.meta), mode=mode,
-                platform_fallback=platform_fallback,
+            hit_reports = _reports_from_meta(listings, hit.meta)
+            _log_reports(hit_reports, hit.count, mode=mode, include_platform=include_platform,
+                         custom=bool(custom))
+            t_end = time.perf_counter()
+            log.debug("trust cache hit: %d certificates in %s", hit.count, hit.path)
+            return TrustStore(
+                sources=hit_reports, mode=mode, platform_fallback=platform_fallback,
                 implementation=str(hit.meta.get("implementation", "")),
                 implementation_reason=f"not run: warm cache (the entry was built by the "
                                       f"{hit.meta.get('implementation')} scanner)",
+                timings={"list_s": t_list - t0, "lookup_s": t_end - t_list, "total_s": t_end - t0},
+                entry=hit,
                 cache=ctx.info("hit", hit.path, "entry found for these sources (they were only stat'ed)"),
             )
-            _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
-            store.timings = {"list_s": t_list - t0, "lookup_s": time.perf_counter() - t_list,
-                             "total_s": time.perf_counter() - t0}
-            log.debug("trust cache hit: %d certificates in %s", store.count, hit.path)
-            return store
     t_lookup = time.perf_counter()
 
-    impl, reason = _scan.select(env)
-    store = TrustStore(implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode,
-                       platform_fallback=platform_fallback)
+    from . import _scan
+
+    impl, reason = _scan.select(scanner)
+    reports: list[SourceReport] = []
 
     # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
     # also SSL_CERT_FILE): aliases are counted, not read again.
@@ -463,7 +439,7 @@ def load_trust_store(
     system_items: list[tuple[str, bytes]] = []
     for listing, row in zip(listings, stats):
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
-        store.sources.append(report)
+        reports.append(report)
         if listing.source.shape == "system":
             try:
                 items = _system_items(listing.source)
@@ -491,7 +467,6 @@ def load_trust_store(
     result: ScanResult = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
 
-    store.certs, store.origins, store.subject_hashes = result.certs, result.origins, result.subject_hashes
     for path, report in owner.items():
         file_stats = result.per_file.get(path)
         if path in read_problems:
@@ -503,26 +478,33 @@ def load_trust_store(
     for problem in result.problems:
         if problem.path in owner:
             owner[problem.path].problems.append(problem)
-    _log_reports(store, mode=mode, include_platform=include_platform, custom=bool(custom))
+    _log_reports(reports, len(result.certs), mode=mode, include_platform=include_platform, custom=bool(custom))
 
-    ctx.place(store, items, result)
+    entry, cache_info = ctx.place(reports, impl.IMPLEMENTATION, items, result)
     t_end = time.perf_counter()
-    store.timings = {
+    timings = {
         "list_s": t_list - t0,
         **({"lookup_s": t_lookup - t_list} if ctx.key is not None else {}),
         "read_s": t_read - t_lookup,
         "scan_s": t_scan - t_read,
-        **({"build_s": t_end - t_scan} if store.lazy_dir else {}),
+        **({"build_s": t_end - t_scan} if entry is not None else {}),
         "total_s": t_end - t0,
     }
-    log.debug("loaded %d certificates with the %s scanner (%s); store %s", store.count,
-              store.implementation, reason, store.cache.get("state"))
-    return store
+    log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.certs),
+              impl.IMPLEMENTATION, reason, cache_info.get("state"))
+    return TrustStore(
+        result.certs, result.origins, result.subject_hashes, reports,
+        implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode,
+        platform_fallback=platform_fallback, timings=timings,
+        lazy_dir=entry.path if entry is not None else None,
+        lease=entry.lease if entry is not None else None, cache=cache_info,
+    )
 
 
-def _log_reports(store: TrustStore, *, mode: str, include_platform: bool, custom: bool) -> None:
-    empty = store.count == 0
-    for report in store.sources:
+def _log_reports(reports: Sequence[SourceReport], count: int, *, mode: str, include_platform: bool,
+                 custom: bool) -> None:
+    empty = count == 0
+    for report in reports:
         consequence = _consequence(report, store_empty=empty, mode=mode, include_platform=include_platform)
         for problem in report.problems:
             log.warning("%s", format_warning(report, problem, consequence))
@@ -531,7 +513,7 @@ def _log_reports(store: TrustStore, *, mode: str, include_platform: bool, custom
             report.source.kind, report.source.path, report.files, report.certificates,
             report.unique, report.duplicates, report.aliases,
         )
-    if empty and custom and mode == "only" and not store.problems:
+    if empty and custom and mode == "only" and not any(r.problems for r in reports):
         log.warning("The custom certificate sources yielded no certificate. No default certificates will be trusted.")
 
 
@@ -557,11 +539,10 @@ def _reports_from_meta(listings: Sequence[Listing], meta: Mapping[str, Any]) -> 
 class _Plan:
     """The lazy/eager decision and the trust cache, for one load."""
 
-    def __init__(self, options: StoreOptions | None, env: Mapping[str, str], listings: Sequence[Listing],
+    def __init__(self, options: StoreOptions | None, listings: Sequence[Listing],
                  stats: Sequence[Sequence[tuple[str, os.stat_result | None]]], *, mode: str,
                  include_platform: bool, platform_fallback: bool) -> None:
         self.options = options
-        self.env = env
         self.key: str | None = None
         self.root: Any = None
         self.root_reason = ""
@@ -580,7 +561,7 @@ class _Plan:
                            [(p.path, p.code, p.line) for p in listing.problems]))
         self.key = cache.entry_key(header, [f for row in stats for f in row])
         try:
-            self.root = cache.resolve_root(options.cache_dir, env)
+            self.root = cache.resolve_root(options.cache_dir, options.cache_env)
         except OSError as exc:
             self.root_reason = str(exc)
             log.warning("The trust cache is off: %s. The store is built for this process only.", exc)
@@ -604,37 +585,38 @@ class _Plan:
         entry, self.miss_reason = cache.lookup(self.root, self.key)
         return entry
 
-    def place(self, store: TrustStore, items: Sequence[tuple[str, bytes]], result: ScanResult) -> None:
-        """Decide eager or lazy for a freshly scanned store, and build the directory if lazy."""
+    def place(self, reports: Sequence[SourceReport], implementation: str,
+              items: Sequence[tuple[str, bytes]], result: ScanResult) -> tuple[Entry | None, dict[str, Any]]:
+        """Decide eager or lazy for a freshly scanned store, and build the directory if lazy.
+
+        Returns:
+            The directory's entry (None for an eager store) and the cache state for diagnostics.
+        """
         opts = self.options
-        n = store.count
+        n = len(result.certs)
         if opts is None:
-            store.cache = self.info("eager", None, "loaded eagerly (no store options: direct use of the loader)")
-            return
+            return None, self.info("eager", None, "loaded eagerly (no store options: direct use of the loader)")
         if opts.store == "eager":
-            store.cache = self.info("eager", None, "TLSBACK_STORE=eager")
-            return
+            return None, self.info("eager", None, "TLSBACK_STORE=eager")
         if not opts.lazy_ok:
-            store.cache = self.info("eager", None, "the backend verifies without OpenSSL's directory lookup")
-            return
+            return None, self.info("eager", None, "the backend verifies without OpenSSL's directory lookup")
         threshold = EAGER_MAX_CACHED if (opts.cache and self.root is not None) else EAGER_MAX_UNCACHED
         if opts.store == "auto" and n <= threshold:
-            store.cache = self.info("eager", None, f"{n} certificates: stores of at most {threshold} "
-                                                   "load faster eagerly (measured)")
-            return
+            return None, self.info("eager", None, f"{n} certificates: stores of at most {threshold} "
+                                                  "load faster eagerly (measured)")
         from . import cache
 
         links = _link_candidates(items, result) if LINK_ORIGINALS and os.name == "posix" else set()
 
         def fill(writer: EntryWriter) -> None:
-            for der, h, origin in zip(store.certs, store.subject_hashes, store.origins):
+            for der, h, origin in zip(result.certs, result.subject_hashes, result.origins):
                 writer.add(der, h, origin, link_to=origin if origin in links else None)
 
         meta = {
             "key": self.key,
-            "implementation": store.implementation,
-            "reports": [_report_meta(r) for r in store.sources],
-            "sources": [r.source.path for r in store.sources],
+            "implementation": implementation,
+            "reports": [_report_meta(r) for r in reports],
+            "sources": [r.source.path for r in reports],
         }
         why = "TLSBACK_STORE=lazy" if opts.store == "lazy" else f"{n} certificates (eager only up to {threshold})"
         entry = None
@@ -648,13 +630,11 @@ class _Plan:
                             "process only.", exc)
                 self.root_reason = f"entry cannot be written: {exc}"
         if entry is None:
-            entry = cache.build_private(fill, meta, self.env)
+            entry = cache.build_private(fill, meta, opts.cache_env)
             state = "disabled"
             reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
             reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
-        store.lazy_dir = entry.path
-        store._lease = entry.lease
-        store.cache = self.info(state, entry.path, reason)
+        return entry, self.info(state, entry.path, reason)
 
 
 def _link_candidates(items: Sequence[tuple[str, bytes]], result: ScanResult) -> set[str]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .backends import BUILTINS as _BUILTINS
+from .backends import load_builtin
 from .errors import BackendError
 
 if TYPE_CHECKING:
@@ -22,12 +24,8 @@ __all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendEntry", "discover", "get_back
 
 ENTRY_POINT_GROUP = "tlsback.backends"
 
-# The built-ins as pyproject.toml registers them; used as-is when tlsback runs from a source
-# tree that was never installed (no entry points exist then).
-_BUILTINS = {
-    "rustls": "tlsback.backends.rustls:RustlsBackend",
-    "native": "tlsback.backends.native:NativeBackend",
-}
+# The built-ins (``_BUILTINS``, as pyproject.toml registers them) are used as-is when tlsback
+# runs from a source tree that was never installed (no entry points exist then).
 
 
 @runtime_checkable
@@ -150,7 +148,7 @@ def get_backend(name: str) -> Backend:
     """
     if name in _BUILTINS:
         # A plugin can never take a built-in's name, so no entry-point scan is needed here.
-        return BackendEntry(name, _BUILTINS[name], "tlsback").load()
+        return load_builtin(name)
     entries = discover()
     entry = entries.get(name)
     if entry is None:

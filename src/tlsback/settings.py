@@ -1,52 +1,99 @@
 """Settings resolved from flags, environment and config files, each with its origin.
 
+This is the only module that reads the environment: every switch tlsback has (backend, trust
+sources, store mode, scanner, cache location) becomes a :class:`Setting` here, and the modules
+below receive values, never ``os.environ``.
+
 Precedence (SPEC §1): command line (or keyword arguments of :func:`tlsback.load`), then the
 environment, then the nearest config file (project, then user, then system), then the default.
 Every value is a :class:`Setting` that remembers where it came from (``cli``,
 ``argument:NAME``, ``env:NAME``, ``config:FILE``, ``default``) so ``tlsback info`` can explain it.
+
+Resolving costs a few dictionary look-ups and stats when no config file applies: no
+``argparse``, ``tomllib``, ``dataclasses`` or ``typing`` is imported (docs/cache.md, start-up).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._config_files import ConfigFile, discover
+from ._config_files import discover
 from .errors import ConfigError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, Generic, TypeVar
 
+    from ._config_files import ConfigFile
     from .insecure import InsecureHost
 
-__all__ = ["Setting", "Settings", "add_arguments", "parse_bool", "resolve"]
+    T = TypeVar("T")
+else:
+    class Generic:  # run-time stand-in for typing.Generic: Setting[str] in annotations only
+        __slots__ = ()
 
-T = TypeVar("T")
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    T = None
+
+__all__ = ["Setting", "Settings", "add_arguments", "location_env", "parse_bool", "resolve"]
 
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0"})
 
 DEFAULT_BACKEND = "rustls"
 CUSTOM_CERT_MODES = ("merge", "only")
+STORE_MODES = ("auto", "lazy", "eager")
+#: The variables that place the trust cache and private directories (docs/cache.md).
+CACHE_ENV = ("XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "HOME", "LOCALAPPDATA")
 
 
-@dataclass(frozen=True)
-class Setting(Generic[T]):
+class _Frozen:
+    """Immutable after ``__init__`` (which sets its slots with ``object.__setattr__``)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; resolve the settings again")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+
+class Setting(_Frozen, Generic[T]):
     """A resolved value and where it came from."""
 
+    __slots__ = ("origin", "value")
     value: T
     origin: str
+
+    def __init__(self, value: T, origin: str) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "origin", origin)
+
+    def __repr__(self) -> str:
+        return f"Setting(value={self.value!r}, origin={self.origin!r})"
 
     def __str__(self) -> str:
         return f"{self.value!r} ({self.origin})"
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Setting):
+            return NotImplemented
+        return (self.value, self.origin) == (other.value, other.origin)
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything tlsback needs to build its contexts, resolved once.
+    def __hash__(self) -> int:
+        return hash((self.value, self.origin))
+
+
+_FIELDS = ("backend", "custom_certs", "cert_file", "cert_dirs", "client_cert", "insecure_hosts",
+           "cache", "cache_dir", "platform_paths", "store", "scanner", "cache_env")
+
+
+class Settings(_Frozen):
+    """Everything tlsback needs to build its contexts, resolved once; an immutable value.
 
     Attributes:
         backend: backend name (``rustls``, ``native`` or a plugin's).
@@ -62,8 +109,15 @@ class Settings:
         store: how the trust store is handed to OpenSSL (``TLSBACK_STORE``): ``auto`` (lazy
             hashed directory above a measured size, else eager), ``lazy`` or ``eager``. The
             test suite runs both ways through it (docs/cache.md).
+        scanner: which scanner reads certificate files: ``auto`` (the C extension when it is
+            usable), ``python`` (``TLSBACK_NO_EXTENSIONS``) or ``c`` (required,
+            ``TLSBACK_REQUIRE_EXTENSIONS``; an unusable extension is then an error).
+        cache_env: the variables that place the trust cache and private directories
+            (``XDG_RUNTIME_DIR``, ``XDG_CACHE_HOME``, ``HOME``, ``LOCALAPPDATA``), those set.
+        config_files: the config files read, highest precedence first.
     """
 
+    __slots__ = (*_FIELDS, "config_files")
     backend: Setting[str]
     custom_certs: Setting[str]
     cert_file: Setting[str | None]
@@ -73,21 +127,61 @@ class Settings:
     cache: Setting[bool]
     cache_dir: Setting[str | None]
     platform_paths: Setting[tuple[str, ...] | None]
-    store: Setting[str] = Setting("auto", "default")
-    config_files: tuple[str, ...] = ()
+    store: Setting[str]
+    scanner: Setting[str]
+    cache_env: Setting[dict[str, str]]
+    config_files: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        backend: Setting[str],
+        custom_certs: Setting[str],
+        cert_file: Setting[str | None],
+        cert_dirs: Setting[tuple[str, ...]],
+        client_cert: Setting[str | None],
+        insecure_hosts: Setting[tuple[InsecureHost, ...]],
+        cache: Setting[bool],
+        cache_dir: Setting[str | None],
+        platform_paths: Setting[tuple[str, ...] | None],
+        store: Setting[str] | None = None,
+        scanner: Setting[str] | None = None,
+        cache_env: Setting[dict[str, str]] | None = None,
+        config_files: tuple[str, ...] = (),
+    ) -> None:
+        values = locals()
+        for name in _FIELDS:
+            object.__setattr__(self, name, values[name])
+        if store is None:
+            object.__setattr__(self, "store", Setting("auto", "default"))
+        if scanner is None:
+            object.__setattr__(self, "scanner", Setting("auto", "default"))
+        if cache_env is None:
+            object.__setattr__(self, "cache_env", Setting({}, "default"))
+        object.__setattr__(self, "config_files", tuple(config_files))
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{n}={getattr(self, n)}" for n in _FIELDS) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # cache_env holds a dict
 
     def as_dict(self) -> dict[str, dict[str, Any]]:
         """Each setting as ``{"value": ..., "origin": ...}``, JSON-ready."""
         out: dict[str, dict[str, Any]] = {}
-        for name in self.__dataclass_fields__:
-            if name == "config_files":
-                continue
+        for name in _FIELDS:
             setting = getattr(self, name)
             value = setting.value
             if name == "insecure_hosts":
                 value = [h.describe() for h in value]
             elif isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
             out[name] = {"value": value, "origin": setting.origin}
         return out
 
@@ -226,11 +320,11 @@ def _resolve_custom_certs(env: Mapping[str, str], files: Sequence[ConfigFile]) -
 def _resolve_insecure_hosts(
     cli: Setting[tuple[object, ...]] | None, env: Mapping[str, str], files: Sequence[ConfigFile]
 ) -> Setting[tuple[InsecureHost, ...]]:
-    from .insecure import parse_host
-
     hosts: list[InsecureHost] = []
     origins: list[str] = []
     if cli is not None and cli.value:
+        from .insecure import parse_host
+
         origins.append(cli.origin)
         for raw in cli.value:
             # A flag value that names no host (`--allow-insecure-host ''`) is refused like `""`
@@ -240,6 +334,8 @@ def _resolve_insecure_hosts(
     else:
         raw_env = env.get("UV_INSECURE_HOST")
         if raw_env and raw_env.split():  # empty or blank counts as unset, as for SSL_CERT_FILE
+            from .insecure import parse_host
+
             origins.append("env:UV_INSECURE_HOST")
             hosts.extend(parse_host(part, "env:UV_INSECURE_HOST") for part in raw_env.split())
     for cfg in files:
@@ -248,12 +344,11 @@ def _resolve_insecure_hosts(
             continue
         if not isinstance(entries, list):
             raise ConfigError(f"Failed to parse {cfg.path}: `allow-insecure-host` must be a list, not {entries!r}")
+        from .insecure import parse_host
+
         origins.append(cfg.origin)
         hosts.extend(parse_host(entry, cfg.origin) for entry in entries)
     return Setting(tuple(hosts), " + ".join(origins) if origins else "default")
-
-
-STORE_MODES = ("auto", "lazy", "eager")
 
 
 def _resolve_store(env: Mapping[str, str]) -> Setting[str]:
@@ -263,6 +358,37 @@ def _resolve_store(env: Mapping[str, str]) -> Setting[str]:
     if raw.lower() not in STORE_MODES:
         raise ConfigError(f"TLSBACK_STORE has invalid value `{raw}`: expected `auto`, `lazy` or `eager`")
     return Setting(raw.lower(), "env:TLSBACK_STORE")
+
+
+def _resolve_scanner(env: Mapping[str, str]) -> Setting[str]:
+    # One switch for the fallback (TLSBACK_NO_EXTENSIONS, at build and at run time); an explicit
+    # request for the extension that cannot be met is an error, never a silent downgrade. Both
+    # are parsed when present, so a typo never hides; when both are true the run-time choice of
+    # the pure-Python scanner wins.
+    flags = {}
+    for name in ("TLSBACK_NO_EXTENSIONS", "TLSBACK_REQUIRE_EXTENSIONS"):
+        raw = env.get(name)
+        flags[name] = raw is not None and parse_bool(name, raw)
+    if flags["TLSBACK_NO_EXTENSIONS"]:
+        return Setting("python", "env:TLSBACK_NO_EXTENSIONS")
+    if flags["TLSBACK_REQUIRE_EXTENSIONS"]:
+        return Setting("c", "env:TLSBACK_REQUIRE_EXTENSIONS")
+    return Setting("auto", "default")
+
+
+def location_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables of :data:`CACHE_ENV` that are set (non-empty), from ``env`` or ``os.environ``.
+
+    For tools that place files the way tlsback does without resolving every setting
+    (``tlsback bench`` keeps its generated trees in the user cache directory).
+    """
+    env = os.environ if env is None else env
+    return {name: env[name] for name in CACHE_ENV if env.get(name)}
+
+
+def _cache_env(env: Mapping[str, str]) -> Setting[dict[str, str]]:
+    found = location_env(env)
+    return Setting(found, " + ".join(f"env:{n}" for n in found) or "default")
 
 
 def _path_setting(env: Mapping[str, str], name: str) -> Setting[str | None]:
@@ -301,7 +427,7 @@ def resolve(
         ConfigError: a bad value, naming the variable, flag or file and the value.
     """
     env = os.environ if env is None else env
-    cwd_path = Path(cwd) if cwd is not None else Path.cwd()
+    cwd_path = os.fspath(cwd) if cwd is not None else os.getcwd()
     no_config_raw = env.get("UV_NO_CONFIG")
     no_config = parse_bool("UV_NO_CONFIG", no_config_raw) if no_config_raw is not None else False
     files = discover(cwd_path, env, no_config=no_config)
@@ -358,5 +484,7 @@ def resolve(
         cache_dir=_path_setting(env, "TLSBACK_CACHE_DIR"),
         platform_paths=platform,
         store=_resolve_store(env),
-        config_files=tuple(str(f.path) for f in files),
+        scanner=_resolve_scanner(env),
+        cache_env=_cache_env(env),
+        config_files=tuple(f.path for f in files),
     )

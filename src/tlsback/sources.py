@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from ._scantypes import Problem
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "PLATFORM_BUNDLES",
@@ -48,12 +50,11 @@ PLATFORM_DIRS: tuple[str, ...] = (
 _CERT_SUFFIXES = (".pem", ".crt", ".cer")
 _STAT_DIR_FD = os.stat in os.supports_dir_fd and os.listdir in os.supports_fd
 _OPEN_DIR_FLAGS = (os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)) if hasattr(os, "O_DIRECTORY") else None
-_HASH_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
+_HEX = frozenset("0123456789abcdef")
 
 
-@dataclass(frozen=True)
-class Source:
-    """One place certificates come from.
+class Source(namedtuple("Source", "kind path shape origin")):
+    """One place certificates come from; an immutable value.
 
     Attributes:
         kind: ``platform``, ``certifi``, ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``.
@@ -62,10 +63,12 @@ class Source:
         origin: where the path was configured (``env:SSL_CERT_FILE``, ``probe``, ...).
     """
 
-    kind: str
-    path: str
-    shape: str
-    origin: str
+    __slots__ = ()
+    if TYPE_CHECKING:
+        kind: str
+        path: str
+        shape: str
+        origin: str
 
     @property
     def custom(self) -> bool:
@@ -73,15 +76,20 @@ class Source:
         return self.kind in ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-@dataclass
 class Listing:
     """The files of one source, in reading order, with the problems met while listing."""
 
-    source: Source
-    files: list[str] = field(default_factory=list)
-    stats: list[os.stat_result] = field(default_factory=list)  # of each file, links followed
-    problems: list[Problem] = field(default_factory=list)
-    skipped: int = 0  # entries passed over silently: other names, subdirectories, dangling links
+    __slots__ = ("files", "problems", "skipped", "source", "stats")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.files: list[str] = []
+        self.stats: list[os.stat_result] = []  # of each file, links followed
+        self.problems: list[Problem] = []
+        self.skipped = 0  # entries passed over silently: other names, subdirectories, dangling links
+
+    def __repr__(self) -> str:
+        return f"<Listing {self.source.path}: {len(self.files)} files, {len(self.problems)} problems>"
 
 
 def platform_sources(paths: Sequence[str] | None = None) -> list[Source]:
@@ -133,8 +141,11 @@ def is_certificate_name(name: str) -> bool:
     """Whether a directory entry's name is one tlsback loads (SPEC §2.3)."""
     if name[-4:].lower() in _CERT_SUFFIXES:
         return True
-    # The regex only for names shaped like a hash name: most entries are decided above.
-    return len(name) > 9 and name[8] == "." and _HASH_NAME.fullmatch(name) is not None
+    # OpenSSL's hash names, [0-9a-f]{8}\.[0-9]+, checked without a regular expression (its
+    # compilation alone costs a warm start more than all the names of /etc/ssl/certs).
+    tail = name[9:]
+    return (len(name) > 9 and name[8] == "." and _HEX.issuperset(name[:8])
+            and tail.isascii() and tail.isdigit())
 
 
 def _has_surrogates(name: str) -> bool:

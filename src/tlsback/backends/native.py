@@ -9,8 +9,8 @@ semantics but loads the system store once per context instead of on every connec
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     from ..loader import TrustStore
 
@@ -40,6 +40,8 @@ class NativeBackend:
                 ctx.verify_mode = ssl.CERT_NONE
         # TLS 1.0/1.1 are broken (RFC 8996); uv's native backend refuses them too.
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        if verify and store.certs:
-            store.load_into(ctx)
+        if verify and store.count:
+            from ..anchors import load_anchors
+
+            load_anchors(ctx, store)
         return ctx

@@ -7,8 +7,8 @@ Trust is the platform store plus the custom certificates, merged (SPEC §2.4); t
 from __future__ import annotations
 
 import ssl
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     from ..loader import TrustStore
 
@@ -25,8 +25,9 @@ class RustlsBackend:
     def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
         """Return a client context trusting ``store`` (or verifying nothing, for insecure hosts)."""
         from .. import _webpki
+        from ..anchors import load_anchors
 
         ctx = _webpki.new_context(verify=verify)
         if verify:
-            store.load_into(ctx)
+            load_anchors(ctx, store)
         return ctx
