@@ -1,4 +1,4 @@
-"""``allow-insecure-host`` parsing and matching (docs/insecure-hosts.md), unit and property tests."""
+"""``allow-insecure-host`` parsing and matching (docs/insecure-hosts.md), unit, property tests."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class TLSConfig:
 
     @property
     def insecure_hosts(self) -> InsecureHosts:
-        """The allowed insecure hosts (docs/insecure-hosts.md), matched as the HTTP clients match hosts."""
+        """The allowed insecure hosts (docs/insecure-hosts.md), matched as the clients match."""
         if self._insecure_hosts is None:
             from .insecure import InsecureHosts  # only when asked: most programs have none
 

@@ -319,7 +319,9 @@ class InsecureHost:
         if not live:
             return "nothing (see the note below)"
         host = f"[{self.host}]" if ":" in self.host else self.host
-        where = "on any port" if self.port is None else f"only where the URL spells port {self.port}"
+        where = (
+            "on any port" if self.port is None else f"only where the URL spells port {self.port}"
+        )
         return f"{', '.join(live)} URLs to exactly {host} {where} (not its subdomains)"
 
     def describe(self) -> dict[str, Any]:
