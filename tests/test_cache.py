@@ -166,12 +166,14 @@ def test_warm_start_reads_no_file_and_repeats_the_warnings(
     def no(*a: object, **k: object) -> None:
         raise AssertionError("a warm start must not read or scan")
 
+    real_select = _scan.select
     monkeypatch.setattr(loader, "_read_files", no)
     monkeypatch.setattr(_scan, "select", no)
     warm = load(certdir)
     assert warm.store.cache["state"] == "hit"
     assert warm.store.lazy_dir == cold.store.lazy_dir
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == cold_warnings
+    monkeypatch.setattr(_scan, "select", real_select)  # diagnostics() names the installed scanner
     assert warm.diagnostics()["sources"] == cold.diagnostics()["sources"]
     assert warm.diagnostics()["store"] == cold.diagnostics()["store"]
     assert verifies(warm, https_server(pki).port)
@@ -395,7 +397,7 @@ def test_info_shows_the_cache_state(certdir: Path, run_cli: Callable[..., subpro
     first = run_cli("info", env=env)
     assert first.returncode == 0, first.stderr
     line = next(ln for ln in first.stdout.splitlines() if ln.startswith("cache"))
-    assert "built" in line and "e1-" in line
+    assert "built" in line and f"e{cache.FORMAT}-" in line
     second = json.loads(run_cli("info", "--json", env=env).stdout)
     assert second["cache"]["state"] == "hit"
     assert second["cache"]["store"] == "lazy" and second["cache"]["store_origin"] == "env:TLSBACK_STORE"
@@ -447,7 +449,7 @@ def test_concurrent_builders_all_end_with_a_good_store(tmp_path: Path, pki: PKI,
             results.append(json.loads(out))
         assert {r["state"] for r in results} <= {"built", "hit"}
         names = [p.name for p in hermetic_env.tlsback_cache.iterdir()]
-        assert len([n for n in names if n.startswith("e1-")]) == 1, names
+        assert len([n for n in names if n.startswith(f"e{cache.FORMAT}-")]) == 1, names
         assert not [n for n in names if n.startswith(".tmp-")], names
         # Everyone ended on the entry in place (a loser of the race adopts the winner's).
         assert len({r["path"] for r in results}) == 1

@@ -153,20 +153,20 @@ def test_a_context_keeps_verifying_after_many_handshakes_and_threads(
     assert set(verdicts) == {"ok"}
 
 
-def test_single_pem_files_are_linked_others_copied(pki: PKI, tmp_path: Path) -> None:
-    """A file holding exactly one PEM certificate is linked to; bundles and DER are copied."""
+def test_every_file_is_a_canonical_copy_never_a_link(pki: PKI, tmp_path: Path) -> None:
+    """Single PEM files, commented ones, bundles and DER all become tlsback's own PEM copies."""
     d = tmp_path / "dir"
     d.mkdir()
-    single = pki.root.write_pem(d / "single.pem")
+    pki.root.write_pem(d / "single.pem")
     der = pki.intermediate.write_der(d / "inter.der.crt")
     other = issue("lazy extra", is_ca=True)
-    commented = d / "commented.pem"
-    commented.write_bytes(b"# a comment\n" + other.pem)
+    (d / "commented.pem").write_bytes(b"# a comment\n" + other.pem)
     cfg = load("lazy", tmp_path, SSL_CERT_DIR=str(d))
     lazy = Path(cfg.store.lazy_dir or "")
-    assert os.readlink(lazy / pki.root.hash_name()) == str(single)
-    assert os.readlink(lazy / other.hash_name()) == str(commented)
-    assert not (lazy / pki.intermediate.hash_name()).is_symlink()
+    for cert in (pki.root, pki.intermediate, other):
+        copy = lazy / cert.hash_name()
+        assert not copy.is_symlink() and copy.stat().st_nlink == 1
+        assert copy.read_bytes() == ssl.DER_cert_to_PEM_cert(cert.der).encode()
     assert ssl.PEM_cert_to_DER_cert((lazy / pki.intermediate.hash_name()).read_text()) == der.read_bytes()
 
 

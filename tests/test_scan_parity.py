@@ -176,3 +176,17 @@ def test_corpus_parity() -> None:
         assert_same_hash(data)
     items = [(p.name, p.read_bytes()) for p in files]
     assert _scan_c.scan_files(items) == _scan_py.scan_files(items)
+
+
+@SETTINGS
+@given(st.lists(st.binary(max_size=400), max_size=20))
+@example([b"", b"\x30", b"x" * 48, b"y" * 49, b"z" * 50, b"w" * 4096])
+def test_pem_encode_is_identical_and_canonical(ders: list[bytes]) -> None:
+    """The lazy store's PEM copies: C == Python == ssl.DER_cert_to_PEM_cert (64-column lines)."""
+    import ssl
+
+    pems = _scan_py.pem_encode(ders)
+    assert _scan_c.pem_encode(ders) == pems
+    for der, pem in zip(ders, pems):
+        if der:
+            assert pem == ssl.DER_cert_to_PEM_cert(der).encode()

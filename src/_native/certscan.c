@@ -429,8 +429,8 @@ static void ent_sort(const unsigned char *base, uint32_t *e, size_t n)
     }
 }
 
-/* X509_NAME_hash of the Name TLV d[start:end]. Returns H_OK, H_BAD or -1 (workspace too small).
-   Mirrors _scan_py._canon_name. */
+/* X509_NAME_hash of the Name TLV d[start:end] (hash NULL: only check it). Returns H_OK, H_BAD or
+   -1 (workspace too small). Mirrors _scan_py._canon_name. */
 static int name_hash(const unsigned char *d, size_t start, size_t end, work_t *w, uint32_t *hash)
 {
     unsigned tag;
@@ -497,9 +497,83 @@ static int name_hash(const unsigned char *d, size_t start, size_t end, work_t *w
         if (canon.overflow)
             return -1;
     }
+    if (hash == NULL) /* only checking that OpenSSL can decode the name (the issuer) */
+        return H_OK;
     tb_sha1(canon.p, canon.len, md);
     *hash = (uint32_t)md[0] | (uint32_t)md[1] << 8 | (uint32_t)md[2] << 16 | (uint32_t)md[3] << 24;
     return H_OK;
+}
+
+/* The X.509 template of OpenSSL 3's d2i_X509 (crypto/x509/x_x509.c; RFC 5280 §4.1), field by
+   field, nothing left over in any SEQUENCE, primitives checked where OpenSSL's decoder checks
+   them (crypto/asn1/tasn_dec.c asn1_ex_c2i, a_int.c c2i_ibuf, a_bitstr.c, a_object.c): a
+   certificate accepted here is one OpenSSL loads. Mirrors _scan_py._int_ok ... _x509_subject_hash. */
+
+static int int_ok(const unsigned char *c, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n == 1)
+        return 1;
+    if (c[0] == 0x00)
+        return (c[1] & 0x80) != 0;
+    if (c[0] == 0xFF) {
+        size_t i;
+        for (i = 1; i < n; i++)
+            if (c[i])
+                return (c[1] & 0x80) == 0;
+    }
+    return 1;
+}
+
+static int bits_ok(const unsigned char *c, size_t n) { return n >= 1 && c[0] <= 7; }
+
+static int prim_ok(unsigned tag, const unsigned char *c, size_t n)
+{
+    switch (tag) {
+    case 0x00: case 0x10: case 0x11: return 0; /* EOC; SEQUENCE/SET must be constructed */
+    case 0x01: return n == 1;
+    case 0x02: case 0x0A: return int_ok(c, n);
+    case 0x03: return bits_ok(c, n);
+    case 0x05: return n == 0;
+    case 0x06: return oid_valid(c, n);
+    case 0x1E: return (n & 1) == 0;
+    case 0x1C: return (n & 3) == 0;
+    case 0x17: return n >= 13; /* UTCTime, GeneralizedTime: OpenSSL 3 refuses shorter ones */
+    case 0x18: return n >= 15;
+    default: return 1;
+    }
+}
+
+static int any_ok(unsigned tag, const unsigned char *c, size_t n)
+{
+    if (tag & 0xC0)
+        return 1;
+    if (tag & 0x20)
+        return tag == 0x30 || tag == 0x31;
+    return prim_ok(tag, c, n);
+}
+
+/* The TLV at pos must have tag `want` (and a valid content if a universal primitive). */
+static int expect(const unsigned char *d, size_t pos, size_t end, unsigned want, size_t *s, size_t *e)
+{
+    unsigned tag;
+    if (der_header(d, pos, end, &tag, s, e) != H_OK || tag != want)
+        return 0;
+    return tag >= 0x20 || prim_ok(tag, d + *s, *e - *s);
+}
+
+/* AlgorithmIdentifier ::= SEQUENCE { OID, ANY OPTIONAL }; *next = its end. */
+static int algid(const unsigned char *d, size_t pos, size_t end, size_t *next)
+{
+    size_t s, e, os, oe, ps, pe;
+    unsigned tag;
+    if (!expect(d, pos, end, 0x30, &s, &e) || !expect(d, s, e, 0x06, &os, &oe))
+        return 0;
+    if (oe < e && (der_header(d, oe, e, &tag, &ps, &pe) != H_OK || pe != e || !any_ok(tag, d + ps, pe - ps)))
+        return 0;
+    *next = e;
+    return 1;
 }
 
 /* Check one complete DER certificate (outer framing included). Returns TB_VALID with *hash,
@@ -507,8 +581,8 @@ static int name_hash(const unsigned char *d, size_t start, size_t end, work_t *w
 static int check_der(const unsigned char *der, size_t n, work_t *w, uint32_t *hash)
 {
     unsigned tag;
-    size_t cs, ce, ts, te, s, e, p, subj_s = 0, subj_e = 0, start;
-    int r, field;
+    size_t cs, ce, ts, te, s, e, p, vs, ve, iss_s, iss_e, subj_s, subj_e, ks, xs, xe, ls, le, es, ee;
+    int r, i;
     r = der_header(der, 0, n, &tag, &cs, &ce);
     if (r == H_TRUNC)
         return TB_P_TRUNCATED;
@@ -516,31 +590,60 @@ static int check_der(const unsigned char *der, size_t n, work_t *w, uint32_t *ha
         return TB_P_NOT_X509;
     if (ce != n)
         return TB_P_TRAILING;
-    if (der_header(der, cs, ce, &tag, &ts, &te) != H_OK || tag != 0x30)
-        return TB_P_NOT_X509;
-    if (der_header(der, te, ce, &tag, &s, &p) != H_OK || tag != 0x30) /* signatureAlgorithm */
-        return TB_P_NOT_X509;
-    if (der_header(der, p, ce, &tag, &s, &p) != H_OK || tag != 0x03 || p != ce) /* signature */
+    if (!expect(der, cs, ce, 0x30, &ts, &te) || !algid(der, te, ce, &p) /* signatureAlgorithm */
+        || !expect(der, p, ce, 0x03, &s, &p) || p != ce) /* signatureValue */
         return TB_P_NOT_X509;
     if (der_header(der, ts, te, &tag, &s, &e) != H_OK)
         return TB_P_NOT_X509;
-    if (tag == 0xA0 && der_header(der, e, te, &tag, &s, &e) != H_OK) /* [0] version */
-        return TB_P_NOT_X509;
-    if (tag != 0x02) /* serialNumber */
-        return TB_P_NOT_X509;
-    for (field = 0; field < 5; field++) { /* signature, issuer, validity, subject, spki */
-        start = e;
-        if (der_header(der, start, te, &tag, &s, &e) != H_OK || tag != 0x30)
+    if (tag == 0xA0) { /* [0] EXPLICIT Version: exactly one INTEGER */
+        if (!expect(der, s, e, 0x02, &vs, &ve) || ve != e || der_header(der, e, te, &tag, &s, &e) != H_OK)
             return TB_P_NOT_X509;
-        if (field == 3) {
-            subj_s = start;
-            subj_e = e;
-        }
     }
-    while (e < te) /* unique IDs, extensions, ...: well-formed TLVs */
-        if (der_header(der, e, te, &tag, &s, &e) != H_OK)
+    if (tag != 0x02 || !int_ok(der + s, e - s)) /* serialNumber */
+        return TB_P_NOT_X509;
+    if (!algid(der, e, te, &e)) /* signature */
+        return TB_P_NOT_X509;
+    iss_s = e;
+    if (!expect(der, e, te, 0x30, &s, &e))
+        return TB_P_NOT_X509;
+    iss_e = e;
+    if (!expect(der, e, te, 0x30, &vs, &ve)) /* validity: two times */
+        return TB_P_NOT_X509;
+    for (i = 0; i < 2; i++) {
+        if (der_header(der, vs, ve, &tag, &s, &vs) != H_OK || (tag != 0x17 && tag != 0x18)
+            || !prim_ok(tag, der + s, vs - s))
             return TB_P_NOT_X509;
+    }
+    if (vs != ve)
+        return TB_P_NOT_X509;
+    subj_s = ve;
+    if (!expect(der, ve, te, 0x30, &s, &e))
+        return TB_P_NOT_X509;
+    subj_e = e;
+    if (!expect(der, e, te, 0x30, &ks, &e) || !algid(der, ks, e, &p) /* subjectPublicKeyInfo */
+        || !expect(der, p, e, 0x03, &s, &p) || p != e)
+        return TB_P_NOT_X509;
+    for (i = 0x81; i <= 0x82; i++) /* issuerUniqueID, subjectUniqueID: [n] IMPLICIT BIT STRING */
+        if (e < te && der[e] == (unsigned char)i && (!expect(der, e, te, (unsigned)i, &s, &e) || !bits_ok(der + s, e - s)))
+            return TB_P_NOT_X509;
+    if (e < te) { /* [3] EXPLICIT Extensions: SEQUENCE OF SEQUENCE { OID, BOOLEAN OPTIONAL, OCTET STRING } */
+        if (!expect(der, e, te, 0xA3, &xs, &xe) || !expect(der, xs, xe, 0x30, &ls, &le) || le != xe)
+            return TB_P_NOT_X509;
+        while (ls < le) {
+            if (!expect(der, ls, le, 0x30, &es, &ls) || !expect(der, es, ls, 0x06, &s, &es))
+                return TB_P_NOT_X509;
+            if (es < ls && der[es] == 0x01 && !expect(der, es, ls, 0x01, &s, &es))
+                return TB_P_NOT_X509;
+            if (!expect(der, es, ls, 0x04, &s, &ee) || ee != ls)
+                return TB_P_NOT_X509;
+        }
+        e = xe;
+    }
+    if (e != te)
+        return TB_P_NOT_X509;
     r = name_hash(der, subj_s, subj_e, w, hash);
+    if (r == H_OK && (iss_e - iss_s != subj_e - subj_s || memcmp(der + iss_s, der + subj_s, iss_e - iss_s)))
+        r = name_hash(der, iss_s, iss_e, w, NULL); /* d2i canonicalises the issuer too */
     if (r < 0)
         return TB_ENOSPC;
     return r == H_OK ? TB_VALID : TB_P_NOT_X509;
@@ -1007,5 +1110,58 @@ int tb_store_rehash(tb_store *st, uint64_t *new_fp, uint32_t *new_idx, size_t ne
     st->slot_fp = new_fp;
     st->slot_idx = new_idx;
     st->table_cap = new_cap;
+    return TB_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* PEM encoding, RFC 7468 §2 (the lazy store's HASH.N files). Mirrors _scan_py.pem_encode.     */
+
+static const char PEM_B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char PEM_BEGIN[] = "-----BEGIN CERTIFICATE-----\n"; /* 28 bytes */
+static const char PEM_END[] = "\n-----END CERTIFICATE-----\n";   /* 27 bytes */
+
+size_t tb_pem_size(size_t der_len)
+{
+    size_t b64 = (der_len + 2) / 3 * 4, lines = (b64 + 63) / 64;
+    return (sizeof PEM_BEGIN - 1) + b64 + (lines ? lines - 1 : 0) + (sizeof PEM_END - 1);
+}
+
+int tb_pem_encode(const unsigned char *ders, const uint64_t *ends, size_t ncerts,
+                  unsigned char *out, size_t cap, uint64_t *out_ends)
+{
+    size_t i, j, n, col, start = 0, o = 0;
+    uint32_t v;
+    const unsigned char *d;
+    for (i = 0; i < ncerts; i++) {
+        if (ends[i] < start)
+            return TB_EINVAL;
+        n = (size_t)ends[i] - start;
+        d = ders + start;
+        if (cap - o < tb_pem_size(n))
+            return TB_ENOSPC;
+        memcpy(out + o, PEM_BEGIN, sizeof PEM_BEGIN - 1);
+        o += sizeof PEM_BEGIN - 1;
+        col = 0;
+        for (j = 0; j < n; j += 3) {
+            v = (uint32_t)d[j] << 16;
+            if (j + 1 < n)
+                v |= (uint32_t)d[j + 1] << 8;
+            if (j + 2 < n)
+                v |= d[j + 2];
+            if (col == 64) {
+                out[o++] = '\n';
+                col = 0;
+            }
+            out[o++] = (unsigned char)PEM_B64[v >> 18];
+            out[o++] = (unsigned char)PEM_B64[(v >> 12) & 63];
+            out[o++] = (unsigned char)(j + 1 < n ? PEM_B64[(v >> 6) & 63] : '=');
+            out[o++] = (unsigned char)(j + 2 < n ? PEM_B64[v & 63] : '=');
+            col += 4;
+        }
+        memcpy(out + o, PEM_END, sizeof PEM_END - 1);
+        o += sizeof PEM_END - 1;
+        out_ends[i] = o;
+        start = (size_t)ends[i];
+    }
     return TB_OK;
 }

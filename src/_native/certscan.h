@@ -20,7 +20,7 @@
 
 /* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
    so a stale extension left by an editable install is refused. */
-#define TB_ABI_VERSION 1
+#define TB_ABI_VERSION 2
 
 /* Status codes of the exported functions. */
 #define TB_OK 0
@@ -93,6 +93,16 @@ int tb_store_rehash(tb_store *st, uint64_t *new_fp, uint32_t *new_idx, size_t ne
    TB_P_* problem code, or TB_ENOSPC. */
 int tb_subject_hash(const unsigned char *der, size_t len,
                     unsigned char *scratch, size_t scratch_cap, uint32_t *hash);
+
+/* PEM (RFC 7468 §2) of a DER certificate of der_len bytes: "-----BEGIN CERTIFICATE-----\n",
+   base64 in 64-character lines, "\n-----END CERTIFICATE-----\n". The size in bytes. */
+size_t tb_pem_size(size_t der_len);
+
+/* Encode ncerts certificates, concatenated in ders (certificate i ends at ends[i]), as PEM, one
+   after the other into out (cap >= the sum of tb_pem_size); out_ends[i] = end of PEM i.
+   TB_OK, TB_ENOSPC or TB_EINVAL. */
+int tb_pem_encode(const unsigned char *ders, const uint64_t *ends, size_t ncerts,
+                  unsigned char *out, size_t cap, uint64_t *out_ends);
 
 /* SHA-1 (FIPS 180-4), exposed for tests. */
 void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);

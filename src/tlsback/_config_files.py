@@ -19,6 +19,7 @@ few stats and one read, and the TOML parser is not even imported (see :func:`_ma
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from .errors import ConfigError
@@ -59,20 +60,42 @@ class ConfigFile:
         return f"config:{self.path}"
 
 
+#: Larger configuration files are refused (read no further): uv.toml and pyproject.toml are small.
+MAX_CONFIG_SIZE = 1024 * 1024
+
+
 def _read_toml(path: str) -> dict[str, Any]:
     # Imported only when a file exists: most runs find none and skip the parser's start-up cost.
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    shown = path if path.isprintable() else repr(path)
     try:
-        with open(path, "rb") as f:
-            doc: dict[str, Any] = tomllib.load(f)
-            return doc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Failed to parse {path}: {exc}") from None
+        # O_NONBLOCK and the fstat: a FIFO or device in place of a config file never hangs.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"Failed to read {shown}: not a regular file")
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read(MAX_CONFIG_SIZE + 1)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise ConfigError(f"Failed to read {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"Failed to read {shown}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_SIZE:
+        raise ConfigError(f"Failed to read {shown}: the file is larger than {MAX_CONFIG_SIZE // 1024 // 1024} MiB; "
+                          "a configuration file this large is a mistake")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Failed to parse {shown}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
+                          f"{exc.start}); TOML files must be UTF-8") from None
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Failed to parse {shown}: {exc}") from None
+    return doc
 
 
 def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] | None:
@@ -86,7 +109,7 @@ def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] |
     return node
 
 
-_PREFILTER_MAX = 10 * 1024 * 1024
+_PREFILTER_MAX = MAX_CONFIG_SIZE  # a larger file goes to _read_toml, which refuses it
 
 
 def _may_hold_tables(path: str) -> bool:

@@ -33,11 +33,12 @@ from __future__ import annotations
 import binascii
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from itertools import islice
 
 from ._scantypes import FileStats, Problem, ScanResult, scan_problem
 
-__all__ = ["IMPLEMENTATION", "scan_bytes", "scan_files", "subject_hash"]
+__all__ = ["IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "subject_hash"]
 
 IMPLEMENTATION = "python"
 
@@ -220,41 +221,163 @@ def _name_hash(canon: bytes) -> int:
     return int.from_bytes(hashlib.sha1(canon).digest()[:4], "little")
 
 
+def _int_ok(c: bytes) -> bool:
+    """An INTEGER/ENUMERATED content OpenSSL's ``c2i_ibuf`` accepts: not empty, no padding octet."""
+    if not c:
+        return False
+    if len(c) == 1:
+        return True
+    if c[0] == 0x00:
+        return bool(c[1] & 0x80)
+    if c[0] == 0xFF and any(c[1:]):
+        return not c[1] & 0x80
+    return True
+
+
+def _bits_ok(c: bytes) -> bool:
+    """A BIT STRING content ``c2i_ASN1_BIT_STRING`` accepts: the unused-bits octet, at most 7."""
+    return len(c) >= 1 and c[0] <= 7
+
+
+def _any_ok(tag: int, c: bytes) -> bool:
+    """An ``ANY`` value (AlgorithmIdentifier parameters) ``d2i`` decodes (crypto/asn1/tasn_dec.c).
+
+    Universal primitives are checked as ``asn1_ex_c2i`` does; SEQUENCE and SET must be
+    constructed; other constructed universal types (BER constructed strings) and EOC are refused
+    (stricter than OpenSSL: no certificate uses them); other classes are kept as they are.
+    """
+    if tag & 0xC0:
+        return True
+    if tag & 0x20:
+        return tag in (0x30, 0x31)
+    return _prim_ok(tag, c)
+
+
+def _prim_ok(tag: int, c: bytes) -> bool:
+    if tag in (0x00, 0x10, 0x11):  # EOC; SEQUENCE/SET must be constructed
+        return False
+    if tag == 0x01:
+        return len(c) == 1
+    if tag in (0x02, 0x0A):
+        return _int_ok(c)
+    if tag == 0x03:
+        return _bits_ok(c)
+    if tag == 0x05:
+        return not c
+    if tag == 0x06:
+        try:
+            _check_oid(c)
+        except _Malformed:
+            return False
+        return True
+    if tag == 0x1E:
+        return not len(c) & 1
+    if tag == 0x1C:
+        return not len(c) & 3
+    if tag == 0x17:  # UTCTime, GeneralizedTime: OpenSSL 3 refuses shorter ones
+        return len(c) >= 13
+    if tag == 0x18:
+        return len(c) >= 15
+    return True
+
+
+def _algid(d: bytes, pos: int, end: int) -> int:
+    """Check the AlgorithmIdentifier at ``pos``: SEQUENCE { OID, ANY OPTIONAL }; return its end."""
+    tag, s, e = _header(d, pos, end)
+    if tag != 0x30:
+        raise _Malformed
+    tag, os_, oe = _header(d, s, e)
+    if tag != 0x06:
+        raise _Malformed
+    _check_oid(d[os_:oe])
+    if oe < e:
+        tag, ps, pe = _header(d, oe, e)
+        if pe != e or not _any_ok(tag, d[ps:pe]):
+            raise _Malformed
+    return e
+
+
+def _expect(d: bytes, pos: int, end: int, want: int) -> tuple[int, int]:
+    """The content bounds of the TLV at ``pos``, which must have tag ``want``."""
+    tag, s, e = _header(d, pos, end)
+    if tag != want or (tag < 0x20 and not _prim_ok(tag, d[s:e])):
+        raise _Malformed
+    return s, e
+
+
 def _x509_subject_hash(der: bytes) -> int:
-    """Check the X.509 skeleton of a complete DER certificate; return its subject hash.
+    """Check a complete DER certificate as OpenSSL's ``d2i_X509`` would; return its subject hash.
+
+    The X.509 template of OpenSSL 3 (crypto/x509/x_x509.c, x_all.c; RFC 5280 §4.1), field by
+    field and in order, with nothing left over in any SEQUENCE: a certificate the scanner accepts
+    is one OpenSSL loads (a lazy ``HASH.N`` file OpenSSL could not load would hide ``HASH.N+1``,
+    docs/security.md). Primitive contents are checked where OpenSSL's decoder checks them
+    (INTEGER padding, BIT STRING unused bits, OIDs, BOOLEAN and NULL lengths, time lengths);
+    the issuer and subject must canonicalise as in ``x509_name_canon``.
 
     Raises:
-        _Malformed: not an X.509 certificate (any inner element malformed or misplaced).
+        _Malformed: not an X.509 certificate OpenSSL would load.
     """
     try:
         n = len(der)
         _tag, cs, ce = _header(der, 0, n)
-        tag, ts, te = _header(der, cs, ce)
-        if tag != 0x30:
+        ts, te = _expect(der, cs, ce, 0x30)
+        p = _algid(der, te, ce)  # signatureAlgorithm
+        _s, p = _expect(der, p, ce, 0x03)  # signatureValue
+        if p != ce:
             raise _Malformed
-        tag, _s, p = _header(der, te, ce)  # signatureAlgorithm
-        if tag != 0x30:
-            raise _Malformed
-        tag, _s, p = _header(der, p, ce)  # signatureValue
-        if tag != 0x03 or p != ce:
-            raise _Malformed
-        tag, _s, e = _header(der, ts, te)
-        if tag == 0xA0:  # [0] EXPLICIT version
-            tag, _s, e = _header(der, e, te)
-        if tag != 0x02:  # serialNumber
-            raise _Malformed
-        subject = None
-        for _field in range(5):  # signature, issuer, validity, subject, spki
-            start = e
-            tag, _s, e = _header(der, start, te)
-            if tag != 0x30:
+        tag, s, e = _header(der, ts, te)
+        if tag == 0xA0:  # [0] EXPLICIT Version: exactly one INTEGER
+            vs, ve = _expect(der, s, e, 0x02)
+            if ve != e:
                 raise _Malformed
-            if _field == 3:
-                subject = (start, e)
-        while e < te:  # issuerUniqueID, subjectUniqueID, extensions, ...: well-formed TLVs
-            _tag, _s, e = _header(der, e, te)
-        assert subject is not None
-        return _name_hash(_canon_name(der, subject[0], subject[1]))
+            tag, s, e = _header(der, e, te)
+        if tag != 0x02 or not _int_ok(der[s:e]):  # serialNumber
+            raise _Malformed
+        e = _algid(der, e, te)  # signature
+        issuer = e
+        _s, e = _expect(der, e, te, 0x30)
+        issuer_end = e
+        vs, ve = _expect(der, e, te, 0x30)  # validity: two times
+        for _ in range(2):
+            tag, s, vs = _header(der, vs, ve)
+            if tag not in (0x17, 0x18) or not _prim_ok(tag, der[s:vs]):
+                raise _Malformed
+        if vs != ve:
+            raise _Malformed
+        subject = ve
+        _s, e = _expect(der, ve, te, 0x30)
+        subject_end = e
+        ks, e = _expect(der, e, te, 0x30)  # subjectPublicKeyInfo
+        kp = _algid(der, ks, e)
+        _s, kp = _expect(der, kp, e, 0x03)
+        if kp != e:
+            raise _Malformed
+        for want in (0x81, 0x82):  # issuerUniqueID, subjectUniqueID: [n] IMPLICIT BIT STRING
+            if e < te and der[e] == want:
+                s, e = _expect(der, e, te, want)
+                if not _bits_ok(der[s:e]):
+                    raise _Malformed
+        if e < te:  # [3] EXPLICIT Extensions: SEQUENCE OF SEQUENCE { OID, BOOLEAN OPTIONAL, OCTET STRING }
+            xs, xe = _expect(der, e, te, 0xA3)
+            ls, le = _expect(der, xs, xe, 0x30)
+            if le != xe:
+                raise _Malformed
+            while ls < le:
+                es, ls = _expect(der, ls, le, 0x30)
+                os_, es = _expect(der, es, ls, 0x06)
+                if es < ls and der[es] == 0x01:
+                    _s, es = _expect(der, es, ls, 0x01)
+                _s, es = _expect(der, es, ls, 0x04)
+                if es != ls:
+                    raise _Malformed
+            e = xe
+        if e != te:
+            raise _Malformed
+        h = _name_hash(_canon_name(der, subject, subject_end))
+        if der[issuer:issuer_end] != der[subject:subject_end]:
+            _canon_name(der, issuer, issuer_end)  # d2i canonicalises the issuer too
+        return h
     except _Truncated:
         raise _Malformed from None
 
@@ -403,3 +526,28 @@ def subject_hash(der: bytes) -> int:
     if code is not None:
         raise ValueError(f"cannot compute the subject hash: {scan_problem('', code, None).message}")
     return h
+
+
+# RFC 7468 §2: 64-character lines. One slice object per line, made once: mapping the base64
+# string's __getitem__ over them costs a fraction of a Python loop.
+_LINE_SLICES = [slice(i, i + 64) for i in range(0, 64 * 1024, 64)]
+
+
+def _pem(der: bytes) -> bytes:
+    b64 = binascii.b2a_base64(der, newline=False)
+    n = (len(b64) + 63) >> 6
+    lines = map(b64.__getitem__, islice(_LINE_SLICES, n)) if n <= len(_LINE_SLICES) else \
+        (b64[i : i + 64] for i in range(0, len(b64), 64))
+    return b"".join((b"-----BEGIN CERTIFICATE-----\n", b"\n".join(lines), b"\n-----END CERTIFICATE-----\n"))
+
+
+def pem_encode(ders: Sequence[bytes]) -> list[bytes]:
+    """Each certificate as PEM (RFC 7468 §2, 64-character lines).
+
+    Args:
+        ders: DER certificates.
+
+    Returns:
+        Their PEM encodings, in order (byte for byte ``ssl.DER_cert_to_PEM_cert``).
+    """
+    return [_pem(der) for der in ders]

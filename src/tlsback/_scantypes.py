@@ -10,7 +10,17 @@ from collections import namedtuple
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 
-__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem"]
+__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem", "shown"]
+
+
+def shown(path: str) -> str:
+    """A path as it may appear in a message: unchanged when printable, else escaped like repr.
+
+    A file name may hold any byte but ``/`` and NUL: a newline in a warning would forge a log
+    line, an escape sequence would drive the terminal. Such names are shown quoted, with
+    ``\\n``, ``\\x1b`` and (for bytes that are not UTF-8) ``\\udcXX`` escapes.
+    """
+    return path if path.isprintable() else repr(path)
 
 # Plain classes, not dataclasses: a warm start builds Problems from the cache entry's metadata,
 # and importing dataclasses (with inspect) costs more than the whole warm start (docs/cache.md).
@@ -37,7 +47,7 @@ class Problem(namedtuple("Problem", "path code message line", defaults=(None,)))
         line: int | None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{shown(self.path)}: {self.message}"
 
 
 class FileStats:

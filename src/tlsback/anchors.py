@@ -61,5 +61,7 @@ def load_anchors(ctx: ssl.SSLContext, store: TrustStore) -> None:
         try:
             ctx.load_verify_locations(cadata=der)
         except ssl.SSLError as exc:
+            from ._scantypes import shown
+
             log.warning("Ignoring a certificate in %s that OpenSSL cannot load (%s). "
-                        "Continuing with the other certificates.", origin, exc.reason or exc)
+                        "Continuing with the other certificates.", shown(origin), exc.reason or exc)

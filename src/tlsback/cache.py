@@ -11,10 +11,14 @@ Such a directory (an *entry*) is built once per set of sources and kept per user
 
 - **where**: ``TLSBACK_CACHE_DIR`` if set, else ``$XDG_RUNTIME_DIR/tlsback``, else
   ``/dev/shm/tlsback-<uid>``, else the user cache directory. tmpfs first: creating a file there
-  costs about 10 µs, on a disk-backed directory hundreds. Every directory on the way is checked
-  before every use: a real directory (not a symlink), owned by the user, mode 0700 (``/dev/shm``
-  is shared and sticky: someone else may have created the name first).
-- **key**: every source file's path, size, mtime_ns, inode (and device and mode), every
+  costs about 10 µs, on a disk-backed directory hundreds. The root is checked before every
+  use: a real directory (not a symlink), owned by the user, mode 0700 (``/dev/shm`` is shared
+  and sticky: someone else may have created the name first); every directory above it must be
+  owned by root or the user and not writable by others unless sticky, so no other user can
+  redirect the path (docs/security.md). A location that cannot be written falls back to the
+  next one.
+- **entries**: canonical PEM copies written here, never links to the sources.
+- **key**: every source file's path, size, mtime_ns, ctime_ns, inode (and device and mode), every
   listing's shape and problems, the tlsback version and this module's format number. A warm
   start only lists and stats the sources; any change gives another key.
 - **writing**: into ``.tmp-*`` beside the final name, holding an exclusive ``flock``; the entry's
@@ -48,7 +52,7 @@ from ._version import __version__
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from hashlib import blake2b
     from typing import Any
 
@@ -63,6 +67,7 @@ __all__ = [
     "Lease",
     "build_entry",
     "build_private",
+    "candidate_roots",
     "entry_key",
     "lookup",
     "prune",
@@ -72,7 +77,7 @@ __all__ = [
 log = _log.getLogger(__name__)
 
 #: Layout version of an entry; part of the key and of the entry's directory name.
-FORMAT = 1
+FORMAT = 2
 META_NAME = "tlsback-entry.json"
 INDEX_NAME = "tlsback-index.txt"
 MAX_ENTRIES = 8
@@ -90,6 +95,8 @@ except ImportError:  # pragma: no cover - Windows
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | getattr(os, "O_BINARY", 0)
+_OPEN_AT = os.open in os.supports_dir_fd and bool(_O_DIRECTORY)
 
 
 def _euid() -> int | None:
@@ -106,25 +113,63 @@ def _check_private(path: str, st: os.stat_result | None = None) -> None:
     if st is None:
         st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
-        raise UnsafeDirectory(f"{path} is a symlink")
+        raise UnsafeDirectory(f"{_shown(path)} is a symlink")
     if not stat.S_ISDIR(st.st_mode):
-        raise UnsafeDirectory(f"{path} is not a directory")
+        raise UnsafeDirectory(f"{_shown(path)} is not a directory")
     uid = _euid()
     if uid is not None and st.st_uid != uid:
-        raise UnsafeDirectory(f"{path} is owned by uid {st.st_uid}, not by this user (uid {uid})")
+        raise UnsafeDirectory(f"{_shown(path)} is owned by uid {st.st_uid}, not by this user (uid {uid})")
     if os.name == "posix" and st.st_mode & 0o077:
-        raise UnsafeDirectory(f"{path} has mode {stat.S_IMODE(st.st_mode):04o}, expected 0700")
+        raise UnsafeDirectory(f"{_shown(path)} has mode {stat.S_IMODE(st.st_mode):04o}, expected 0700")
 
 
-def _private_dir(path: str, *, parents: bool = False) -> None:
-    """Create ``path`` with mode 0700 unless it exists, then check it (see _check_private).
+def _check_ancestors(path: str) -> None:
+    """Raise UnsafeDirectory unless no other user can rename or replace ``path`` or anything above it.
+
+    ``path`` must be absolute and free of symlinks (``os.path.realpath``). Each directory from
+    ``path`` up to ``/`` must be owned by root or this user and writable by nobody else, unless
+    it is sticky (``/tmp``, ``/dev/shm``: others may create names there but not rename ours),
+    the rule of ssh's StrictModes. Renaming or replacing a directory needs write access to its
+    parent, so once every directory on the chain passes, the path names the same directories for
+    as long as the process runs: what OpenSSL reads by path at each handshake cannot be
+    redirected by another user (docs/security.md).
+    """
+    uid = _euid()
+    if uid is None or os.name != "posix":  # pragma: no cover - Windows: per-user profile ACLs
+        return
+    current = path
+    while True:
+        st = os.lstat(current)
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            raise UnsafeDirectory(f"{_shown(current)} is not a directory (it was replaced while checked)")
+        if st.st_uid not in (0, uid):
+            raise UnsafeDirectory(f"{_shown(current)} (above the cache) is owned by uid {st.st_uid}, "
+                                  "not by root or this user")
+        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            raise UnsafeDirectory(f"{_shown(current)} (above the cache) has mode "
+                                  f"{stat.S_IMODE(st.st_mode):04o}: others may write to it and could "
+                                  "rename the cache away")
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
+
+
+def _private_dir(path: str, *, parents: bool = False) -> str:
+    """Create ``path`` with mode 0700 unless it exists, check it and every directory above it.
 
     An existing directory of ours that others may only read (0755, say) is closed to 0700;
     one that others may write to is refused: its content cannot be trusted.
+
+    Returns:
+        The path to use: its parent resolved (no symlink above it), see _check_ancestors.
     """
+    path = os.path.abspath(path)
+    if parents:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    path = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    _check_ancestors(os.path.dirname(path))
     try:
-        if parents:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
         os.mkdir(path, 0o700)
     except FileExistsError:
         pass
@@ -134,6 +179,19 @@ def _private_dir(path: str, *, parents: bool = False) -> None:
         os.chmod(path, 0o700, follow_symlinks=False)
         st = os.lstat(path)
     _check_private(path, st)
+    return path
+
+
+def _is_hash_file(name: str) -> bool:
+    """Whether ``name`` is a ``HASH.N`` file name (8 lowercase hex digits, a dot, a number)."""
+    return (len(name) > 9 and name[8] == "." and name.isascii() and name[9:].isdigit()
+            and all(c in "0123456789abcdef" for c in name[:8]))
+
+
+def _shown(path: str) -> str:
+    from ._scantypes import shown
+
+    return shown(path)
 
 
 class CacheRoot:
@@ -170,61 +228,71 @@ def _user_cache_dir(env: Mapping[str, str]) -> str | None:
     return os.path.join(home, ".cache", "tlsback") if home and home != "~" else None
 
 
-def resolve_root(override: str | None, env: Mapping[str, str]) -> CacheRoot:
-    """Find (and create) the per-user cache directory.
+def candidate_roots(override: str | None, env: Mapping[str, str], skipped: list[str]) -> Iterator[CacheRoot]:
+    """The usable cache directories, best first, each created and checked when reached.
 
     Args:
         override: ``TLSBACK_CACHE_DIR``; when set it is the only candidate.
         env: the environment (``XDG_RUNTIME_DIR``, ``XDG_CACHE_HOME``, ``HOME``).
+        skipped: receives why each candidate passed over could not be used (in order).
 
-    Returns:
-        The first candidate that is, or could be made, a private directory.
+    Yields:
+        Each candidate that is, or could be made, a private directory on a safe path; the
+        caller takes the next one when it cannot write to the previous (no space, read-only).
+    """
+    if override:
+        try:
+            yield CacheRoot(_private_dir(override, parents=True), "env:TLSBACK_CACHE_DIR")
+        except OSError as exc:
+            skipped.append(f"TLSBACK_CACHE_DIR cannot be used: {_why(exc)}")
+        return
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        try:
+            if not os.path.isabs(runtime):
+                raise UnsafeDirectory(f"{_shown(runtime)} is not an absolute path")
+            # The runtime directory itself must be private (the XDG spec requires 0700).
+            _check_private(runtime)
+            path = _private_dir(os.path.join(runtime, "tlsback"))
+        except OSError as exc:
+            skipped.append(f"XDG_RUNTIME_DIR: {_why(exc)}")
+        else:
+            yield CacheRoot(path, "XDG_RUNTIME_DIR", tuple(skipped))
+    uid = _euid()
+    if uid is not None and os.path.isdir(SHM_DIR):
+        try:
+            path = _private_dir(os.path.join(SHM_DIR, f"tlsback-{uid}"))
+        except OSError as exc:
+            skipped.append(f"/dev/shm: {_why(exc)}")
+        else:
+            yield CacheRoot(path, "/dev/shm", tuple(skipped))
+    user = _user_cache_dir(env)
+    if user:
+        try:
+            path = _private_dir(user, parents=True)
+        except OSError as exc:
+            skipped.append(f"user cache dir: {_why(exc)}")
+        else:
+            yield CacheRoot(path, "user cache dir", tuple(skipped))
+
+
+def resolve_root(override: str | None, env: Mapping[str, str]) -> CacheRoot:
+    """The first usable cache directory (see :func:`candidate_roots`).
 
     Raises:
         UnsafeDirectory: no candidate can be used; the message gives each one's reason.
     """
     skipped: list[str] = []
-    if override:
-        path = os.path.abspath(override)
-        try:
-            _private_dir(path, parents=True)
-        except OSError as exc:
-            raise UnsafeDirectory(f"TLSBACK_CACHE_DIR cannot be used: {_why(exc)}") from exc
-        return CacheRoot(path, "env:TLSBACK_CACHE_DIR")
-    runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime:
-        try:
-            if not os.path.isabs(runtime):
-                raise UnsafeDirectory(f"{runtime} is not an absolute path")
-            # The runtime directory itself must be private (the XDG spec requires 0700).
-            _check_private(runtime)
-            path = os.path.join(runtime, "tlsback")
-            _private_dir(path)
-            return CacheRoot(path, "XDG_RUNTIME_DIR", tuple(skipped))
-        except OSError as exc:
-            skipped.append(f"XDG_RUNTIME_DIR: {_why(exc)}")
-    uid = _euid()
-    if uid is not None and os.path.isdir(SHM_DIR):
-        path = os.path.join(SHM_DIR, f"tlsback-{uid}")
-        try:
-            _private_dir(path)
-            return CacheRoot(path, "/dev/shm", tuple(skipped))
-        except OSError as exc:
-            skipped.append(f"/dev/shm: {_why(exc)}")
-    user = _user_cache_dir(env)
-    if user:
-        try:
-            _private_dir(user, parents=True)
-            return CacheRoot(user, "user cache dir", tuple(skipped))
-        except OSError as exc:
-            skipped.append(f"user cache dir: {_why(exc)}")
+    for root in candidate_roots(override, env, skipped):
+        return root
     raise UnsafeDirectory("no usable cache directory (" + "; ".join(skipped or ["none found"]) + ")")
 
 
 def _why(exc: OSError) -> str:
     if isinstance(exc, UnsafeDirectory):
         return str(exc)
-    return f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")
+    where = _shown(os.fsdecode(exc.filename)) if exc.filename else ""
+    return f"{where}: {exc.strerror or exc}".lstrip(": ")
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -265,9 +333,12 @@ def entry_key(header: Sequence[object], files: Sequence[tuple[str, os.stat_resul
         # files. A missing stat is all ones; mtime_ns is signed (files from before 1970).
         h.update(array("Q", [x for _, st in files for x in (
             (st.st_size, st.st_ino, st.st_dev, st.st_mode) if st is not None else _NO_STAT)]).tobytes())
-        h.update(array("q", [st.st_mtime_ns if st is not None else -1 for _, st in files]).tobytes())
+        # ctime_ns beside mtime_ns: mtime can be set back (os.utime, cp -p, tar), ctime cannot
+        # by any user tool, and an in-place rewrite or a replaced file always changes it.
+        h.update(array("q", [x for _, st in files for x in (
+            (st.st_mtime_ns, st.st_ctime_ns) if st is not None else (-1, -1))]).tobytes())
     except OverflowError:  # a file system with identities beyond 64 bits: format them instead
-        h.update(repr([(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_mode)
+        h.update(repr([(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
                        if st is not None else None for _, st in files]).encode())
     return h.hexdigest()[:32]
 
@@ -361,13 +432,15 @@ class Entry:
         certs: list[bytes] = []
         origins: list[str] = []
         hashes: list[int] = []
-        with open(os.path.join(self.path, INDEX_NAME), encoding="utf-8", errors="surrogateescape") as f:
-            for line in f:
-                name, _, origin = line.rstrip("\n").partition("\t")
-                with open(os.path.join(self.path, name), encoding="ascii") as c:
-                    certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
-                origins.append(origin)
-                hashes.append(int(name.partition(".")[0], 16))
+        with open(os.path.join(self.path, INDEX_NAME), encoding="ascii") as f:
+            index = _json_loads(f.read().encode("ascii"))
+        for name, origin in index:
+            if not _is_hash_file(name):  # never a path out of the entry
+                raise ValueError(f"entry index names {name!r}, not a HASH.N file")
+            with open(os.path.join(self.path, name), encoding="ascii") as c:
+                certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
+            origins.append(origin)
+            hashes.append(int(name.partition(".")[0], 16))
         return certs, origins, hashes
 
 
@@ -494,7 +567,7 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
             reason = "entry is a symlink"
-        log.info("trust cache entry %s not used: %s; rebuilding it", path, reason)
+        log.info("trust cache entry %s not used: %s; rebuilding it", _shown(path), reason)
         return None, f"existing entry not trusted ({reason}); rebuilt"
     try:
         os.utime(os.path.join(path, META_NAME), dir_fd=None)  # last use, for pruning
@@ -506,58 +579,70 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
 # --- writing --------------------------------------------------------------------------------
 
 
-def _pem(der: bytes) -> bytes:
-    import base64
-
-    # RFC 7468 §2: 64-character lines; base64.encodebytes breaks at 76, so re-wrap.
-    b64 = base64.b64encode(der)
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
-
-
 class EntryWriter:
     """Writes the ``HASH.N`` files of a store into a new directory.
 
+    Every file is a canonical PEM copy written here, never a link to a source file: OpenSSL's
+    PEM reader is stricter than the scanner (blank lines, VT or FF inside a body), a link
+    would lead outside the checked directory, and a source edited later would change what
+    the entry trusts behind the key's back (docs/security.md).
+
     Args:
         directory: an empty directory the caller created (mode 0700).
-        links: original files that may be linked to instead of copied (see ``add``).
     """
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._next: dict[int, int] = {}
-        self._index: list[str] = []
-        self.linked = 0
+        self._index: list[tuple[str, str]] = []
+        # Files are created relative to the open directory where the platform allows it: no
+        # path walk per file.
+        self._fd = _open_dir(directory) if _OPEN_AT else -1
 
-    def add(self, der: bytes, subject_hash: int, origin: str, link_to: str | None = None) -> None:
-        """Add one certificate under the next free ``HASH.N`` name.
+    def add(self, pems: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> None:
+        """Add certificates, each under the next free ``HASH.N`` name.
+
+        One call for the whole store: the loop runs once per certificate of a cold build, so it
+        keeps everything in local names.
 
         Args:
-            der: the certificate.
-            subject_hash: its subject's ``X509_NAME_hash``.
-            origin: the file it came from (recorded in the index).
-            link_to: a file holding exactly this certificate and nothing else OpenSSL would
-                read; a symlink to it replaces the copy.
+            pems: the certificates as canonical PEM (the scanner's ``pem_encode``; OpenSSL must
+                be able to load each: a ``HASH.N`` it cannot load hides ``HASH.N+1``; the loader
+                checks that before).
+            subject_hashes: their subjects' ``X509_NAME_hash``.
+            origins: the files they came from (recorded in the index).
         """
-        n = self._next.get(subject_hash, 0)
-        self._next[subject_hash] = n + 1
-        name = f"{subject_hash:08x}.{n}"
-        path = os.path.join(self.directory, name)
-        if link_to is not None:
-            os.symlink(os.path.abspath(link_to), path)
-            self.linked += 1
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
+        nxt, index, dir_fd = self._next, self._index, self._fd
+        os_open, os_write, os_close, join = os.open, os.write, os.close, os.path.join
+        for data, subject_hash, origin in zip(pems, subject_hashes, origins):
+            n = nxt.get(subject_hash, 0)
+            nxt[subject_hash] = n + 1
+            name = f"{subject_hash:08x}.{n}"
+            if dir_fd >= 0:
+                fd = os_open(name, _CREATE, 0o600, dir_fd=dir_fd)
+            else:  # pragma: no cover - Windows
+                fd = os_open(join(self.directory, name), _CREATE, 0o600)
             try:
-                os.write(fd, _pem(der))
+                if os_write(fd, data) != len(data):  # a short write: the file system is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
             finally:
-                os.close(fd)
-        self._index.append(f"{name}\t{origin}")
+                os_close(fd)
+            index.append((name, origin))
+
+    def close(self) -> None:
+        """Close the directory (after ``finish``, or when the build failed)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Write the index, then the metadata (last: its presence marks a complete entry)."""
-        with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write("\n".join(self._index) + ("\n" if self._index else ""))
+        # One JSON document, ASCII: any byte of a file name (a newline, a tab, an undecodable
+        # byte, kept as a surrogate and written as a \udcXX escape) stays a string in it.
+        import json  # a cold build only: its import compiles regular expressions
+
+        with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="ascii") as f:
+            json.dump(self._index, f, separators=(",", ":"))
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
@@ -565,12 +650,22 @@ class EntryWriter:
             # finished content; writing into the file does not change it again.
             meta = dict(meta, format=FORMAT, tlsback=__version__, count=len(self._index),
                         dir_mtime_ns=os.stat(self.directory).st_mtime_ns, complete=True)
-            import json
-
-            os.write(fd, json.dumps(meta, separators=(",", ":")).encode("utf-8", "surrogateescape"))
+            data = json.dumps(meta, separators=(",", ":")).encode("ascii")  # names escaped
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), META_NAME)
         finally:
             os.close(fd)
         return meta
+
+
+def _write_entry(directory: str, fill: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``directory`` through an :class:`EntryWriter`; return the metadata written last."""
+    writer = EntryWriter(directory)
+    try:
+        fill(writer)
+        return writer.finish(meta)
+    finally:
+        writer.close()
 
 
 def _remove_dir(path: str) -> None:
@@ -631,9 +726,7 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
     fd = _open_dir(tmp)
     try:
         _flock(fd, exclusive=True)  # tells pruners this directory is being written
-        writer = EntryWriter(tmp)
-        fill(writer)
-        meta = writer.finish(meta)
+        meta = _write_entry(tmp, fill, meta)
         for attempt in range(3):
             try:
                 os.rename(tmp, final)
@@ -668,28 +761,45 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
     return Entry(final, meta, Lease(final, fd))
 
 
-def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str]) -> Entry:
+def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str], failures: list[str]) -> Entry | None:
     """Build the directory privately (``--no-cache``): removed at exit or when unused.
 
     Placed on tmpfs when one is available (``XDG_RUNTIME_DIR``, ``/dev/shm``), else in the
-    system's temporary directory; ``mkdtemp`` creates it 0700 with an unpredictable name.
+    system's temporary directory, each tried in turn when the one before cannot be written to
+    (no space, read-only); ``mkdtemp`` creates it 0700 with an unpredictable name, in a
+    directory checked like the cache's (see _check_ancestors).
+
+    Args:
+        failures: receives why each place could not be used.
+
+    Returns:
+        The entry, or None when no place could be written to (the caller loads eagerly).
     """
-    base = None
-    for candidate in (env.get("XDG_RUNTIME_DIR"), SHM_DIR):
-        if candidate and os.path.isdir(candidate) and os.access(candidate, os.W_OK):
-            base = candidate
-            break
     import tempfile
 
-    path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
-    try:
-        writer = EntryWriter(path)
-        fill(writer)
-        meta = writer.finish(meta)
-    except BaseException:
-        _remove_dir(path)
-        raise
-    return Entry(path, meta, Lease(path, None, private=True))
+    bases: list[str] = []
+    for candidate in (env.get("XDG_RUNTIME_DIR"), SHM_DIR, tempfile.gettempdir()):
+        if candidate and os.path.isabs(candidate) and os.path.isdir(candidate):
+            real = os.path.realpath(candidate)
+            if real not in bases:
+                bases.append(real)
+    for base in bases:
+        path = None
+        try:
+            _check_ancestors(base)
+            path = tempfile.mkdtemp(prefix="tlsback-store-", dir=base)
+            meta = _write_entry(path, fill, meta)
+        except OSError as exc:
+            failures.append(f"private directory in {_shown(base)}: {_why(exc)}")
+            if path is not None:
+                _remove_dir(path)
+            continue
+        except BaseException:
+            if path is not None:
+                _remove_dir(path)
+            raise
+        return Entry(path, meta, Lease(path, None, private=True))
+    return None
 
 
 # --- pruning --------------------------------------------------------------------------------

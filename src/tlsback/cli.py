@@ -99,6 +99,7 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
     w(f"             {b['description']}\n")
     loader = d["loader"]
     w(f"loader       {loader['implementation']}  ({loader['reason']})\n")
+    w(f"installed    {loader['installed']['implementation']} scanner  ({loader['installed']['reason']})\n")
     st = d["store"]
     line = f"store        {st['certificates']} certificates, {st['duplicates']} duplicates dropped, mode {st['mode']}"
     if not st["platform_store"]:

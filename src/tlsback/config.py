@@ -239,6 +239,7 @@ class TLSConfig:
         Builds the verifying context if it was not built yet, so its cost is measured.
         """
         from . import registry
+        from .loader import installed_scanner
 
         entries = registry.discover()
         entry = entries.get(self.backend_name)
@@ -262,6 +263,7 @@ class TLSConfig:
             "loader": {
                 "implementation": store.implementation,
                 "reason": store.implementation_reason,
+                "installed": installed_scanner(self.settings.scanner.value),
             },
             "store": {
                 "certificates": store.count,

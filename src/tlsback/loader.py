@@ -22,16 +22,16 @@ import sys
 import time
 
 from . import _log
-from ._scantypes import Problem
+from ._scantypes import Problem, shown
 from .sources import certifi_source, custom_sources, list_source, platform_sources
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any
 
     from ._scantypes import ScanResult
-    from .cache import Entry, EntryWriter, Lease
+    from .cache import CacheRoot, Entry, EntryWriter, Lease
     from .sources import Listing, Source
 
 __all__ = [
@@ -42,12 +42,15 @@ __all__ = [
     "StoreOptions",
     "TrustStore",
     "format_warning",
+    "installed_scanner",
     "load_trust_store",
 ]
 
 log = _log.getLogger(__name__)
 
 MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPEC §2.4)
+# A file with thousands of broken blocks gives this many warnings and one summary, not thousands.
+MAX_PROBLEMS_PER_FILE = 10
 
 # Stores of at most this many certificates are loaded eagerly (``cadata``) in ``auto`` mode:
 # below it, reading + scanning + an eager load costs less than a warm lazy start plus the first
@@ -55,10 +58,6 @@ MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPE
 # Measured by ``python benchmarks/bench_startup.py --threshold`` (figures in docs/cache.md).
 EAGER_MAX_CACHED = 0
 EAGER_MAX_UNCACHED = 2
-
-# Link ``HASH.N`` to the original file when it holds exactly this one PEM certificate and
-# nothing else, instead of writing a copy (measured in docs/cache.md).
-LINK_ORIGINALS = True
 
 STORE_MODES = ("auto", "lazy", "eager")
 
@@ -266,22 +265,25 @@ class TrustStore:
         return b"".join(self.certs)
 
 
-def _read_files(paths: Sequence[str], sizes: Mapping[str, int] | None = None,
-                ) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
+def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
-    # ``sizes`` (from the listing's stat) saves an fstat per file; a file that grew since is
-    # still read to its end.
+    # A file that grew since the fstat is still read to its end.
     items: list[tuple[str, bytes]] = []
     problems: dict[str, Problem] = {}
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    sizes = sizes or {}
+    # O_NONBLOCK: a FIFO or device swapped in for a listed file since the listing's stat must
+    # not block the open; the fstat below then refuses anything but a regular file. (For a
+    # regular file O_NONBLOCK changes nothing.)
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    fstat, is_reg = os.fstat, stat.S_ISREG
     for path in paths:
         try:
             fd = os.open(path, flags)
             try:
-                size = sizes.get(path)
-                if size is None:
-                    size = os.fstat(fd).st_size
+                st = fstat(fd)
+                if not is_reg(st.st_mode):
+                    problems[path] = Problem(path, "not-a-file", "file is no longer a regular file; skipped")
+                    continue
+                size = st.st_size
                 if size > MAX_FILE_SIZE:
                     problems[path] = Problem(
                         path, "too-large",
@@ -332,6 +334,22 @@ def _system_items(source: Source) -> list[tuple[str, bytes]]:
     return [("macOS system keychains", out)]
 
 
+def installed_scanner(scanner: str) -> dict[str, str]:
+    """Which scanner a cold load would run now, and why (``tlsback info``).
+
+    Apart from ``TrustStore.implementation``: on a warm cache hit no scanner ran, and the entry
+    may have been built by another one (before a reinstall without the C extension, say).
+    """
+    from . import _scan
+    from .errors import TlsbackError
+
+    try:
+        impl, reason = _scan.select(scanner)
+    except TlsbackError as exc:
+        return {"implementation": "none", "reason": str(exc)}
+    return {"implementation": impl.IMPLEMENTATION, "reason": reason}
+
+
 def _consequence(report: SourceReport, *, store_empty: bool, mode: str, include_platform: bool) -> str:
     """What stays trusted after a problem with one source."""
     if store_empty and (include_platform or mode == "only"):
@@ -349,8 +367,8 @@ def format_warning(report: SourceReport, problem: Problem, consequence: str) -> 
     kind = report.source.kind
     label = f"`{kind}`" if report.source.custom else f"{kind} store"
     if problem.path == report.source.path:
-        return f"Invalid {label}. {problem.message}: {problem.path}. {consequence}"
-    return f"Ignoring {problem.path} in {label}: {problem.message}. {consequence}"
+        return f"Invalid {label}. {problem.message}: {shown(problem.path)}. {consequence}"
+    return f"Ignoring {shown(problem.path)} in {label}: {problem.message}. {consequence}"
 
 
 def load_trust_store(
@@ -435,7 +453,6 @@ def load_trust_store(
     seen: set[tuple[int, int]] = set()
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
-    sizes: dict[str, int] = {}
     system_items: list[tuple[str, bytes]] = []
     for listing, row in zip(listings, stats):
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -459,14 +476,13 @@ def load_trust_store(
                 seen.add(key)
             owner[path] = report
             to_read.append(path)
-            if st is not None:
-                sizes[path] = st.st_size
-    items, read_problems = _read_files(to_read, sizes)
+    items, read_problems = _read_files(to_read)
     t_read = time.perf_counter()
 
     result: ScanResult = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
 
+    refused = _refused_by_openssl(result)
     for path, report in owner.items():
         file_stats = result.per_file.get(path)
         if path in read_problems:
@@ -475,12 +491,23 @@ def load_trust_store(
             report.files += 1
             report.certificates += file_stats.found
             report.unique += file_stats.unique
+    per_file: dict[str, int] = {}
     for problem in result.problems:
         if problem.path in owner:
-            owner[problem.path].problems.append(problem)
+            seen_here = per_file[problem.path] = per_file.get(problem.path, 0) + 1
+            if seen_here <= MAX_PROBLEMS_PER_FILE:
+                owner[problem.path].problems.append(problem)
+    for problem in refused:
+        owner[problem.path].unique -= 1
+        owner[problem.path].problems.append(problem)
+    for path, count in per_file.items():
+        if count > MAX_PROBLEMS_PER_FILE:
+            owner[path].problems.append(Problem(
+                path, "more-problems", f"{count - MAX_PROBLEMS_PER_FILE} more problems in this file are not "
+                                       f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
     _log_reports(reports, len(result.certs), mode=mode, include_platform=include_platform, custom=bool(custom))
 
-    entry, cache_info = ctx.place(reports, impl.IMPLEMENTATION, items, result)
+    entry, cache_info = ctx.place(reports, impl, result)
     t_end = time.perf_counter()
     timings = {
         "list_s": t_list - t0,
@@ -499,6 +526,41 @@ def load_trust_store(
         lazy_dir=entry.path if entry is not None else None,
         lease=entry.lease if entry is not None else None, cache=cache_info,
     )
+
+
+def _refused_by_openssl(result: ScanResult) -> list[Problem]:
+    """Drop from ``result`` the certificates of a subject-hash collision that OpenSSL refuses.
+
+    The scanners accept only what OpenSSL's ``d2i_X509`` accepts (tests/test_store_integrity.py
+    holds them to that on the fuzz corpus). Where a subject hash is shared, a certificate OpenSSL
+    could not load would, as ``HASH.N`` in a lazy store, hide ``HASH.N+1`` (its directory lookup
+    stops there), so these few are also loaded by OpenSSL itself, in both stores alike (each
+    load costs about a millisecond; collisions are rare). Returns the problems to report.
+    """
+    if len(set(result.subject_hashes)) == len(result.subject_hashes):  # the usual case, at C speed
+        return []
+    groups: dict[int, list[int]] = {}
+    for i, h in enumerate(result.subject_hashes):
+        groups.setdefault(h, []).append(i)
+    shared = [i for members in groups.values() if len(members) > 1 for i in members]
+    if not shared:
+        return []
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    bad: dict[int, str] = {}
+    for i in shared:
+        try:
+            ctx.load_verify_locations(cadata=result.certs[i])
+        except ssl.SSLError as exc:
+            bad[i] = str(exc.reason or exc)
+    if not bad:
+        return []
+    problems = [Problem(result.origins[i], "openssl-refused",
+                        f"a certificate OpenSSL cannot load ({reason}); skipped") for i, reason in bad.items()]
+    keep = [i for i in range(len(result.certs)) if i not in bad]
+    result.certs = [result.certs[i] for i in keep]
+    result.origins = [result.origins[i] for i in keep]
+    result.subject_hashes = [result.subject_hashes[i] for i in keep]
+    return problems
 
 
 def _log_reports(reports: Sequence[SourceReport], count: int, *, mode: str, include_platform: bool,
@@ -547,6 +609,8 @@ class _Plan:
         self.root: Any = None
         self.root_reason = ""
         self.miss_reason = ""
+        self.skipped: list[str] = []
+        self.roots: Iterator[CacheRoot] = iter(())
         if options is None or options.store == "eager" or not options.lazy_ok or not options.cache:
             return
         if any(listing.source.shape == "system" for listing in listings):
@@ -560,11 +624,15 @@ class _Plan:
             header.append((s.kind, s.path, s.shape, s.origin, listing.skipped,
                            [(p.path, p.code, p.line) for p in listing.problems]))
         self.key = cache.entry_key(header, [f for row in stats for f in row])
-        try:
-            self.root = cache.resolve_root(options.cache_dir, options.cache_env)
-        except OSError as exc:
-            self.root_reason = str(exc)
-            log.warning("The trust cache is off: %s. The store is built for this process only.", exc)
+        self.roots = cache.candidate_roots(options.cache_dir, options.cache_env, self.skipped)
+        self.root = next(self.roots, None)
+        if self.root is None:
+            self.root_reason = "no usable cache directory (" + "; ".join(self.skipped or ["none found"]) + ")"
+            log.warning("The trust cache is off: %s. The store is built for this process only.", self.root_reason)
+        elif self.skipped:
+            # Refused for safety (or not writable): a user must see it, not only `info --json`.
+            log.warning("Trust cache location not used: %s. Using %s instead.", "; ".join(self.skipped),
+                        shown(self.root.path))
 
     def info(self, state: str, path: str | None, reason: str) -> dict[str, Any]:
         d: dict[str, Any] = {"state": state, "path": path, "reason": reason}
@@ -585,8 +653,8 @@ class _Plan:
         entry, self.miss_reason = cache.lookup(self.root, self.key)
         return entry
 
-    def place(self, reports: Sequence[SourceReport], implementation: str,
-              items: Sequence[tuple[str, bytes]], result: ScanResult) -> tuple[Entry | None, dict[str, Any]]:
+    def place(self, reports: Sequence[SourceReport], impl: Any,
+              result: ScanResult) -> tuple[Entry | None, dict[str, Any]]:
         """Decide eager or lazy for a freshly scanned store, and build the directory if lazy.
 
         Returns:
@@ -606,49 +674,53 @@ class _Plan:
                                                   "load faster eagerly (measured)")
         from . import cache
 
-        links = _link_candidates(items, result) if LINK_ORIGINALS and os.name == "posix" else set()
+        pems: list[bytes] = []
 
         def fill(writer: EntryWriter) -> None:
-            for der, h, origin in zip(result.certs, result.subject_hashes, result.origins):
-                writer.add(der, h, origin, link_to=origin if origin in links else None)
+            if not pems:  # encoded once, whichever place is written to first
+                pems.extend(impl.pem_encode(result.certs))
+            writer.add(pems, result.subject_hashes, result.origins)
 
         meta = {
             "key": self.key,
-            "implementation": implementation,
+            "implementation": impl.IMPLEMENTATION,
             "reports": [_report_meta(r) for r in reports],
             "sources": [r.source.path for r in reports],
         }
         why = "TLSBACK_STORE=lazy" if opts.store == "lazy" else f"{n} certificates (eager only up to {threshold})"
+        # Any OSError while writing (no space, read-only, permission) moves on: the next cache
+        # location, then a private directory, then the eager store; one warning says so.
+        failures: list[str] = []
         entry = None
-        if opts.cache and self.root is not None and self.key is not None:
+        root = self.root if opts.cache and self.key is not None else None
+        while root is not None:
             try:
-                entry = cache.build_entry(self.root, self.key, fill, meta)
-                state, reason = "built", f"{self.miss_reason or 'no entry yet'}; lazy: {why}"
-                cache.prune(self.root, keep=os.path.basename(entry.path))
+                if root is not self.root:
+                    entry, _ = cache.lookup(root, self.key)  # type: ignore[arg-type]
+                entry = entry or cache.build_entry(root, self.key, fill, meta)  # type: ignore[arg-type]
             except OSError as exc:
-                log.warning("The trust cache entry cannot be written (%s); the store is built for this "
-                            "process only.", exc)
-                self.root_reason = f"entry cannot be written: {exc}"
+                failures.append(f"{shown(root.path)}: {exc.strerror or exc}")
+                root = next(self.roots, None)
+                continue
+            state, reason = "built", f"{self.miss_reason or 'no entry yet'}; lazy: {why}"
+            self.root = root
+            try:
+                cache.prune(root, keep=os.path.basename(entry.path))
+            except OSError:  # pruning is housekeeping: the store is in place
+                pass
+            break
         if entry is None:
-            entry = cache.build_private(fill, meta, opts.cache_env)
+            entry = cache.build_private(fill, meta, opts.cache_env, failures)
             state = "disabled"
             reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
+            if failures:
+                reason = "cache cannot be written: " + "; ".join(failures)
             reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
+        if entry is None:
+            log.warning("The lazy trust store cannot be written anywhere (%s). Loading its %d certificates "
+                        "eagerly instead.", "; ".join(failures), n)
+            return None, self.info("eager", None, "no place to write the lazy store: " + "; ".join(failures))
+        if failures:
+            log.warning("The trust cache cannot be written (%s). Using %s instead.", "; ".join(failures),
+                        shown(entry.path))
         return entry, self.info(state, entry.path, reason)
-
-
-def _link_candidates(items: Sequence[tuple[str, bytes]], result: ScanResult) -> set[str]:
-    """Files that hold one PEM certificate and nothing else OpenSSL would read.
-
-    OpenSSL's directory lookup loads every certificate-like PEM block of a file (``TRUSTED
-    CERTIFICATE`` too, which tlsback does not trust, SPEC §2.4), so only files with a single
-    ``-----BEGIN`` line, one certificate found and no problem are linked to.
-    """
-    bad = {p.path for p in result.problems}
-    out = set()
-    for path, data in items:
-        stats = result.per_file.get(path)
-        if stats is not None and stats.found == 1 and stats.unique == 1 and path not in bad \
-                and data.count(b"-----BEGIN") == 1 and b"-----BEGIN CERTIFICATE-----" in data:
-            out.add(path)
-    return out

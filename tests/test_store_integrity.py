@@ -1,0 +1,534 @@
+"""Store integrity (docs/security.md): each finding of the adversarial review as its own test.
+
+Every test uses real files, real handshakes against servers on 127.0.0.1, both scanners (the
+``loader_env`` fixture) and, where the store's form matters, both stores: the lazy store must
+trust exactly what the eager one trusts and say the same, the cache is never stale or
+redirected, and no input makes tlsback crash or hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import random
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import tlsback
+from tests.conftest import REPO, SRC
+from tests.pki import PKI, Cert, issue, name
+from tests.tlsserver import HTTPSServer, handshake
+from tlsback import cache, loader
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+MODES = ("lazy", "eager")
+ATTACKER_UID = 54_321  # a second user: root can switch to any uid, no passwd entry needed
+
+
+def load(tmp_path: Path, loader_env: dict[str, str], mode: str = "lazy", **env: str) -> tlsback.TLSConfig:
+    base = {"UV_NO_CONFIG": "1", "TLSBACK_STORE": mode, "TLSBACK_CUSTOM_CERTS": "only",
+            "TLSBACK_CACHE_DIR": str(tmp_path / "cache"), "XDG_RUNTIME_DIR": os.environ["XDG_RUNTIME_DIR"],
+            **loader_env}
+    return tlsback.load(env={**base, **env}, cwd=tmp_path)
+
+
+def verdict(cfg: tlsback.TLSConfig, port: int) -> str:
+    try:
+        handshake(port, cfg.context)
+    except ssl.SSLCertVerificationError as exc:
+        return f"fail:{getattr(exc, 'rustls_reason', None) or exc.verify_message}"
+    return "ok"
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("tlsback")]
+
+
+def openssl_loads(der: bytes) -> bool:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=der)
+    except ssl.SSLError:
+        return False
+    return True
+
+
+def refused_by_openssl(cert: Cert) -> bytes:
+    """``cert`` with its version's INTEGER tag made an OCTET STRING (``04``): framing intact,
+    OpenSSL's d2i_X509 refuses it (finding 3's example)."""
+    der = cert.der
+    i = der.index(b"\xa0\x03\x02\x01\x02")
+    bad = der[:i] + b"\xa0\x03\x04\x01\x02" + der[i + 5:]
+    assert not openssl_loads(bad)
+    return bad
+
+
+def pem(der: bytes) -> bytes:
+    return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
+# --- 1. never stale -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["rewrite in place, mtime restored", "rm then cp -p"])
+def test_1_a_replaced_certificate_with_mtime_restored_is_never_a_cache_hit(
+        how: str, loader_env: dict[str, str], pki: PKI, other_pki: PKI, tmp_path: Path,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """Same size, same mtime (and, with cp -p, often the same inode): ctime still changes the key."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pki.root.pem + other_pki.root.pem)
+    srv = https_server(other_pki)
+    first = load(tmp_path, loader_env, SSL_CERT_FILE=str(bundle))
+    assert first.store.count == 2 and verdict(first, srv.port) == "ok"
+    before = bundle.stat()
+    filler = pki.root.pem + b"#" * (len(other_pki.root.pem) - 1) + b"\n"
+    if how.startswith("rewrite"):
+        with open(bundle, "r+b") as f:
+            f.write(filler)
+    else:
+        staged = tmp_path / "staged.pem"
+        staged.write_bytes(filler)
+        bundle.unlink()
+        shutil.copy2(staged, bundle)
+    os.utime(bundle, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = bundle.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    for mode in MODES:
+        cfg = load(tmp_path, loader_env, mode, SSL_CERT_FILE=str(bundle))
+        assert cfg.store.cache["state"] != "hit"
+        assert cfg.store.count == 1
+        assert verdict(cfg, srv.port).startswith("fail:UnknownIssuer"), mode
+
+
+# --- 2. canonical copies, never links ----------------------------------------------------------
+
+
+def _odd_pem(der: bytes, inside: bytes) -> bytes:
+    """One PEM certificate whose body holds ``inside`` (blank line, VT, FF): lax base64 (RFC
+    7468) the scanners accept, and OpenSSL's own PEM reader refuses."""
+    lines = ssl.DER_cert_to_PEM_cert(der).encode().splitlines(keepends=True)
+    return b"".join(lines[:3]) + inside + b"".join(lines[3:])
+
+
+@pytest.mark.parametrize("inside", [b"\n", b"\x0b\n", b"\x0c\n"], ids=["blank line", "VT", "FF"])
+def test_2_a_pem_file_openssl_would_misread_is_trusted_the_same_both_ways(
+        inside: bytes, loader_env: dict[str, str], pki: PKI, tmp_path: Path,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """The entry holds tlsback's canonical copy, so OpenSSL reads what the scanner read."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    odd = d / "root.pem"
+    odd.write_bytes(_odd_pem(pki.root.der, inside))
+    issue("filler CA", is_ca=True).write_pem(d / "filler.pem")
+    srv = https_server(pki)
+    for mode in MODES:
+        cfg = load(tmp_path, loader_env, mode, SSL_CERT_DIR=str(d))
+        assert cfg.store.count == 2 and not cfg.store.problems
+        assert verdict(cfg, srv.port) == "ok", mode
+        if mode == "lazy":
+            copy = Path(cfg.store.lazy_dir or "") / pki.root.hash_name()
+            assert not copy.is_symlink() and copy.read_bytes() == pem(pki.root.der)
+
+
+def test_2_bundle_on_a_warm_cache_never_crashes_on_a_commented_file(
+        loader_env: dict[str, str], run_cli: Run, pki: PKI, tmp_path: Path) -> None:
+    """A comment line before BEGIN: `bundle` from the warm entry equals the cold bundle."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "commented.pem").write_bytes(b"# corporate root\n" + pki.root.pem)
+    (d / "odd.pem").write_bytes(_odd_pem(pki.intermediate.der, b"\n"))
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy"}
+    cold, warm = tmp_path / "cold.pem", tmp_path / "warm.pem"
+    for out in (cold, warm):
+        r = run_cli("bundle", "-o", out, env=env)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "cache        hit" in run_cli("info", env=env).stdout
+    assert warm.read_bytes() == cold.read_bytes() == pem(pki.root.der) + pem(pki.intermediate.der)
+
+
+# --- 3. only what OpenSSL loads enters the directory ------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_3_a_certificate_openssl_refuses_never_hides_a_valid_one_with_its_subject(
+        mode: str, loader_env: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """Refused as HASH.0 it would hide HASH.1: it gets a warning instead, the same both ways."""
+    same = name("integrity collision CA")
+    decoy, real = issue(subject=same, is_ca=True), issue(subject=same, is_ca=True)
+    leaf = issue("localhost", issuer=real, san=["localhost"])
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(pem(refused_by_openssl(decoy)) + real.pem)
+    caplog.set_level(logging.WARNING)
+    cfg = load(tmp_path, loader_env, mode, SSL_CERT_FILE=str(bundle))
+    assert cfg.store.count == 1
+    [problem] = cfg.store.problems
+    assert problem.code == "not-x509" and problem.line == 1
+    assert verdict(cfg, https_server([leaf]).port) == "ok"
+    assert warnings_of(caplog) == [
+        "Invalid `SSL_CERT_FILE`. CERTIFICATE block at line 1 does not hold an X.509 certificate: "
+        f"{bundle}. Continuing with the other custom certificates."]
+
+
+def _corpus_and_mutations() -> Iterator[bytes]:
+    """Every DER certificate-shaped input of the fuzz corpus, and single-byte mutations of
+    real certificates (deterministic): the inputs where framing alone used to let through
+    certificates OpenSSL refuses (5.7 % of mutations on main)."""
+    for path in sorted(glob.glob(str(REPO / "tests" / "fuzz_corpus" / "*"))):
+        data = Path(path).read_bytes()
+        yield data
+        with contextlib.suppress(ValueError):
+            yield ssl.PEM_cert_to_DER_cert(data.decode("ascii", "replace"))
+    rnd = random.Random(11)
+    bases = [issue(f"mutation base {i}", is_ca=True, key_kind=k).der
+             for i, k in enumerate(("ec", "rsa2048", "ed25519"))]
+    for _ in range(1500):
+        der = bytearray(rnd.choice(bases))
+        for _ in range(rnd.randrange(1, 3)):
+            der[rnd.randrange(len(der))] = rnd.randrange(256)
+        yield bytes(der)
+
+
+def test_3_the_scanners_accept_only_certificates_openssl_loads(scan_impl: object) -> None:
+    """On the fuzz corpus and mutations: scanner accepts => OpenSSL's d2i_X509 accepts."""
+    accepted = refused_but_accepted = 0
+    for data in _corpus_and_mutations():
+        certs, _problems = scan_impl.scan_bytes("corpus", data)  # type: ignore[attr-defined]
+        for der in certs:
+            accepted += 1
+            refused_but_accepted += not openssl_loads(der)
+    assert accepted > 500  # the mutations keep most certificates parseable
+    assert refused_but_accepted == 0
+
+
+def test_3_collision_groups_are_loaded_by_openssl_too(pki: PKI) -> None:
+    """Defence in depth: in a subject-hash collision, what OpenSSL refuses is dropped, reported."""
+    from tlsback._scantypes import ScanResult
+
+    same = name("integrity group CA")
+    a, b = issue(subject=same, is_ca=True), issue(subject=same, is_ca=True)
+    bad = refused_by_openssl(a)
+    result = ScanResult()
+    result.certs = [bad, b.der, pki.root.der]
+    result.origins = ["x.pem", "x.pem", "r.pem"]
+    result.subject_hashes = [a.subject_hash, b.subject_hash, pki.root.subject_hash]
+    [problem] = loader._refused_by_openssl(result)
+    assert problem.path == "x.pem" and problem.code == "openssl-refused"
+    assert result.certs == [b.der, pki.root.der] and result.origins == ["x.pem", "r.pem"]
+
+
+# --- 4. never redirected ---------------------------------------------------------------------
+
+
+def _as_root() -> None:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root to act as a second user (setuid to another uid)")
+
+
+@pytest.mark.parametrize("fault", ["writable by others", "owned by another user"])
+def test_4_an_unsafe_ancestor_refuses_the_cache_with_a_warning(
+        fault: str, loader_env: dict[str, str], pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """Not just the last directory: any directory above the root that another user could write."""
+    shared = tmp_path / "shared"
+    (shared / "x").mkdir(parents=True)
+    if fault == "writable by others":
+        (shared / "x").chmod(0o777)
+    else:
+        _as_root()
+        os.chown(shared / "x", ATTACKER_UID, ATTACKER_UID)
+    caplog.set_level(logging.WARNING)
+    cfg = load(tmp_path, loader_env, SSL_CERT_FILE=str(pki.root.write_pem(tmp_path / "r.pem")),
+               TLSBACK_CACHE_DIR=str(shared / "x" / "y"))
+    assert cfg.store.cache["state"] == "disabled"
+    assert "above the cache" in cfg.store.cache["reason"]
+    assert any("above the cache" in w for w in warnings_of(caplog))
+    assert not (shared / "x" / "y").exists()
+    assert verdict(cfg, https_server(pki).port) == "ok"
+
+
+def test_4_a_sticky_shared_ancestor_is_accepted(loader_env: dict[str, str], pki: PKI, tmp_path: Path) -> None:
+    """/tmp and /dev/shm are world-writable but sticky: others cannot rename our names there."""
+    shared = tmp_path / "sticky"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    cfg = load(tmp_path, loader_env, SSL_CERT_FILE=str(pki.root.write_pem(tmp_path / "r.pem")),
+               TLSBACK_CACHE_DIR=str(shared / "cache"))
+    assert cfg.store.cache["state"] == "built"
+
+
+# The attacker's moves, as a shell script run under their uid: rename the victim's cache
+# directory aside, plant one with their own CA under the entry's name.
+_ATTACK = """
+mv "$1" "$1.aside" || { echo refused; exit 0; }
+mkdir -p "$2" && cp "$3" "$2/$4" && echo planted
+"""
+
+
+def test_4_a_second_user_cannot_redirect_the_path_handed_to_openssl(
+        loader_env: dict[str, str], pki: PKI, other_pki: PKI, tmp_path: Path,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """Finding 4 with a real second user, while the victim's process runs.
+
+    With ``x`` owned by the attacker, ``x/y`` is refused: the store goes to a private
+    directory, and the attacker's rename + planted CA changes nothing. With a safe chain the
+    attacker cannot even rename the cache away.
+    """
+    _as_root()
+    import tempfile
+
+    # A place the second user can reach (pytest's own temporary tree is private to root).
+    shared = Path(tempfile.mkdtemp(prefix="tlsback-shared-", dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        evil_ca = other_pki.root.write_pem(shared / "evil.pem")
+        evil_ca.chmod(0o644)
+        good, evil = https_server(pki), https_server(other_pki)
+        source = pki.root.write_pem(tmp_path / "r.pem")
+        for owner in ("attacker", "root"):
+            (shared / owner / "x").mkdir(parents=True)
+            (shared / owner).chmod(0o755)
+            (shared / owner / "x").chmod(0o755)
+            root = shared / owner / "x" / "y"
+            if owner == "attacker":
+                os.chown(root.parent, ATTACKER_UID, ATTACKER_UID)
+                root.mkdir(mode=0o700)  # the victim's cache from before x changed hands
+            cfg = load(tmp_path, loader_env, SSL_CERT_FILE=str(source), TLSBACK_CACHE_DIR=str(root))
+            ctx = cfg.context  # the victim's running process holds this context
+            lazy = Path(cfg.store.lazy_dir or "")
+            planted = root / (lazy.name if lazy.parent == root else f"e{cache.FORMAT}-{cfg.store.cache['key']}")
+            attack = subprocess.run(
+                ["/bin/sh", "-c", _ATTACK, "attack", str(root), str(planted), str(evil_ca),
+                 other_pki.root.hash_name()],
+                user=ATTACKER_UID, group=ATTACKER_UID, capture_output=True, text=True, timeout=60,
+                env={"PATH": "/usr/bin:/bin"}, cwd="/")
+            assert attack.returncode == 0, attack.stderr
+            if owner == "attacker":
+                assert cfg.store.cache["state"] == "disabled" and root not in lazy.parents
+                assert attack.stdout.strip() == "planted", attack.stderr  # the attacker did all they could
+                assert (planted / other_pki.root.hash_name()).exists()
+            else:
+                assert cfg.store.cache["state"] == "built" and lazy.parent == root
+                assert attack.stdout.strip() == "refused", attack.stderr
+            with pytest.raises(ssl.SSLCertVerificationError):
+                handshake(evil.port, ctx)
+            handshake(good.port, ctx)
+            # A later process does not trust the planted entry either.
+            again = load(tmp_path, loader_env, SSL_CERT_FILE=str(source), TLSBACK_CACHE_DIR=str(root))
+            with pytest.raises(ssl.SSLCertVerificationError):
+                handshake(evil.port, again.context)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+# --- 5. never a crash: no space, read-only ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str = "256k") -> Iterator[Path]:
+    _as_root()
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tlsback-test", str(path)],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def _fill(fs: Path) -> None:
+    with contextlib.suppress(OSError), open(fs / "filler", "wb") as f:
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+
+
+def _many_cas(d: Path, n: int) -> None:
+    d.mkdir()
+    for i in range(n):
+        issue(f"space CA {i}", is_ca=True).write_pem(d / f"ca{i}.pem")
+
+
+@pytest.mark.parametrize("fault", ["no space", "read-only"])
+def test_5_a_cache_that_cannot_be_written_falls_back_with_one_warning(
+        fault: str, loader_env: dict[str, str], pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, https_server: Callable[..., HTTPSServer]) -> None:
+    """Every place on the failing file system: next location, then the eager store; one warning."""
+    d = tmp_path / "certs"
+    _many_cas(d, 40)
+    pki.root.write_pem(d / "root.pem")
+    srv = https_server(pki)
+    with small_tmpfs(tmp_path / "fs") as fs:
+        runtime = fs / "runtime"
+        runtime.mkdir(mode=0o700)
+        (fs / "cache").mkdir(mode=0o700)
+        if fault == "no space":
+            _fill(fs)
+        else:
+            subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+        # The private fallback's places are on the same file system too.
+        monkeypatch.setattr(cache, "SHM_DIR", str(fs))
+        monkeypatch.setattr("tempfile.tempdir", str(fs))
+        caplog.set_level(logging.WARNING)
+        cfg = load(tmp_path, loader_env, SSL_CERT_DIR=str(d), TLSBACK_CACHE_DIR=str(fs / "cache"),
+                   XDG_RUNTIME_DIR=str(runtime))
+        assert cfg.store.cache["state"] == "eager" and cfg.store.lazy_dir is None
+        [warning] = warnings_of(caplog)
+        assert "cannot be written anywhere" in warning and "eagerly" in warning
+        assert verdict(cfg, srv.port) == "ok"
+
+
+def test_5_no_space_for_the_cache_then_the_next_location(
+        loader_env: dict[str, str], pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, https_server: Callable[..., HTTPSServer]) -> None:
+    """A full XDG_RUNTIME_DIR: the entry is built at /dev/shm's place instead, one warning."""
+    d = tmp_path / "certs"
+    _many_cas(d, 40)
+    pki.root.write_pem(d / "root.pem")
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(cache, "SHM_DIR", str(shm))
+    with small_tmpfs(tmp_path / "fs") as fs:
+        runtime = fs / "runtime"
+        runtime.mkdir(mode=0o700)
+        _fill(fs)
+        caplog.set_level(logging.WARNING)
+        env = {**loader_env, "UV_NO_CONFIG": "1", "TLSBACK_STORE": "lazy", "TLSBACK_CUSTOM_CERTS": "only",
+               "SSL_CERT_DIR": str(d), "XDG_RUNTIME_DIR": str(runtime)}
+        cfg = tlsback.load(env=env, cwd=tmp_path)
+        assert cfg.store.cache["state"] == "built" and cfg.store.cache["root_origin"] == "/dev/shm"
+        [warning] = warnings_of(caplog)
+        assert "cannot be written" in warning and "No space left" in warning
+        assert verdict(cfg, https_server(pki).port) == "ok"
+
+
+def test_5_the_cli_on_a_full_tmpfs_prints_a_warning_not_a_traceback(
+        loader_env: dict[str, str], run_cli: Run, pki: PKI, tmp_path: Path) -> None:
+    d = tmp_path / "certs"
+    _many_cas(d, 40)
+    with small_tmpfs(tmp_path / "fs") as fs:
+        (fs / "cache").mkdir(mode=0o700)
+        _fill(fs)
+        r = run_cli("info", env={**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_STORE": "lazy",
+                                 "TLSBACK_CACHE_DIR": str(fs / "cache")})
+        assert r.returncode == 0, r.stderr
+        assert "Traceback" not in r.stderr
+        assert r.stderr.count("warning:") == 1 and "cannot be written" in r.stderr
+
+
+# --- 6. hostile names and contents -------------------------------------------------------------
+
+
+def test_6_names_with_newlines_are_escaped_in_messages_and_safe_in_the_index(
+        loader_env: dict[str, str], run_cli: Run, pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A newline in a file name forges no log line and corrupts no entry (bundle, warm)."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a\nb.pem")
+    (d / "c\x1b[31md\tx.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n")
+    caplog.set_level(logging.WARNING)
+    for mode in MODES:
+        caplog.clear()
+        cfg = load(tmp_path, loader_env, mode, SSL_CERT_DIR=str(d))
+        assert cfg.store.count == 1 and cfg.store.origins == [str(d / "a\nb.pem")]
+        [warning] = warnings_of(caplog)
+        assert "\n" not in warning and "\x1b" not in warning and "\\x1b[31md\\tx.pem" in warning
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy"}
+    out = tmp_path / "warm.pem"
+    r = run_cli("bundle", "-o", out, env=env)
+    assert r.returncode == 0 and "cache        hit" in run_cli("info", env=env).stdout, r.stderr
+    r = run_cli("bundle", "-o", out, env=env)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == pem(pki.root.der)
+
+
+_FIFO_SWAP = """
+import os, sys
+from tlsback import loader
+items, problems = loader._read_files([sys.argv[1]])
+print(problems[sys.argv[1]].code)
+"""
+
+
+def test_6_a_fifo_swapped_in_after_the_listing_never_hangs(tmp_path: Path) -> None:
+    """The read opens with O_NONBLOCK and checks the opened file (fstat), not the listed one."""
+    fifo = tmp_path / "swapped.pem"
+    os.mkfifo(fifo)
+    r = subprocess.run([sys.executable, "-c", _FIFO_SWAP, str(fifo)], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "not-a-file"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_6_a_flood_of_begin_lines_gives_a_bounded_number_of_warnings(
+        mode: str, loader_env: dict[str, str], pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    flood = tmp_path / "flood.pem"
+    flood.write_bytes(pki.root.pem + b"-----BEGIN CERTIFICATE-----\n" * 65536)
+    caplog.set_level(logging.WARNING)
+    cfg = load(tmp_path, loader_env, mode, SSL_CERT_FILE=str(flood))
+    assert cfg.store.count == 1
+    warnings = warnings_of(caplog)
+    assert len(warnings) == loader.MAX_PROBLEMS_PER_FILE + 1
+    assert "65526 more problems in this file are not shown" in warnings[-1]
+
+
+@pytest.mark.parametrize("where", ["pyproject.toml", "UV_CONFIG_FILE"])
+def test_6_a_config_file_that_is_not_utf8_or_too_large_is_a_configuration_error(
+        where: str, run_cli: Run, tmp_path: Path) -> None:
+    for content, says in ((b'[tool.tlsback]\ncustom-certs = "only"\n# \xff\xfe\n', "not UTF-8"),
+                          (b"#" * (2 * 1024 * 1024), "larger than 1 MiB")):
+        path = tmp_path / ("pyproject.toml" if where == "pyproject.toml" else "uv.toml")
+        path.write_bytes(content)
+        env = {"UV_CONFIG_FILE": str(path)} if where == "UV_CONFIG_FILE" else {}
+        r = run_cli("info", env=env, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr and says in r.stderr and str(path) in r.stderr
+
+
+def test_6_only_mode_with_a_missing_cert_file_is_a_message_not_a_traceback(
+        run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer]) -> None:
+    srv = https_server(pki)
+    r = run_cli("fetch", f"https://localhost:{srv.port}/",
+                env={"TLSBACK_CUSTOM_CERTS": "only", "SSL_CERT_FILE": "/missing"})
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "/missing" in r.stderr and "No default certificates will be trusted" in r.stderr
+
+
+def test_6_a_cache_location_refused_for_safety_is_a_warning(
+        loader_env: dict[str, str], pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    runtime.chmod(0o777)
+    caplog.set_level(logging.WARNING)
+    env = {**loader_env, "UV_NO_CONFIG": "1", "TLSBACK_STORE": "lazy", "TLSBACK_CUSTOM_CERTS": "only",
+           "SSL_CERT_FILE": str(pki.root.write_pem(tmp_path / "r.pem")), "XDG_RUNTIME_DIR": str(runtime),
+           "HOME": os.environ["HOME"], "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
+    cfg = tlsback.load(env=env, cwd=tmp_path)
+    assert cfg.store.cache["state"] == "built" and cfg.store.cache["root_skipped"]
+    [warning] = warnings_of(caplog)
+    assert warning.startswith("Trust cache location not used: XDG_RUNTIME_DIR") and "0777" in warning
+
+
+# --- 7. info: the installed scanner -------------------------------------------------------------
+
+
+def test_7_info_names_the_installed_scanner_apart_from_the_entry_builder(
+        run_cli: Run, pki: PKI, tmp_path: Path) -> None:
+    env = {"SSL_CERT_FILE": str(pki.root.write_pem(tmp_path / "r.pem")), "TLSBACK_STORE": "lazy",
+           "TLSBACK_CUSTOM_CERTS": "only"}
+    assert run_cli("info", env={**env, "TLSBACK_REQUIRE_EXTENSIONS": "1"}).returncode == 0  # built by c
+    r = run_cli("info", env={**env, "TLSBACK_NO_EXTENSIONS": "1"})
+    assert "cache        hit" in r.stdout
+    assert "(the entry was built by the c scanner)" in r.stdout
+    assert "installed    python scanner  (TLSBACK_NO_EXTENSIONS=1)" in r.stdout
