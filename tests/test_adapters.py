@@ -199,6 +199,15 @@ def test_no_certificate_loads_per_connection(
     assert loads.calls == []
 
 
+def httpx_context(client: httpx.Client, url: str) -> object:
+    """The SSL context an httpx client built by tlsback uses for ``url`` (its pool's)."""
+    target = httpx.URL(url)
+    transport = client._transport_for_url(target)
+    while hasattr(transport, "transport_for"):  # tlsback's per-request chooser
+        transport = transport.transport_for(target)
+    return transport._pool._ssl_context
+
+
 def test_adapters_share_the_configs_contexts(pki: PKI, other_pki: PKI, servers: Servers,
                                               tmp_path: Path) -> None:
     """The contexts the clients hold are cfg.context / cfg.insecure_context themselves."""
@@ -217,11 +226,9 @@ def test_adapters_share_the_configs_contexts(pki: PKI, other_pki: PKI, servers: 
     assert adapter.poolmanager.connection_from_url(good.url).conn_kw["ssl_context"] is cfg.context
 
     with ta.httpx_client(cfg) as client:
-        assert client._transport_for_url(httpx.URL(good.url))._pool._ssl_context is cfg.context
-        insecure_t = client._transport_for_url(httpx.URL(bad.url + "/x"))
-        assert insecure_t._pool._ssl_context is cfg.insecure_context
-        other_port = httpx.URL(f"https://localhost:{bad.port + 1}/")
-        assert client._transport_for_url(other_port)._pool._ssl_context is cfg.context
+        assert httpx_context(client, good.url) is cfg.context
+        assert httpx_context(client, bad.url + "/x") is cfg.insecure_context
+        assert httpx_context(client, f"https://localhost:{bad.port + 1}/") is cfg.context
 
     async def connector_ssl() -> object:
         conn = ta.aiohttp_connector(cfg)
@@ -247,13 +254,13 @@ def test_wildcard_rule_turns_verification_off_everywhere(
 
 def test_https_rule_with_default_port_never_matches(other_pki: PKI, servers: Servers,
                                                      tmp_path: Path) -> None:
-    """`localhost:443` never matches an https URL, so no insecure mount is made for it."""
+    """`localhost:443` never matches an https URL: the httpx client verifies it."""
     import tlsback.adapters as ta
 
     bad = servers(other_pki)
     cfg = make_cfg("rustls", tmp_path, insecure="localhost:443 http://localhost")
     with ta.httpx_client(cfg) as client:
-        assert client._transport_for_url(httpx.URL(bad.url))._pool._ssl_context is cfg.context
+        assert httpx_context(client, bad.url) is cfg.context
     expect_cert_error("httpx", cfg, bad.url + "/")
 
 

@@ -1,4 +1,4 @@
-"""``allow-insecure-host`` parsing and matching (SPEC §4), unit and property tests."""
+"""``allow-insecure-host`` parsing and matching (docs/insecure-hosts.md), unit, property tests."""
 
 from __future__ import annotations
 
@@ -50,6 +50,15 @@ def hosts(*values: object) -> InsecureHosts:
         ("example.com:0", "example.com", 0, None),
         ("example.com:65535", "example.com", 65535, None),
         ("bücher.example", "xn--bcher-kva.example", None, None),
+        ("BÜCHER.example", "xn--bcher-kva.example", None, None),
+        # IDNA 2008 (the clients), not Python's IDNA 2003 codec (strasse.de, another domain)
+        ("straße.de", "xn--strae-oqa.de", None, None),
+        ("https://straße.de:8443", "xn--strae-oqa.de", 8443, "https"),
+        ("XN--STRAE-OQA.de", "xn--strae-oqa.de", None, None),
+        # a trailing dot is kept, as the clients keep it
+        ("example.com.", "example.com.", None, None),
+        # (Python 3.13 spells IPv4-mapped addresses ::ffff:127.0.0.1, older ones ::ffff:7f00:1)
+        ("::ffff:127.0.0.1", ipaddress.IPv6Address("::ffff:7f00:1").compressed, None, None),
     ],
 )
 def test_parse_string_spellings(value: str, host: str, port: int | None, scheme: str | None) -> None:
@@ -98,6 +107,34 @@ def test_parse_toml_table(table: dict[str, object], host: str, port: int | None,
         ("ftp://example.com", "unsupported scheme `ftp`"),
         ("user@example.com", "user information"),
         ("exa mple.com", "not a host name"),
+        # only the bare `*` is the wildcard (uv: a host literally named `*...`, never matching)
+        ("*:8443", "only the bare `*`"),
+        ("*:443", "only the bare `*`"),
+        ("https://*", "only the bare `*`"),
+        ("http://*:1", "only the bare `*`"),
+        ("*.example.com", "only the bare `*`"),
+        ("example.*", "only the bare `*`"),
+        ("**", "only the bare `*`"),
+        ("", "missing host"),
+        ("http://", "missing host"),
+        # hosts the clients could not send, or would send as another name
+        ("ex\u200dample.com", "not a valid internationalised host name"),
+        ("ｅｘａｍｐｌｅ.com", "httpx cannot send it"),
+        ("exa\u00admple.com", "httpx cannot send it"),
+        ("ΟΔΟΣ.gr", "urllib3 sends `xn--pxavbm.gr`"),
+        ("exa%6dple.com", "not a host name"),
+        ("a..example", "empty label"),
+        (".example", "empty label"),
+        # IPv4 in any form but a.b.c.d, IPv6 zones
+        ("127.1", "four decimal numbers"),
+        ("0x7f.1", "four decimal numbers"),
+        ("2130706433", "four decimal numbers"),
+        ("0177.0.0.1", "four decimal numbers"),
+        ("127.0.0.1.", "four decimal numbers"),
+        ("256.1.1.1", "four decimal numbers"),
+        ("example.0x1", "four decimal numbers"),
+        ("fe80::1%eth0", "zone"),
+        ("[fe80::1%25eth0]:8443", "zone"),
     ],
 )
 def test_parse_errors_name_the_value(value: str, needle: str) -> None:
@@ -121,11 +158,17 @@ def test_parse_errors_name_the_value(value: str, needle: str) -> None:
         ({"host": "example.com", "port": True}, "invalid port True"),
         ({"host": "example.com", "scheme": "ftp"}, "unsupported scheme 'ftp'"),
         ({"host": "", "port": 1}, "missing host"),
-        ({"host": "*", "port": 1}, "cannot be combined"),
+        ({"host": "*", "port": 1}, "only the bare `*`"),
+        ({"host": "*", "scheme": "https"}, "only the bare `*`"),
+        ({"host": "*.example.com"}, "only the bare `*`"),
+        ({"host": "straße.de", "port": 1}, None),
     ],
 )
-def test_parse_table_errors(table: dict[str, object], needle: str) -> None:
+def test_parse_table_errors(table: dict[str, object], needle: str | None) -> None:
     """A bad TOML table is a ConfigError naming the table and the config file."""
+    if needle is None:
+        rule(table, "config:/p/pyproject.toml")
+        return
     with pytest.raises(ConfigError) as exc:
         rule(table, "config:/p/pyproject.toml")
     assert needle in str(exc.value)
@@ -204,6 +247,44 @@ def test_default_port_rule_logs_that_it_never_matches(caplog: pytest.LogCaptureF
         # IDNA: a Unicode rule matches the punycode URL a client sends, and the other way round
         ("bücher.example", "https://xn--bcher-kva.example/", True),
         ("xn--bcher-kva.example", "https://bücher.example/", True),
+        # IDNA 2008 as the clients: straße.de is not strasse.de
+        ("straße.de", "https://xn--strae-oqa.de/", True),
+        ("straße.de", "https://STRASSE.de/", False),
+        # ... and a URL spelling it in Unicode is read as strasse.de by urllib (IDNA 2003)
+        ("straße.de", "https://straße.de/", False),
+        ("bücher.example", "https://BÜCHER.example/", True),
+        ("strasse.de", "https://straße.de/", False),
+        ("example.com", "https://ex\u200dample.com/", False),
+        ("example.com", "https://ｅｘａｍｐｌｅ.com/", False),
+        # trailing dots compare as the clients send them
+        ("example.com.", "https://example.com./", True),
+        ("example.com.", "https://example.com/", False),
+        # a host read differently by RFC 3986 and WHATWG parsers never matches
+        ("localhost", "https://127.0.0.1:8442\\@localhost:8441/", False),
+        ("127.0.0.1", "https://127.0.0.1:8442\\@localhost:8441/", False),
+        ("localhost", "https://localhost\\.evil/", False),
+        ("localhost", "https://a@b@localhost/", False),
+        ("localhost", "https://user:pw@localhost:8443/", False),  # urllib: host user:pw@localhost
+        ("localhost", "https:/localhost/", False),
+        ("localhost", "https:///localhost/", False),
+        ("localhost", "https://local\thost/", False),
+        ("localhost", " https://localhost/", False),
+        ("example.com", "https://exa%6Dple.com/", False),
+        ("example.com", "https://example.com:+443/", False),
+        ("example.com", "https://example.com:８443/", False),
+        ("example.com", "https://example.com:/", True),
+        ("localhost:8443", "https://localhost:08443/", True),
+        # odd IPv4 forms (inet_aton reads them as 127.0.0.1) and IPv6 zones never match
+        ("127.0.0.1", "https://127.1/", False),
+        ("127.0.0.1", "https://0x7f.1/", False),
+        ("127.0.0.1", "https://2130706433/", False),
+        ("127.0.0.1", "https://0177.0.0.1/", False),
+        ("127.0.0.1", "https://127.0.0.1./", False),
+        ("fe80::1", "https://[fe80::1%25eth0]/", False),
+        # schemes: only the web's special schemes carry a host every parser agrees on
+        ("example.com", "wss://example.com/", True),
+        ("example.com", "ftp://example.com/", False),
+        ("example.com", "foo://example.com/", False),
         # wildcard
         ("*", "https://anything.example:1234/x", True),
         ("*", "not a url", True),
@@ -260,6 +341,8 @@ def test_describe_and_warning_for_info() -> None:
         "scheme": "https",
         "origin": "config:/p/uv.toml",
         "value": "https://Example.com:8443/simple",
+        "meaning": "https URLs to exactly example.com only where the URL spells port 8443 "
+                   "(not its subdomains)",
     }
     assert desc[1]["rule"] == "[::1]"
     warning = hs.warning()
@@ -282,7 +365,9 @@ def test_equality_ignores_spelling_but_not_origin() -> None:
 # Property tests over generated hosts and URLs
 
 _label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?\Z")
-dns_names = st.lists(_label, min_size=1, max_size=4).map(".".join)
+# The last label starts with a letter: a name ending in a number is an IPv4 address (WHATWG).
+_tld = st.from_regex(r"\A[a-z]([a-z0-9-]{0,14}[a-z0-9])?\Z")
+dns_names = st.tuples(st.lists(_label, max_size=3), _tld).map(lambda t: ".".join([*t[0], t[1]]))
 ipv4s = st.ip_addresses(v=4).map(str)
 ipv6s = st.ip_addresses(v=6).map(lambda a: a.compressed)
 any_hosts = st.one_of(dns_names, ipv4s, ipv6s)

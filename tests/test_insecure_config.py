@@ -133,3 +133,79 @@ def test_info_without_insecure_hosts(run_cli: Callable[..., Any]) -> None:
     result = run_cli("info")
     assert result.returncode == 0, result.stderr
     assert "every HTTPS host is verified" in result.stdout
+
+
+SAME_VERDICT = [
+    # (string, equivalent table or None)
+    ("*", {"host": "*"}),
+    ("*:8443", {"host": "*", "port": 8443}),
+    ("https://*", {"host": "*", "scheme": "https"}),
+    ("*.example.com", {"host": "*.example.com"}),
+    ("", {"host": ""}),
+    ("straße.de", {"host": "straße.de"}),
+    ("STRASSE.de:8443", {"host": "STRASSE.de", "port": 8443}),
+    ("https://[::1]:8443", {"host": "::1", "port": 8443, "scheme": "https"}),
+    ("ex\u200dample.com", {"host": "ex\u200dample.com"}),
+    ("127.1", {"host": "127.1"}),
+    ("fe80::1%eth0", {"host": "fe80::1%eth0"}),
+]
+
+
+def _verdict(make: Callable[[], tlsback.TLSConfig]) -> object:
+    try:
+        cfg = make()
+    except ConfigError as exc:
+        return ("error", str(exc).split("): ", 1)[1])
+    return [(h.host, h.port, h.scheme) for h in cfg.insecure_hosts]
+
+
+@pytest.mark.parametrize(("value", "table"), SAME_VERDICT)
+def test_every_source_gives_the_same_verdict(value: str, table: dict[str, object],
+                                             tmp_path: Path) -> None:
+    """Flag, API argument, UV_INSECURE_HOST, config string and config table: the same value
+    gives the same rule, or the same error (naming the value and where it came from)."""
+    import json as json_
+
+    def in_file(entry: str) -> Callable[[], tlsback.TLSConfig]:
+        def make() -> tlsback.TLSConfig:
+            d = tmp_path / f"d{abs(hash(entry))}"
+            d.mkdir(exist_ok=True)
+            (d / "uv.toml").write_text(f"allow-insecure-host = [{entry}]\n", encoding="utf-8")
+            return load(d)
+        return make
+
+    toml_table = "{ " + ", ".join(f"{k} = {json_.dumps(v, ensure_ascii=False)}"
+                                  for k, v in table.items()) + " }"
+    verdicts = {
+        "flag": _verdict(lambda: load(tmp_path, argv=["--allow-insecure-host", value])),
+        "api": _verdict(lambda: tlsback.load(allow_insecure_host=[value], env={}, cwd=tmp_path)),
+        "config string": _verdict(in_file(json_.dumps(value, ensure_ascii=False))),
+        "config table": _verdict(in_file(toml_table)),
+    }
+    if value:  # an empty variable counts as unset (as SSL_CERT_FILE), not as the value ""
+        verdicts["env"] = _verdict(lambda: load(tmp_path, env={"UV_INSECURE_HOST": value}))
+    first = next(iter(verdicts.values()))
+    if isinstance(first, tuple):  # errors: the same reason (the value is spelled per source)
+        assert all(isinstance(v, tuple) for v in verdicts.values()), verdicts
+        reasons = {v[1] for v in verdicts.values()}  # type: ignore[index]
+        assert len(reasons) == 1, verdicts
+    else:
+        assert all(v == first for v in verdicts.values()), verdicts
+
+
+@pytest.mark.parametrize("raw", ["", " ", "\t"])
+def test_empty_uv_insecure_host_counts_as_unset(raw: str, tmp_path: Path) -> None:
+    """An empty or blank UV_INSECURE_HOST is no rule (as an empty SSL_CERT_FILE is no file)."""
+    assert list(load(tmp_path, env={"UV_INSECURE_HOST": raw}).insecure_hosts) == []
+
+
+def test_info_says_what_each_rule_covers(run_cli: Callable[..., Any]) -> None:
+    """`tlsback info` gives every rule a line saying exactly what it covers."""
+    result = run_cli("--allow-insecure-host", "straße.de https://localhost:443 *", "info")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "xn--strae-oqa.de (cli, written `straße.de`): http, https, ws, wss URLs to exactly " \
+           "xn--strae-oqa.de on any port" in out
+    assert "https://localhost:443 (cli): nothing" in out
+    assert "* (cli): every host, every port" in out
+    assert "verification is OFF for every host" in out

@@ -170,6 +170,8 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
     if d["insecure_warning"]:
         w(f"insecure     {d['insecure_warning']}\n")
         for h in d["insecure_hosts"]:
+            written = f", written `{h['value']}`" if h["value"] != h["rule"] else ""
+            w(f"             {h['rule']} ({h['origin']}{written}): {h['meaning']}\n")
             if "note" in h:
                 w(f"             ! {h['rule']}: {h['note']}\n")
     else:

@@ -52,7 +52,7 @@ class TLSConfig:
 
     @property
     def insecure_hosts(self) -> InsecureHosts:
-        """The allowed insecure hosts (SPEC §4), matched as the HTTP clients match hosts."""
+        """The allowed insecure hosts (docs/insecure-hosts.md), matched as the clients match."""
         if self._insecure_hosts is None:
             from .insecure import InsecureHosts  # only when asked: most programs have none
 
@@ -186,11 +186,31 @@ class TLSConfig:
             return self._insecure_context
 
     def is_insecure(self, url: str) -> bool:
-        """Whether ``url`` matches an allowed insecure host (SPEC §4)."""
-        return bool(self.insecure_hosts) and self.insecure_hosts.matches(url)
+        """Whether ``url`` matches an allowed insecure host (docs/insecure-hosts.md).
+
+        The host is the one every URL parser agrees on (:func:`tlsback.insecure.url_origin`);
+        a URL read differently by RFC 3986 and by the WHATWG URL standard never matches.
+        """
+        # No rules: decided without importing the matcher (the warm path).
+        return bool(self.settings.insecure_hosts.value) and self.insecure_hosts.matches(url)
 
     def context_for(self, url: str) -> ssl.SSLContext:
-        """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`."""
+        """The context to use for ``url``: the insecure one for allowed hosts, else :attr:`context`.
+
+        The decision is made on the host the HTTP client will connect to, read from ``url`` by
+        both RFC 3986 (``urllib.parse``) and the WHATWG URL standard (urllib3, httpx, yarl), in
+        the form the clients send it (lower case, IDNA). Wherever those readings differ (a
+        backslash or whitespace in the authority, several ``@``, a percent-encoded host, an
+        IPv4 address written as ``127.1`` or ``0x7f.1``, an IPv6 zone, a name the clients
+        encode differently), or ``url`` cannot be parsed, the verifying context is returned.
+
+        Args:
+            url: the absolute URL of the request (or redirect hop).
+
+        Returns:
+            :attr:`insecure_context` when an ``allow-insecure-host`` rule matches, else
+            :attr:`context`.
+        """
         return self.insecure_context if self.is_insecure(url) else self.context
 
     def _source_dict(self, report: Any) -> dict[str, Any]:
@@ -201,6 +221,26 @@ class TLSConfig:
         elif d["kind"] == "SSL_CERT_DIR":
             d["origin"] = self.settings.cert_dirs.origin
         return d
+
+    def context_for_origin(self, scheme: str, host: str, port: int | None) -> ssl.SSLContext:
+        """Like :meth:`context_for`, for an origin an HTTP client has already parsed.
+
+        Adapters call this with the scheme, host and port the client connects to, so the
+        decision is made on exactly that host, by the same matcher as :meth:`context_for`.
+
+        Args:
+            scheme: ``https`` (or ``wss``, ...).
+            host: the host the client connects to, as it will send it: ASCII (IDNA-encoded;
+                a non-ASCII host is never insecure), IPv6 with or without brackets.
+            port: the port, or None for the scheme's default.
+
+        Returns:
+            :attr:`insecure_context` when a rule matches, else :attr:`context`.
+        """
+        if self.settings.insecure_hosts.value and self.insecure_hosts.matches_origin(
+                scheme, host, port):
+            return self.insecure_context
+        return self.context
 
     def diagnostics(self) -> dict[str, Any]:
         """Everything ``tlsback info --json`` prints: what is trusted, and why.

@@ -371,11 +371,13 @@ def _resolve_insecure_hosts(
 
         origins.append(cli.origin)
         for raw in cli.value:
-            parts = raw.split() if isinstance(raw, str) else [raw]
+            # A flag value that names no host (`--allow-insecure-host ''`) is refused like `""`
+            # in a config file (uv accepts it and it does nothing); docs/insecure-hosts.md.
+            parts = (raw.split() or [raw]) if isinstance(raw, str) else [raw]
             hosts.extend(parse_host(part, cli.origin) for part in parts)
     else:
         raw_env = env.get("UV_INSECURE_HOST")
-        if raw_env:
+        if raw_env and raw_env.split():  # empty or blank counts as unset, as for SSL_CERT_FILE
             from .insecure import parse_host
 
             origins.append("env:UV_INSECURE_HOST")

@@ -17,8 +17,9 @@ Every adapter takes ``cfg`` (a :class:`tlsback.TLSConfig`; None means
 :func:`tlsback.default_config`, one per process) and:
 
 * shares ``cfg.context`` (never copies it, never loads certificates into it per connection);
-* uses ``cfg.insecure_context`` for URLs matching an allowed insecure host, deciding for each
-  request and for each redirect hop on that hop's own URL (SPEC §4);
+* uses ``cfg.insecure_context`` for hosts matching an allowed insecure host, deciding for each
+  request and for each redirect hop on the host its client connects to, through the one
+  matcher (``cfg.context_for_origin``; docs/insecure-hosts.md);
 * presents the client certificate (it is in both contexts);
 * goes through HTTPS proxies where the client supports them, verifying the proxy with the
   context for the proxy's URL.

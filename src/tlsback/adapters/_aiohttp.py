@@ -1,10 +1,11 @@
-"""``aiohttp``: a connector that picks the context per connection's URL.
+"""``aiohttp``: a connector that picks the context per connection's host.
 
 aiohttp asks its connector for the context of every new connection
 (``TCPConnector._get_ssl_context(req)``), redirect hops included (each hop is a new request),
 and for a proxy connection separately for the proxy and for the target. This connector answers
-with ``cfg.context_for(url)``. A context or fingerprint given per request (``ssl=``) still wins;
-``ssl=False`` gets tlsback's insecure context, so the client certificate is still presented.
+with ``cfg.context_for_origin(...)`` for the host yarl encoded and aiohttp connects to. A
+context or fingerprint given per request (``ssl=``) still wins; ``ssl=False`` gets tlsback's
+insecure context, so the client certificate is still presented.
 
 On Python 3.10, asyncio cannot run TLS inside TLS: an ``https://`` URL through an ``https://``
 proxy is refused with a clear ``aiohttp.ClientConnectionError`` before anything is sent (aiohttp
@@ -90,8 +91,9 @@ def _connector_class() -> Any:
                 return cfg.insecure_context
             if given is not True:  # a Fingerprint: aiohttp pins instead of verifying
                 return super()._get_ssl_context(req)
-            url = str(req.url)
-            ctx = cfg.context_for(url)
+            # Decided on the host aiohttp resolves and connects to: yarl's encoded raw_host.
+            url = req.url
+            ctx = cfg.context_for_origin(url.scheme, url.raw_host or "", url.port)
             if ctx is not cfg.context:
                 log.debug("aiohttp: %s matches an allowed insecure host: not verified", url)
             return ctx

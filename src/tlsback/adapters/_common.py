@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import TLSConfig
 
-__all__ = ["ca_bundle_config", "https_patterns", "origin_url", "refuse", "resolve"]
+__all__ = ["ca_bundle_config", "origin_url", "refuse", "resolve"]
 
 log = logging.getLogger("tlsback.adapters")
 
@@ -28,7 +28,7 @@ def resolve(cfg: TLSConfig | None) -> TLSConfig:
 
 
 def origin_url(scheme: str, host: str, port: int | None) -> str:
-    """``scheme://host[:port]/`` for matching an origin against the insecure hosts.
+    """``scheme://host[:port]/`` for an origin, in log lines.
 
     Clients hand connection pools host names without brackets (``::1``) or with them
     (``[::1]``); both give a well-formed URL.
@@ -55,28 +55,6 @@ def refuse(kwargs: Mapping[str, object], names: Iterable[str], client: str) -> N
             "SSL_CLIENT_CERT, --native-tls, --allow-insecure-host); pass another TLSConfig "
             "as cfg= for different settings"
         )
-
-
-def https_patterns(cfg: TLSConfig) -> tuple[bool, list[str]]:
-    """The allowed insecure hosts as per-origin ``https://host[:port]`` mount patterns.
-
-    Returns:
-        ``(everything, patterns)``: ``everything`` is True for the ``*`` rule. Rules that can
-        never match an HTTPS URL are left out: ``http://`` rules, and a port of 443 (only an
-        explicit non-default port counts, SPEC §4). A rule without a port gives a pattern
-        without a port, which matches every port.
-    """
-    patterns: list[str] = []
-    for rule in cfg.insecure_hosts:
-        if rule.is_wildcard:
-            return True, []
-        if rule.scheme == "http" or rule.port == _DEFAULT_PORTS["https"]:
-            continue
-        host = f"[{rule.host}]" if ":" in rule.host else rule.host
-        pattern = f"https://{host}" if rule.port is None else f"https://{host}:{rule.port}"
-        if pattern not in patterns:
-            patterns.append(pattern)
-    return False, patterns
 
 
 _ca_lock = threading.Lock()

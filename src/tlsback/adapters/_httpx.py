@@ -1,9 +1,12 @@
-"""``httpx``: clients with ``verify=cfg.context`` and per-origin mounts for insecure hosts.
+"""``httpx``: clients whose transports pick the context per request, for the request's host.
 
-httpx takes an ``SSLContext`` as ``verify`` and uses it as is. Allowed insecure hosts become
-mounts (``"https://host[:port]"`` -> a transport with ``cfg.insecure_context``); httpx picks the
-transport per request URL, redirect hops included. Proxies are resolved here (``proxy=`` or,
-with ``trust_env``, the environment, as httpx itself does) so that
+httpx takes an ``SSLContext`` as ``verify`` and uses it as is. When insecure hosts are
+configured, every transport of the client (the default one and each proxy's) is a
+:class:`TlsbackTransport`: it holds a verifying and an insecure ``HTTPTransport`` (each with
+its own connection pool, so a verified and an unverified connection never mix) and sends each
+request, redirect hops included, through the one that ``cfg``'s matcher picks for the host
+httpx connects to (``request.url.raw_host``, already IDNA-encoded by httpx). Proxies are
+resolved here (``proxy=`` or, with ``trust_env``, the environment, as httpx itself does) so that
 
 * an insecure host reached through a proxy still goes through that proxy, and
 * an ``https://`` proxy is verified with the context for its own URL (httpx would otherwise
@@ -15,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._common import https_patterns, log, refuse, resolve
+from ._common import log, refuse, resolve
 
 if TYPE_CHECKING:
     import httpx
 
     from ..config import TLSConfig
 
-__all__ = ["httpx_async_client", "httpx_client"]
+__all__ = ["httpx_async_client", "httpx_client", "transport_classes"]
 
 _REFUSED = ("verify", "cert")
 _TRANSPORT_KEYS = ("http1", "http2", "limits", "trust_env")
@@ -37,31 +40,82 @@ def _environment_proxies() -> dict[str, str | None]:
     return dict(get_environment_proxies())
 
 
-def _proxy_for(proxy_map: dict[str, Any], url: str) -> Any:
-    """The proxy httpx would use for ``url``: the most specific matching pattern wins."""
+_classes: dict[str, Any] = {}
+
+
+def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBaseTransport]]:
+    """``(TlsbackTransport, AsyncTlsbackTransport)``, created on first use (httpx imported then)."""
+    if _classes:
+        return _classes["sync"], _classes["async"]
     import httpx
 
-    try:
-        from httpx._utils import URLPattern
-    except ImportError:  # pragma: no cover
-        return proxy_map.get("all://")
-    target = httpx.URL(url)
-    for pattern in sorted(URLPattern(key) for key in proxy_map):
-        if pattern.matches(target):
-            return proxy_map[pattern.pattern]
-    return None
+    def pick(cfg: TLSConfig, url: httpx.URL) -> bool:
+        # The host httpx connects to: lower case, IDNA-encoded, IPv6 without brackets.
+        insecure = cfg.insecure_hosts.matches_origin(
+            url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
+        if insecure:
+            log.debug("httpx: %s matches an allowed insecure host: not verified", url)
+        return insecure
+
+    class TlsbackTransport(httpx.BaseTransport):
+        """Sends each request through ``verified`` or ``insecure``, as ``cfg`` decides per host."""
+
+        def __init__(self, cfg: TLSConfig, verified: httpx.BaseTransport,
+                     insecure: httpx.BaseTransport) -> None:
+            self._tlsback = cfg
+            self.verified = verified
+            self.insecure = insecure
+
+        def transport_for(self, url: httpx.URL) -> httpx.BaseTransport:
+            """The transport a request to ``url`` goes through."""
+            return self.insecure if pick(self._tlsback, url) else self.verified
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            return self.transport_for(request.url).handle_request(request)
+
+        # httpx's BaseTransport.__exit__ calls close(); the inner pools need no __enter__.
+        def close(self) -> None:
+            try:
+                self.insecure.close()
+            finally:
+                self.verified.close()
+
+    class AsyncTlsbackTransport(httpx.AsyncBaseTransport):
+        """The ``AsyncClient`` twin of :class:`TlsbackTransport`."""
+
+        def __init__(self, cfg: TLSConfig, verified: httpx.AsyncBaseTransport,
+                     insecure: httpx.AsyncBaseTransport) -> None:
+            self._tlsback = cfg
+            self.verified = verified
+            self.insecure = insecure
+
+        def transport_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+            """The transport a request to ``url`` goes through."""
+            return self.insecure if pick(self._tlsback, url) else self.verified
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return await self.transport_for(request.url).handle_async_request(request)
+
+        async def aclose(self) -> None:
+            try:
+                await self.insecure.aclose()
+            finally:
+                await self.verified.aclose()
+
+    _classes["sync"], _classes["async"] = TlsbackTransport, AsyncTlsbackTransport
+    return TlsbackTransport, AsyncTlsbackTransport
 
 
-def _mounts(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[..., Any]) -> tuple[Any, dict[str, Any]]:
-    """``(verify context, mounts)`` for a client built with the keywords ``kw`` (modified)."""
+def _transports(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[..., Any],
+                wrapper_cls: Callable[..., Any]) -> dict[str, Any]:
+    """httpx keywords (``verify``, ``transport``?, ``mounts``) for ``kw`` (which is modified)."""
     import httpx
 
-    everything, patterns = https_patterns(cfg)
-    verify = cfg.insecure_context if everything else cfg.context
     common = {k: kw[k] for k in _TRANSPORT_KEYS if k in kw}
     user_mounts = dict(kw.pop("mounts", None) or {})
-    if kw.get("transport") is not None:
-        # The caller's own transport: httpx then ignores proxies; only add insecure mounts.
+    user_transport = kw.pop("transport", None)
+    if user_transport is not None:
+        # The caller's own transport: httpx then ignores proxies.
         proxy_map: dict[str, Any] = {}
         if kw.get("proxy") is not None:
             raise TypeError("httpx does not use proxy= with transport=; pass one of them")
@@ -75,36 +129,32 @@ def _mounts(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[..., Any
             proxy_map = {}
 
     def make_proxy(proxy: Any) -> Any:
-        if isinstance(proxy, httpx.Proxy):
-            url, given = str(proxy.url), proxy
-        else:
-            url, given = str(proxy), None
-        if not url.lower().startswith("https:"):
-            return given if given is not None else httpx.Proxy(url)
-        if given is not None and given.ssl_context is not None:
+        # httpx.Proxy moves credentials out of the URL; the decision is on the host it keeps.
+        given = proxy if isinstance(proxy, httpx.Proxy) else httpx.Proxy(str(proxy))
+        if given.url.scheme != "https" or given.ssl_context is not None:
             return given
-        return httpx.Proxy(
-            url,
-            ssl_context=cfg.context_for(url),
-            auth=given.auth if given is not None else None,
-            headers=given.headers if given is not None else None,
-        )
+        url = given.url
+        ctx = cfg.context_for_origin(url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
+        return httpx.Proxy(url, ssl_context=ctx, auth=given.auth, headers=given.headers)
+
+    def transport(proxy: Any = None, verified: Any = None) -> Any:
+        # Without rules no insecure context is built and no request needs a decision.
+        if verified is None:
+            verified = transport_cls(verify=cfg.context, proxy=proxy, **common)
+        if not cfg.insecure_hosts:
+            return verified
+        return wrapper_cls(cfg, verified,
+                           transport_cls(verify=cfg.insecure_context, proxy=proxy, **common))
 
     mounts: dict[str, Any] = {}
     for pattern, proxy in proxy_map.items():
         # None means "no proxy" (NO_PROXY): httpx then uses the client's default transport.
-        mounts[pattern] = None if proxy is None else transport_cls(
-            verify=verify, proxy=make_proxy(proxy), **common
-        )
-    for pattern in patterns:
-        proxy = _proxy_for(proxy_map, pattern)
-        mounts[pattern] = transport_cls(
-            verify=cfg.insecure_context, proxy=None if proxy is None else make_proxy(proxy), **common
-        )
-    if patterns:
-        log.debug("httpx: insecure mounts %s", ", ".join(patterns))
+        mounts[pattern] = None if proxy is None else transport(make_proxy(proxy))
     mounts.update(user_mounts)  # the caller's own mounts win
-    return verify, mounts
+    out: dict[str, Any] = {"verify": cfg.context, "mounts": mounts}
+    if user_transport is not None or cfg.insecure_hosts:
+        out["transport"] = transport(verified=user_transport)
+    return out
 
 
 def httpx_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.Client:
@@ -116,7 +166,7 @@ def httpx_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.Client:
             ``proxy``, ``mounts``, ``http2``, ``limits``, ``trust_env``, ...).
 
     Returns:
-        ``httpx.Client`` sharing ``cfg.context``; insecure hosts get mounts of their own.
+        ``httpx.Client`` sharing ``cfg.context``; each request's host picks its context.
 
     Raises:
         TypeError: ``verify=`` or ``cert=`` was given (TLS comes from ``cfg``).
@@ -125,8 +175,8 @@ def httpx_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.Client:
 
     refuse(kw, _REFUSED, "httpx")
     cfg = resolve(cfg)
-    verify, mounts = _mounts(cfg, kw, httpx.HTTPTransport)
-    return httpx.Client(verify=verify, mounts=mounts, **kw)
+    sync_cls, _ = transport_classes()
+    return httpx.Client(**_transports(cfg, kw, httpx.HTTPTransport, sync_cls), **kw)
 
 
 def httpx_async_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.AsyncClient:
@@ -137,7 +187,7 @@ def httpx_async_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.AsyncCl
         **kw: ``httpx.AsyncClient`` keywords, as for :func:`httpx_client`.
 
     Returns:
-        ``httpx.AsyncClient`` sharing ``cfg.context``; insecure hosts get mounts of their own.
+        ``httpx.AsyncClient`` sharing ``cfg.context``; each request's host picks its context.
 
     Raises:
         TypeError: ``verify=`` or ``cert=`` was given (TLS comes from ``cfg``).
@@ -146,5 +196,5 @@ def httpx_async_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.AsyncCl
 
     refuse(kw, _REFUSED, "httpx")
     cfg = resolve(cfg)
-    verify, mounts = _mounts(cfg, kw, httpx.AsyncHTTPTransport)
-    return httpx.AsyncClient(verify=verify, mounts=mounts, **kw)
+    _, async_cls = transport_classes()
+    return httpx.AsyncClient(**_transports(cfg, kw, httpx.AsyncHTTPTransport, async_cls), **kw)

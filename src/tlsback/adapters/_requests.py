@@ -4,8 +4,9 @@ requests on its own ignores ``SSL_CERT_FILE`` and, for every request, points the
 certifi's bundle (``HTTPAdapter.cert_verify`` sets ``ca_certs``), which urllib3 then loads into
 the context of every new connection. This adapter leaves the pools' TLS to tlsback:
 
-* ``verify=True`` (the default): the context for the URL (``cfg.context_for``), per request, so
-  each redirect hop (requests sends each hop through the adapter again) is decided on its own URL;
+* ``verify=True`` (the default): the context for the host urllib3 connects to
+  (``cfg.context_for_origin``), per request, so each redirect hop (requests sends each hop
+  through the adapter again) is decided on its own host;
 * ``verify=False``: tlsback's insecure context (the client certificate is still presented);
 * ``verify="<path>"`` (a CA bundle file or directory): as in requests, that bundle is the only
   trust for the request; tlsback loads it once per adapter configuration, with its own loader

@@ -1,4 +1,4 @@
-"""``urllib.request``: an opener whose HTTPS handler picks the context per request URL."""
+"""``urllib.request``: an opener whose HTTPS connections pick the context for their host."""
 
 from __future__ import annotations
 
@@ -14,12 +14,42 @@ if TYPE_CHECKING:
 __all__ = ["TlsbackHTTPSHandler", "urllib_opener"]
 
 
-class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
-    """An ``HTTPSHandler`` that uses ``cfg.context_for(url)`` for every request.
+class _TlsbackHTTPSConnection(http.client.HTTPSConnection):
+    """An ``HTTPSConnection`` that picks its context when it connects, for the host it connects to.
 
-    Redirects reach this handler again as new requests, so each hop is decided on its own URL.
-    Through a proxy (``CONNECT``), the context is chosen for the target URL, which is where
-    the TLS session goes; urllib cannot speak TLS to the proxy itself.
+    ``http.client`` splits the host and port itself, and through a proxy (``CONNECT``) the TLS
+    session goes to the tunnel's host, not the proxy's: the decision is made on that host, as
+    ``connect()`` will use it, so nothing urllib reads differently from tlsback can slip by.
+    """
+
+    def __init__(self, host: str, *, tlsback: TLSConfig, **kw: Any) -> None:
+        # Verifying until connect() decides: a path that skips the decision stays verified.
+        super().__init__(host, context=tlsback.context, **kw)
+        self._tlsback = tlsback
+
+    def connect(self) -> None:
+        host: str = self.host
+        port: int | None = self.port
+        tunnel_host = getattr(self, "_tunnel_host", None)  # set by set_tunnel() (CONNECT)
+        if tunnel_host:
+            host, port = tunnel_host, getattr(self, "_tunnel_port", None)
+        cfg = self._tlsback
+        # A non-ASCII host is never insecure: socket and ssl encode it with Python's IDNA 2003
+        # codec (straße.de becomes strasse.de), which no rule is compared in.
+        ctx = cfg.context_for_origin("https", host, port)
+        if ctx is not cfg.context:
+            log.debug("urllib: %s matches an allowed insecure host: not verified", host)
+        # http.client wraps the socket with self._context (3.10-3.13); set it before connecting.
+        self._context = ctx
+        super().connect()
+
+
+class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
+    """An ``HTTPSHandler`` whose connections pick ``cfg``'s context for the host they connect to.
+
+    Redirects reach this handler again as new requests, so each hop is decided on its own host.
+    Through a proxy (``CONNECT``), the context is chosen for the target, which is where the TLS
+    session goes; urllib cannot speak TLS to the proxy itself.
     """
 
     def __init__(self, cfg: TLSConfig, debuglevel: int = 0) -> None:
@@ -30,12 +60,10 @@ class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
         self._tlsback = cfg
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        """Open ``req`` with the context for its URL (``full_url`` is the target, even via a proxy)."""
-        url = req.full_url
-        ctx = self._tlsback.context_for(url)
-        if ctx is not self._tlsback.context:
-            log.debug("urllib: %s matches an allowed insecure host: not verified", url)
-        return self.do_open(http.client.HTTPSConnection, req, context=ctx)
+        """Open ``req`` on a connection that picks its context per host (see above)."""
+        # do_open calls http_class(host, timeout=..., **kw): the extra keyword is passed on.
+        return self.do_open(_TlsbackHTTPSConnection, req,  # type: ignore[arg-type]
+                            tlsback=self._tlsback)
 
 
 def urllib_opener(cfg: TLSConfig | None = None) -> urllib.request.OpenerDirector:

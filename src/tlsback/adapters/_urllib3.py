@@ -98,12 +98,14 @@ def _build_classes() -> dict[str, Any]:
                 cfg = self._tlsback
                 if ca_path is not None:
                     cfg = ca_bundle_config(cfg, ca_path)
-                url = origin_url(scheme, str(request_context["host"]), request_context.get("port"))
+                host, port = str(request_context["host"]), request_context.get("port")
+                url = origin_url(scheme, host, port)
                 if unverified:
                     ctx = cfg.insecure_context
                     log.debug("urllib3: %s: verify=False requested: not verified", url)
                 else:
-                    ctx = cfg.context_for(url)
+                    # Decided on the host urllib3 parsed and will connect to (IDNA-encoded).
+                    ctx = cfg.context_for_origin(scheme, host, port)
                     if ctx is not cfg.context:
                         log.debug("urllib3: %s matches an allowed insecure host: not verified", url)
                 request_context["ssl_context"] = ctx
@@ -121,9 +123,10 @@ def _build_classes() -> dict[str, Any]:
 
         def __init__(self, cfg: TLSConfig, proxy_url: str, **kw: Any) -> None:
             proxy_ctx = None
-            if proxy_url.lower().startswith("https:"):
+            proxy = urllib3.util.parse_url(proxy_url)  # as ProxyManager reads it
+            if proxy.scheme == "https":
                 # Without this urllib3 builds a default context (system CAs) for the proxy.
-                proxy_ctx = cfg.context_for(proxy_url)
+                proxy_ctx = cfg.context_for_origin("https", proxy.host or "", proxy.port)
             super().__init__(proxy_url, proxy_ssl_context=proxy_ctx, **kw)
             self._tlsback_init(cfg)
 
