@@ -221,10 +221,10 @@ def _route(ctx: ssl.SSLContext, server_hostname: object) -> ssl.SSLContext | Non
         return None
     host = server_hostname.decode("ascii", "replace") if isinstance(server_hostname, bytes) \
         else str(server_hostname)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
     try:
-        if rules.matches(f"https://{host}/"):
+        # The same matcher as the adapters, on the name the client connects to (its SNI); only
+        # rules without a port are here, so the unknown port does not matter.
+        if rules.matches_origin("https", host, None):
             return cfg.insecure_context
     except Exception:  # a matcher that cannot decide leaves the host verified (fail closed)
         log.debug("insecure-host matching failed for %s; verifying", host, exc_info=True)
