@@ -634,8 +634,10 @@ class EntryWriter:
         # byte, kept as a surrogate and written as a \udcXX escape) stays a string in it.
         import json  # a cold build only: its import compiles regular expressions
 
+        # json.dumps, not json.dump: dump streams through json's pure-Python encoder, about ten
+        # times slower (~25 ms of a cold 10,000-certificate build); dumps runs the C one.
         with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="ascii") as f:
-            json.dump(self._index, f, separators=(",", ":"))
+            f.write(json.dumps(self._index, separators=(",", ":")))
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
