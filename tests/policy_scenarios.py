@@ -3,7 +3,7 @@
 Each :class:`Scenario` is one server whose certificate (or protocol setup) breaks exactly one
 rule of SPEC §5, or a control that breaks none, with the verdict expected from
 
-* ``rustls``: tlsback's default backend (stdlib ``ssl`` + :mod:`tlsback._webpki`),
+* ``rustls``: tlsback's default backend (stdlib ``ssl`` + :mod:`tlsback.policy`),
 * ``native``: tlsback's ``native`` backend (truststore: OpenSSL + system paths on Linux),
 * ``uv``: the released uv binary (0.13), with and without ``--native-tls`` (on Linux both
   verify with webpki; only the roots differ, and the tests trust their own root either way).
@@ -244,6 +244,32 @@ def _build_excluded_name() -> Setup:
     return Setup([_leaf(issuer=inter, san=["localhost"]), inter], [base().root])
 
 
+def _general(entry: str) -> x509.GeneralName:
+    """``dns:NAME``, ``ip:NET`` or ``dir:CN`` (a directoryName of that Common Name)."""
+    import ipaddress
+
+    kind, _, value = entry.partition(":")
+    if kind == "ip":
+        return x509.IPAddress(ipaddress.ip_network(value))
+    if kind == "dir":
+        return x509.DirectoryName(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, value)]))
+    return x509.DNSName(value)
+
+
+def _constrained(san: list[str], permitted: list[str] | None = None,
+                 excluded: list[str] | None = None) -> Callable[[], Setup]:
+    """An intermediate with these nameConstraints issuing a leaf with these SANs."""
+    def build() -> Setup:
+        nc = x509.NameConstraints(
+            permitted_subtrees=[_general(e) for e in permitted] if permitted else None,
+            excluded_subtrees=[_general(e) for e in excluded] if excluded else None)
+        inter = issue(f"policy constrained {permitted} {excluded}", issuer=base().root,
+                      is_ca=True, name_constraints=nc)
+        return Setup([_leaf(issuer=inter, san=san), inter], [base().root])
+
+    return build
+
+
 def _build_path_length() -> Setup:
     # root -> inter1 (pathLen 0) -> inter2 -> leaf: inter2 may not exist below inter1.
     inter1 = issue("policy pathlen0", issuer=base().root, is_ca=True, path_length=0)
@@ -365,6 +391,64 @@ SCENARIOS: list[Scenario] = [
              difference="webpki ignores keyUsage; OpenSSL requires keyCertSign on an issuer "
              "that has a keyUsage extension (RFC 5280 §4.2.1.3), and Python cannot turn that "
              "off. Stricter than uv."),
+    # -- name constraints: permitted/excluded x exact/wildcard/malformed x DNS/IP/directoryName
+    Scenario("nc_dns_permitted_exact", "a dNSName inside a permitted subtree",
+             _constrained(["a.example.test"], permitted=["dns:example.test"]), OK, OK, OK,
+             host="a.example.test"),
+    Scenario("nc_dns_permitted_exact_outside", "a dNSName outside the permitted subtrees",
+             _constrained(["a.other.test"], permitted=["dns:example.test"]),
+             "NameConstraintViolation", REJECT, REJECT, host="a.other.test"),
+    Scenario("nc_dns_permitted_suffix_not_label", "a permitted subtree matches whole labels only",
+             _constrained(["badexample.test"], permitted=["dns:example.test"]),
+             "NameConstraintViolation", REJECT, REJECT, host="badexample.test"),
+    Scenario("nc_dns_permitted_wildcard_inside", "a wildcard all of whose names are permitted",
+             _constrained(["*.example.test"], permitted=["dns:example.test"]), OK, OK, OK,
+             host="a.example.test"),
+    Scenario("nc_dns_permitted_wildcard_partly_outside", "a wildcard only one of whose names "
+             "is permitted", _constrained(["*.example.test"], permitted=["dns:a.example.test"]),
+             "NameConstraintViolation", REJECT, REJECT, host="a.example.test"),
+    Scenario("nc_dns_excluded_exact", "a dNSName inside an excluded subtree",
+             _constrained(["bar.example.test"], excluded=["dns:bar.example.test"]),
+             "NameConstraintViolation", REJECT, REJECT, host="bar.example.test"),
+    Scenario("nc_dns_excluded_subdomain", "a subdomain of an excluded subtree",
+             _constrained(["a.bar.example.test"], excluded=["dns:bar.example.test"]),
+             "NameConstraintViolation", REJECT, REJECT, host="a.bar.example.test"),
+    Scenario("nc_dns_excluded_wildcard", "a wildcard one of whose names is excluded "
+             "(CVE-2025-61727's bug class)",
+             _constrained(["*.example.test"], excluded=["dns:bar.example.test"]),
+             "NameConstraintViolation", OK, REJECT, host="bar.example.test"),
+    Scenario("nc_dns_excluded_wildcard_other_host", "the same wildcard refused for another host",
+             _constrained(["*.example.test"], excluded=["dns:bar.example.test"]),
+             "NameConstraintViolation", OK, REJECT, host="foo.example.test"),
+    Scenario("nc_dns_excluded_outside", "a dNSName outside the excluded subtrees",
+             _constrained(["a.example.test"], excluded=["dns:other.test"]), OK, OK, OK,
+             host="a.example.test"),
+    Scenario("nc_dns_permitted_malformed", "a malformed dNSName under a permitted subtree",
+             _constrained(["a.example.test", "b..example.test"], permitted=["dns:example.test"]),
+             "MalformedDnsIdentifier", OK, REJECT, host="a.example.test"),
+    Scenario("nc_dns_excluded_malformed", "a malformed dNSName under an excluded subtree",
+             _constrained(["a.example.test", "-b.example.test"], excluded=["dns:other.test"]),
+             "MalformedDnsIdentifier", OK, REJECT, host="a.example.test"),
+    Scenario("nc_ip_permitted_inside", "an iPAddress inside a permitted network",
+             _constrained(["127.0.0.1"], permitted=["ip:127.0.0.0/8"]), OK, OK, OK,
+             host="127.0.0.1"),
+    Scenario("nc_ip_permitted_outside", "an iPAddress outside the permitted networks",
+             _constrained(["127.0.0.1"], permitted=["ip:10.0.0.0/8"]), "NameConstraintViolation",
+             REJECT, REJECT, host="127.0.0.1"),
+    Scenario("nc_ip_excluded_inside", "an iPAddress inside an excluded network",
+             _constrained(["127.0.0.1"], excluded=["ip:127.0.0.0/24"]), "NameConstraintViolation",
+             REJECT, REJECT, host="127.0.0.1"),
+    Scenario("nc_ip_excluded_outside", "an iPAddress outside the excluded networks",
+             _constrained(["127.0.0.1"], excluded=["ip:10.0.0.0/8", "ip:::/0"]), OK, OK, OK,
+             host="127.0.0.1"),
+    Scenario("nc_ip_constraint_dns_name", "an iPAddress subtree does not constrain dNSNames",
+             _constrained(["localhost"], permitted=["ip:10.0.0.0/8"]), OK, OK, OK),
+    Scenario("nc_dirname_permitted_match", "a directoryName subtree naming the leaf's subject",
+             _constrained(["localhost"], permitted=["dir:localhost"]),
+             "NameConstraintViolation", OK, REJECT),
+    Scenario("nc_dirname_excluded_other", "an excluded directoryName the leaf is not in",
+             _constrained(["localhost"], excluded=["dir:elsewhere"]),
+             "NameConstraintViolation", OK, REJECT),
     # -- protocol
     Scenario("tls1_1_only", "TLS 1.2 and 1.3 only", _protocol(base, maximum_version=_TLS1_1),
              "ProtocolVersion", REJECT, REJECT),

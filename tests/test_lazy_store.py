@@ -2,7 +2,7 @@
 
 Every verification here runs with the lazy store and with the eager one, and must give the
 same verdict: OpenSSL looks trust anchors up by subject hash during the handshake, and the
-partial-chain flag and the post-handshake policy (``_webpki``) must not notice the difference.
+partial-chain flag and the post-handshake policy (``tlsback.policy``) must not notice the difference.
 """
 
 from __future__ import annotations

@@ -11,13 +11,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests import policy_scenarios as ps
 from tests.pki import issue
-from tlsback import _webpki
+from tlsback import policy
+from tlsback import x509 as tx509
 from tlsback._explain import explain_error, find_ssl_error
 
 
 def test_context_options() -> None:
     """Every SPEC §5 context-level rule is set on a new context."""
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert ctx.maximum_version == ssl.TLSVersion.TLSv1_3
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
@@ -26,8 +27,8 @@ def test_context_options() -> None:
     assert ctx.options & ssl.OP_NO_RENEGOTIATION
     assert ctx.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
     assert not ctx.verify_flags & ssl.VERIFY_X509_STRICT
-    assert ctx.sslsocket_class is _webpki.WebpkiSSLSocket
-    assert ctx.sslobject_class is _webpki.WebpkiSSLObject
+    assert ctx.sslsocket_class is policy.WebpkiSSLSocket
+    assert ctx.sslobject_class is policy.WebpkiSSLObject
     tls12 = {c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"}
     assert tls12 == {
         "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
@@ -38,7 +39,7 @@ def test_context_options() -> None:
 
 def test_contexts_are_independent() -> None:
     """Each call builds a new context; the insecure one never shares state with the verifying."""
-    a, b = _webpki.new_context(), _webpki.new_context(verify=False)
+    a, b = policy.new_context(), policy.new_context(verify=False)
     assert a is not b and a.verify_mode == ssl.CERT_REQUIRED
 
 
@@ -50,7 +51,7 @@ def test_parse_certificate_agrees_with_cryptography() -> None:
                      eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
                      not_before=now, not_after=now + datetime.timedelta(days=3650 * 5),
                      extra_extensions=ps._critical())
-        info = _webpki.parse_certificate(cert.der)
+        info = tx509.parse_certificate(cert.der)
         assert info.subject == cert.cert.subject.rfc4514_string()
         assert info.not_before == cert.cert.not_valid_before_utc
         assert info.not_after == cert.cert.not_valid_after_utc
@@ -65,7 +66,7 @@ def test_parse_certificate_agrees_with_cryptography() -> None:
             assert info.rsa_bits == 2048
     ca = issue("ca", is_ca=True, key_usage=x509.KeyUsage(True, False, False, False, False,
                                                          False, True, False, False))
-    info = _webpki.parse_certificate(ca.der)
+    info = tx509.parse_certificate(ca.der)
     assert info.is_ca and not info.key_cert_sign
 
 
@@ -73,41 +74,41 @@ def test_parse_certificate_agrees_with_cryptography() -> None:
                                      b"\x30\x80\x00\x00", b"\x30\x84\xff\xff\xff\xff"])
 def test_parse_certificate_rejects_garbage(garbage: bytes) -> None:
     """Truncated or non-DER input is a DERError, never an IndexError or a hang."""
-    with pytest.raises(_webpki.DERError):
-        _webpki.parse_certificate(garbage)
+    with pytest.raises(tx509.DERError):
+        tx509.parse_certificate(garbage)
 
 
 def test_parse_truncations_never_crash() -> None:
     """Every prefix of a real certificate fails cleanly."""
     der = ps.base().leaf.der
     for n in range(0, len(der) - 1, 7):
-        with pytest.raises((_webpki.DERError, ValueError)):
-            _webpki.parse_certificate(der[:n])
+        with pytest.raises((tx509.DERError, ValueError)):
+            tx509.parse_certificate(der[:n])
 
 
 def test_check_chain_rules_directly() -> None:
     """check_chain on DER alone: the anchor's own fields are not checked, the others are."""
     base = ps.base()
-    _webpki.check_chain([base.leaf.der, base.intermediate.der, base.root.der])
+    policy.check_chain([base.leaf.der, base.intermediate.der, base.root.der])
     odd_root = issue("odd root", is_ca=True, extra_extensions=ps._critical())
     inter = issue("inter", issuer=odd_root, is_ca=True)
     leaf = issue("localhost", issuer=inter, san=["localhost"])
-    _webpki.check_chain([leaf.der, inter.der, odd_root.der])  # anchor extension ignored
-    with pytest.raises(_webpki.PolicyViolation, match="UnsupportedCriticalExtension"):
-        _webpki.check_chain([leaf.der, inter.der, odd_root.der, base.root.der])
-    with pytest.raises(_webpki.PolicyViolation, match="UnknownIssuer"):
-        _webpki.check_chain([leaf.der])
-    with pytest.raises(_webpki.PolicyViolation, match="UnknownIssuer"):
-        _webpki.check_chain([leaf.der, inter.der], top_is_trusted=False)
-    with pytest.raises(_webpki.PolicyViolation, match="CaUsedAsEndEntity"):
-        _webpki.check_chain([inter.der, odd_root.der])
+    policy.check_chain([leaf.der, inter.der, odd_root.der])  # anchor extension ignored
+    with pytest.raises(policy.PolicyViolation, match="UnsupportedCriticalExtension"):
+        policy.check_chain([leaf.der, inter.der, odd_root.der, base.root.der])
+    with pytest.raises(policy.PolicyViolation, match="UnknownIssuer"):
+        policy.check_chain([leaf.der])
+    with pytest.raises(policy.PolicyViolation, match="UnknownIssuer"):
+        policy.check_chain([leaf.der, inter.der], top_is_trusted=False)
+    with pytest.raises(policy.PolicyViolation, match="CaUsedAsEndEntity"):
+        policy.check_chain([inter.der, odd_root.der])
 
 
 def _verification_error(scenario_id: str) -> ssl.SSLCertVerificationError:
     from tests.tlsserver import HTTPSServer
 
     setup = ps.setup_for(scenario_id)
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     with HTTPSServer(setup.chain, **setup.server_kwargs) as srv:
         err = ps.handshake(ctx, srv.port, ps.BY_ID[scenario_id].host)

@@ -17,7 +17,7 @@ import pytest
 
 from tests import policy_scenarios as ps
 from tests.tlsserver import HTTPSServer
-from tlsback import _webpki
+from tlsback import policy
 
 DIFFERENCES = [s.id for s in ps.SCENARIOS if s.difference is not None]
 
@@ -38,7 +38,7 @@ def test_rustls_backend_is_stricter_than_uv(scenario_id: str,
     setup = ps.setup_for(scenario_id)
     srv = https_server(setup.chain, **setup.server_kwargs)
     assert scenario.uv == ps.OK and scenario.rustls != ps.OK
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     err = ps.handshake(ctx, srv.port, scenario.host)
     assert isinstance(err, ssl.SSLCertVerificationError)
@@ -49,7 +49,7 @@ def test_rustls_backend_is_stricter_than_uv(scenario_id: str,
     plain.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     assert isinstance(ps.handshake(plain, srv.port, scenario.host), ssl.SSLCertVerificationError)
     # tlsback's own rules accept the verified chain as webpki would.
-    _webpki.check_chain([c.der for c in setup.chain] + [setup.anchors[0].der])
+    policy.check_chain([c.der for c in setup.chain] + [setup.anchors[0].der])
 
 
 def test_expired_anchor_message_says_uv_would_accept(
@@ -57,7 +57,7 @@ def test_expired_anchor_message_says_uv_would_accept(
     """The message names the anchor and says that uv accepts an out-of-date anchor."""
     setup = ps.setup_for("expired_root")
     srv = https_server(setup.chain)
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     err = ps.handshake(ctx, srv.port, "localhost")
     assert "certificate expired: the trust anchor (CN=policy expired root" in str(err)
@@ -79,7 +79,7 @@ def test_expired_anchor_with_a_valid_twin_is_accepted(
                     not_after=now + datetime.timedelta(days=365))
     chain = ps.setup_for("expired_root").chain
     srv = https_server(chain)
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=old.pem.decode() + renewed.pem.decode())
     assert ps.handshake(ctx, srv.port, "localhost") is None
     assert isinstance(renewed, Cert)

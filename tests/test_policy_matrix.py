@@ -2,7 +2,7 @@
 
 Every row of ``tests/policy_scenarios.py`` is one server breaking one rule. For each:
 
-* ``rustls`` through :func:`tlsback._webpki.new_context` with the scenario's anchors loaded
+* ``rustls`` through :func:`tlsback.policy.new_context` with the scenario's anchors loaded
   directly (the policy alone), and through ``tlsback.load(...).context`` with the anchors in
   ``SSL_CERT_FILE`` (the whole pipeline): the verdict and rustls' reason must be the table's;
 * ``native`` through ``tlsback.load(native_tls=True)``: the OS verifier's verdict, as stated.
@@ -64,11 +64,11 @@ def scenario_server(https_server: Callable[..., HTTPSServer]) -> Callable[[str],
 @pytest.mark.parametrize("scenario_id", SCENARIO_IDS)
 def test_rustls_policy_on_new_context(scenario_id: str, scenario_server: Callable[..., tuple[
         ps.Scenario, ps.Setup, HTTPSServer]]) -> None:
-    """_webpki.new_context() with the anchors loaded gives the table's rustls verdict/reason."""
-    from tlsback import _webpki
+    """policy.new_context() with the anchors loaded gives the table's rustls verdict/reason."""
+    from tlsback import policy
 
     scenario, setup, srv = scenario_server(scenario_id)
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     error = ps.handshake(ctx, srv.port, scenario.host)
     check_verdict(scenario, scenario.rustls, error, reasons=True)
@@ -103,6 +103,13 @@ def test_matrix_covers_every_spec_rule() -> None:
         "leaf_not_yet_valid", "intermediate_expired", "intermediate_not_yet_valid",
         "name_constraints_violated", "partial_chain", "leaf_only", "tls1_1_only",
         "tls1_2_cbc_only", "tls1_2_rsa_kx_only", "tls1_3_only", "expired_root",
+        # name constraints: permitted/excluded x exact/wildcard/malformed x DNS/IP/directoryName
+        "nc_dns_permitted_exact", "nc_dns_permitted_exact_outside",
+        "nc_dns_permitted_wildcard_inside", "nc_dns_permitted_wildcard_partly_outside",
+        "nc_dns_permitted_malformed", "nc_dns_excluded_exact", "nc_dns_excluded_wildcard",
+        "nc_dns_excluded_malformed", "nc_ip_permitted_inside", "nc_ip_permitted_outside",
+        "nc_ip_excluded_inside", "nc_ip_excluded_outside", "nc_dirname_permitted_match",
+        "nc_dirname_excluded_other",
     }
     assert required <= set(ps.BY_ID)
     for scenario in ps.SCENARIOS:

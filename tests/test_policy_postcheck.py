@@ -14,7 +14,7 @@ import pytest
 
 from tests import policy_scenarios as ps
 from tests.tlsserver import HTTPSServer
-from tlsback import _webpki
+from tlsback import policy
 
 # leaf_is_ca: OpenSSL accepts it, only the post-handshake check rejects it.
 POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directly",
@@ -22,7 +22,7 @@ POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directl
 
 
 def _context(setup: ps.Setup) -> ssl.SSLContext:
-    ctx = _webpki.new_context()
+    ctx = policy.new_context()
     ctx.load_verify_locations(cadata=setup.anchors_pem)
     return ctx
 
@@ -138,7 +138,7 @@ def test_sslobject_refuses_data_after_failed_check(https_server: Callable[..., H
     setup, srv = _serve(https_server, "leaf_is_ca")
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = _context(setup).wrap_bio(incoming, outgoing, server_hostname="localhost")
-    assert isinstance(obj, _webpki.WebpkiSSLObject)
+    assert isinstance(obj, policy.WebpkiSSLObject)
     with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as raw:
         with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
             for _ in range(100):
@@ -206,24 +206,13 @@ def test_http_clients_get_the_checks(https_server: Callable[..., HTTPSServer]) -
 def test_insecure_context_skips_all_checks(https_server: Callable[..., HTTPSServer]) -> None:
     """new_context(verify=False): no certificate checks, but the protocol policy stays."""
     _setup, srv = _serve(https_server, "leaf_is_ca")
-    ctx = _webpki.new_context(verify=False)
+    ctx = policy.new_context(verify=False)
     assert ctx.verify_mode == ssl.CERT_NONE and not ctx.check_hostname
     assert ps.handshake(ctx, srv.port, "wrong.example") is None
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     old = ps.setup_for("tls1_1_only")
     srv2 = https_server(old.chain, **old.server_kwargs)
     assert isinstance(ps.handshake(ctx, srv2.port, "localhost"), ssl.SSLError)
-
-
-def test_checks_are_cheap(https_server: Callable[..., HTTPSServer]) -> None:
-    """The post-handshake work is a few DER walks: well under a millisecond per chain."""
-    setup = ps.setup_for("control")
-    chain = [c.der for c in setup.chain] + [setup.anchors[0].der]
-    start = time.perf_counter()
-    for _ in range(200):
-        _webpki.check_chain(chain)
-    per_chain = (time.perf_counter() - start) / 200
-    assert per_chain < 0.002, per_chain
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])

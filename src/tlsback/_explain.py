@@ -9,7 +9,7 @@ HTTP client's wrapper around it) into a few lines in uv's words::
       hint: ...
 
 The rustls backend's errors already carry rustls' reason and the certificate (see
-:mod:`tlsback._webpki`); other backends' errors are explained from OpenSSL's verify code.
+:mod:`tlsback.policy`); other backends' errors are explained from OpenSSL's verify code.
 A hint is added when switching backend (or adding a certificate) could help.
 """
 
@@ -74,10 +74,10 @@ def _protocol_reason(err: ssl.SSLError, backend_name: str) -> tuple[str, str | N
 
 
 def _certificate_line(cert: Any) -> str:
-    from ._webpki import _fmt_time
+    from .policy.wording import fmt_time
 
     return (f"  certificate: {cert.subject}, issued by {cert.issuer}, valid "
-            f"{_fmt_time(cert.not_before)} to {_fmt_time(cert.not_after)}")
+            f"{fmt_time(cert.not_before)} to {fmt_time(cert.not_after)}")
 
 
 def _hint(reason: str, backend_name: str) -> str | None:
@@ -128,7 +128,7 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
         cert = getattr(err, "certificate", None)
         if reason is None:
             # Not annotated (another backend): explain from OpenSSL's verify code alone.
-            from ._webpki import RUSTLS_REASONS
+            from .policy.wording import RUSTLS_REASONS
 
             code = getattr(err, "verify_code", 0) or 0
             reason = RUSTLS_REASONS.get(code, "Other")

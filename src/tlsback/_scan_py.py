@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 
 from ._scantypes import FileStats, Problem, ScanResult, scan_problem
+from .x509.der import DERError, DERTruncated, tlv
 
 __all__ = ["IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "subject_hash"]
 
@@ -56,44 +57,11 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 _NAME_MAX = 1024 * 1024
 
 
-class _Truncated(Exception):
-    """A DER element runs past the end of the data (only meaningful for the outer element)."""
-
-
-class _Malformed(Exception):
-    """A DER element is malformed or not what the X.509 skeleton requires."""
-
-
-def _header(d: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """Parse the DER TLV header at ``d[pos:end]`` (X.690 §8.1).
-
-    Returns:
-        ``(tag, content_start, content_end)``.
-
-    Raises:
-        _Truncated: the header or the content does not fit before ``end``.
-        _Malformed: high tag number form, indefinite length or more than 4 length octets.
-    """
-    if end - pos < 2:
-        raise _Truncated
-    tag = d[pos]
-    if tag & 0x1F == 0x1F:
-        raise _Malformed
-    n = d[pos + 1]
-    pos += 2
-    if n < 0x80:
-        length = n
-    elif n == 0x80 or n > 0x84:
-        raise _Malformed
-    else:
-        k = n & 0x7F
-        if end - pos < k:
-            raise _Truncated
-        length = int.from_bytes(d[pos : pos + k], "big")
-        pos += k
-    if length > end - pos:
-        raise _Truncated
-    return tag, pos, pos + length
+# The DER framing is the shared reader's (x509/der.py): a truncated element and a malformed
+# one are different problems for the scanner ("truncated-der" / "not-x509").
+_Truncated = DERTruncated
+_Malformed = DERError
+_header = tlv
 
 
 def _der_length(n: int) -> bytes:

@@ -167,29 +167,6 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_der(data: bytes) -> list[bytes] | None:
-    """Concatenated DER certificates (``bundle --format der``), split on their outer
-    SEQUENCE framing (X.690 §8.1); None when the bytes are not such a concatenation."""
-    out, pos = [], 0
-    while pos < len(data):
-        if data[pos] != 0x30 or pos + 2 > len(data):
-            return None
-        first = data[pos + 1]
-        if first < 0x80:
-            length, head = first, 2
-        else:
-            n = first & 0x7F
-            if n == 0 or n > 4 or pos + 2 + n > len(data):
-                return None
-            length, head = int.from_bytes(data[pos + 2 : pos + 2 + n], "big"), 2 + n
-        end = pos + head + length
-        if end > len(data):
-            return None
-        out.append(data[pos:end])
-        pos = end
-    return out
-
-
 def _write_atomically(path: str, data: bytes) -> None:
     """Write ``path`` through a temporary file in the same directory and a rename, so a
     program reading the bundle never sees half of it."""
@@ -233,6 +210,7 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
         print(f"wrote {len(certs)} certificates to {where} ({args.format})", file=sys.stderr)
         return 0
     from . import _scan
+    from .x509 import split_concatenated
 
     impl, _ = _scan.select(cfg.settings.scanner.value)
     try:
@@ -243,7 +221,7 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
         return 2
     # A PEM bundle goes through the scanner (the rules of SSL_CERT_FILE); a DER one is the
     # concatenation `--format der` writes, which no scanner reads as a single certificate.
-    split = None if b"-----BEGIN" in data else _split_der(data)
+    split = None if b"-----BEGIN" in data else split_concatenated(data)
     problems: list[str] = []
     if split is not None:
         bundled = split

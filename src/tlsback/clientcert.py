@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime
 import logging
 import os
 import re
@@ -39,6 +38,7 @@ from typing import Any, NamedTuple
 
 from ._scantypes import Problem
 from .errors import ClientCertError
+from .x509 import children, name_text, oid, tlv, utc_time
 
 __all__ = ["ClientCert", "load_client_cert", "parse_client_cert"]
 
@@ -82,20 +82,6 @@ _OIDS_CURVE = {
     "1.3.36.3.3.2.8.1.1.11": "brainpoolP384r1",
     "1.3.36.3.3.2.8.1.1.13": "brainpoolP512r1",
 }
-# RFC 4514 §3 short names (the ones cryptography's rfc4514_string also uses).
-_OIDS_NAME = {
-    "2.5.4.3": "CN",
-    "2.5.4.7": "L",
-    "2.5.4.8": "ST",
-    "2.5.4.10": "O",
-    "2.5.4.11": "OU",
-    "2.5.4.6": "C",
-    "2.5.4.9": "STREET",
-    "0.9.2342.19200300.100.1.25": "DC",
-    "0.9.2342.19200300.100.1.1": "UID",
-}
-
-
 class _Block(NamedTuple):
     label: str
     line: int  # 1-based line of the BEGIN line
@@ -379,97 +365,9 @@ def _pem_encode(label: str, der: bytes) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# A little DER (X.690) for the description: leaf subject and expiry, key type. Best effort: a
-# value this cannot read is shown as "unknown"; OpenSSL has the last word when loading.
-
-
-class _DerError(ValueError):
-    pass
-
-
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of contents) of the TLV at ``pos`` (X.690 §8.1)."""
-    if pos + 2 > len(data):
-        raise _DerError("truncated")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise _DerError("high tag number")
-    length = data[pos + 1]
-    start = pos + 2
-    if length & 0x80:
-        n = length & 0x7F
-        if n == 0 or n > 4 or start + n > len(data):
-            raise _DerError("bad length")
-        length = int.from_bytes(data[start:start + n], "big")
-        start += n
-    end = start + length
-    if end > len(data):
-        raise _DerError("truncated")
-    return tag, start, end
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    out = []
-    pos = start
-    while pos < end:
-        tag, s, e = _tlv(data, pos)
-        out.append((tag, s, e))
-        pos = e
-    return out
-
-
-def _oid(content: bytes) -> str:
-    if not content:
-        raise _DerError("empty OID")
-    first = content[0]
-    parts = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    value = 0
-    for byte in content[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return ".".join(map(str, parts))
-
-
-def _string(tag: int, content: bytes) -> str:
-    if tag == 0x1E:  # BMPString
-        return content.decode("utf-16-be", "replace")
-    if tag == 0x1C:  # UniversalString
-        return content.decode("utf-32-be", "replace")
-    if tag == 0x14:  # T61String: treated as Latin-1, like most implementations
-        return content.decode("latin-1")
-    return content.decode("utf-8", "replace")
-
-
-def _rfc4514_escape(value: str) -> str:
-    out = "".join("\\" + c if c in ',+"\\<>;' else c for c in value)
-    if out.startswith((" ", "#")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
-
-
-def _name(data: bytes, start: int, end: int) -> str:
-    rdns = []
-    for _, s, e in _children(data, start, end):  # SET OF AttributeTypeAndValue
-        parts = []
-        for _, s2, e2 in _children(data, s, e):
-            (_, os_, oe), (vtag, vs, ve) = _children(data, s2, e2)[:2]
-            oid = _oid(data[os_:oe])
-            parts.append(f"{_OIDS_NAME.get(oid, oid)}={_rfc4514_escape(_string(vtag, data[vs:ve]))}")
-        rdns.append("+".join(parts))
-    return ",".join(reversed(rdns))  # RFC 4514 §2.1: last RDN first
-
-
-def _time(tag: int, content: bytes) -> str:
-    text = content.decode("ascii")
-    if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ, RFC 5280 §4.1.2.5.1
-        year = int(text[:2])
-        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
-    when = datetime.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
-    return when.isoformat()
+# The description: leaf subject and expiry, key type, read with the shared DER reader (x509/).
+# Best effort: a value this cannot read is shown as "unknown"; OpenSSL has the last word when
+# loading.
 
 
 def _cert_info(der: bytes) -> tuple[str, str | None, str]:
@@ -479,18 +377,18 @@ def _cert_info(der: bytes) -> tuple[str, str | None, str]:
     """
     subject, not_after, key_type = "unknown", None, "unknown"
     try:
-        _, s, _e = _tlv(der, 0)  # Certificate
-        _, ts, te = _tlv(der, s)  # tbsCertificate
-        fields = _children(der, ts, te)
+        _, s, _e = tlv(der, 0)  # Certificate
+        _, ts, te = tlv(der, s)  # tbsCertificate
+        fields = children(der, ts, te)
         if fields and fields[0][0] == 0xA0:  # [0] EXPLICIT version
             fields = fields[1:]
         # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
         _, vs, ve = fields[3]
         with contextlib.suppress(ValueError, IndexError):
-            tag, s2, e2 = _children(der, vs, ve)[1]
-            not_after = _time(tag, der[s2:e2])
+            tag, s2, e2 = children(der, vs, ve)[1]
+            not_after = utc_time(tag, der[s2:e2]).isoformat()
         _, ss, se = fields[4]
-        subject = _name(der, ss, se)
+        subject = name_text(der, ss, se)
         with contextlib.suppress(ValueError, IndexError):
             key_type = _spki_type(der, fields[5][1], fields[5][2])
     except (ValueError, IndexError):
@@ -500,21 +398,21 @@ def _cert_info(der: bytes) -> tuple[str, str | None, str]:
 
 def _algorithm(der: bytes, start: int, end: int) -> tuple[str, str | None]:
     """(key kind, EC curve) of an AlgorithmIdentifier's contents."""
-    alg = _children(der, start, end)
-    kind = _OIDS_KEY.get(_oid(der[alg[0][1]:alg[0][2]]), "unknown")
+    alg = children(der, start, end)
+    kind = _OIDS_KEY.get(oid(der[alg[0][1]:alg[0][2]]), "unknown")
     curve = None
     if kind == "EC" and len(alg) > 1 and alg[1][0] == 0x06:
-        curve = _OIDS_CURVE.get(_oid(der[alg[1][1]:alg[1][2]]), "unknown curve")
+        curve = _OIDS_CURVE.get(oid(der[alg[1][1]:alg[1][2]]), "unknown curve")
     return kind, curve
 
 
 def _spki_type(der: bytes, start: int, end: int) -> str:
-    (_, as_, ae), (_, bs, _be) = _children(der, start, end)[:2]
+    (_, as_, ae), (_, bs, _be) = children(der, start, end)[:2]
     kind, curve = _algorithm(der, as_, ae)
     if kind in ("RSA", "RSA-PSS"):
         # BIT STRING: one byte of unused bits, then RSAPublicKey (RFC 8017 A.1.1): n, e
-        _, s, e = _tlv(der, bs + 1)
-        _, ms, me = _children(der, s, e)[0]
+        _, s, e = tlv(der, bs + 1)
+        _, ms, me = children(der, s, e)[0]
         return f"{kind}-{int.from_bytes(der[ms:me], 'big').bit_length()}"
     if kind == "EC":
         return f"EC {curve}" if curve else "EC"
@@ -528,8 +426,8 @@ def _key_type(label: str, der: bytes) -> str:
         if label == "EC PRIVATE KEY":
             return _ec_type(der, 0, None)
         # PKCS#8 PrivateKeyInfo (RFC 5958): version, AlgorithmIdentifier, privateKey
-        _, s, e = _tlv(der, 0)
-        fields = _children(der, s, e)
+        _, s, e = tlv(der, 0)
+        fields = children(der, s, e)
         _, as_, ae = fields[1]
         kind, curve = _algorithm(der, as_, ae)
         _, ks, _ke = fields[2]
@@ -543,18 +441,18 @@ def _key_type(label: str, der: bytes) -> str:
 
 
 def _rsa_type(der: bytes, pos: int, kind: str = "RSA") -> str:
-    _, s, e = _tlv(der, pos)  # RSAPrivateKey (RFC 8017 A.1.2): version, modulus, ...
-    _, ms, me = _children(der, s, e)[1]
+    _, s, e = tlv(der, pos)  # RSAPrivateKey (RFC 8017 A.1.2): version, modulus, ...
+    _, ms, me = children(der, s, e)[1]
     return f"{kind}-{int.from_bytes(der[ms:me], 'big').bit_length()}"
 
 
 def _ec_type(der: bytes, pos: int, curve: str | None) -> str:
-    _, s, e = _tlv(der, pos)  # ECPrivateKey (RFC 5915): version, privateKey, [0] params, [1] pub
+    _, s, e = tlv(der, pos)  # ECPrivateKey (RFC 5915): version, privateKey, [0] params, [1] pub
     if curve is None:
-        for tag, cs, ce in _children(der, s, e):
+        for tag, cs, ce in children(der, s, e):
             if tag == 0xA0:
-                _, os_, oe = _tlv(der, cs)
-                curve = _OIDS_CURVE.get(_oid(der[os_:oe]), "unknown curve")
+                _, os_, oe = tlv(der, cs)
+                curve = _OIDS_CURVE.get(oid(der[os_:oe]), "unknown curve")
     return f"EC {curve}" if curve else "EC"
 
 

@@ -81,7 +81,7 @@ def _build_classes() -> dict[str, Any]:
 
         def build_connection_pool_key_attributes(
             self, request: Any, verify: Any, cert: Any = None,
-        ) -> tuple[dict[str, Any], dict[str, Any]]:
+        ) -> Any:  # requests' (host params, pool kwargs), our pool kwargs are not its TypedDict
             _check(verify, cert)
             host_params, _ = super().build_connection_pool_key_attributes(request, True, None)
             # TLS keywords are dropped: the tlsback pool manager chooses the context.
@@ -101,9 +101,9 @@ def _build_classes() -> dict[str, Any]:
         """
 
         def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
-                                       cert: Any) -> dict[str, Any]:
+                                       cert: Any) -> Any:
             # Any value but True/None keeps requests from consulting the CA variables.
-            settings: dict[str, Any] = super().merge_environment_settings(
+            settings = super().merge_environment_settings(
                 url, proxies, stream, "tlsback:not-from-environment", cert
             )
             settings["verify"] = self.verify if verify is None else verify

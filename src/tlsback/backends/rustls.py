@@ -1,7 +1,7 @@
 """The default backend: stdlib ``ssl`` configured and checked to behave like rustls + webpki.
 
 Trust is the platform store plus the custom certificates, merged (SPEC §2.4); the policy
-(versions, ciphers, name and chain checks) lives in :mod:`tlsback._webpki`.
+(versions, ciphers, name and chain checks) lives in :mod:`tlsback.policy`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ class RustlsBackend:
 
     def create_context(self, store: TrustStore, *, verify: bool = True) -> ssl.SSLContext:
         """Return a client context trusting ``store`` (or verifying nothing, for insecure hosts)."""
-        from .. import _webpki
         from ..anchors import load_anchors
+        from ..policy.context import new_context
 
-        ctx = _webpki.new_context(verify=verify)
+        ctx = new_context(verify=verify)
         if verify:
             load_anchors(ctx, store)
         return ctx

@@ -1,0 +1,73 @@
+"""The context options: everything about rustls' policy that OpenSSL can enforce by itself.
+
+TLS 1.2/1.3 only, the rustls TLS 1.2 suites, no compression or renegotiation, ``@SECLEVEL=2``
+(no SHA-1/MD5 signatures, no RSA keys under 2048 bits), partial chains, subjectAltName-only name
+checks. The rest runs after the handshake, behind :mod:`.hooks`.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from .hooks import WebpkiSSLObject, WebpkiSSLSocket
+
+#: TLS 1.2 suites rustls offers: forward secret (ECDHE) and AEAD (AES-GCM, ChaCha20-Poly1305)
+#: only. No CBC (Lucky13, POODLE-style padding oracles), no static-RSA key exchange (no forward
+#: secrecy, ROBOT), no DHE (weak and slow groups). ``@SECLEVEL=2`` makes OpenSSL refuse SHA-1
+#: and MD5 certificate signatures and RSA/DH keys under 2048 bits, as webpki does. TLS 1.3 suites
+#: are OpenSSL's defaults (AES-GCM and ChaCha20), the same three rustls offers.
+CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:@SECLEVEL=2"
+
+# X509_V_FLAG_PARTIAL_CHAIN (x509_vfy.h). Stated numerically for Pythons without the enum.
+_X509_V_FLAG_PARTIAL_CHAIN = 0x80000
+
+
+def new_context(verify: bool = True) -> ssl.SSLContext:
+    """Return a client context configured like rustls, without any trust anchor loaded.
+
+    The caller (``backends/rustls.py``) loads the trust store into it. Every connection made
+    through the context runs the post-handshake checks of :func:`check_chain`.
+
+    Args:
+        verify: ``False`` for an insecure host: no certificate or name checks at all, but the
+            same protocol versions, cipher suites and options (docs/verification.md).
+
+    Returns:
+        A new :class:`ssl.SSLContext` (``PROTOCOL_TLS_CLIENT``).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # rustls implements TLS 1.2 and 1.3 only: TLS 1.0/1.1 lack AEAD suites and rely on MD5/SHA-1
+    # in their PRF (RFC 8996 deprecates them).
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.set_ciphers(CIPHERS)
+    # No TLS compression (CRIME, CVE-2012-4929); rustls has none. Python sets it already; stating
+    # it keeps the policy explicit and independent of the interpreter's defaults.
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    # No renegotiation (rustls refuses it as a client): it is the vector of the triple-handshake
+    # attack (RFC 7627) and of renegotiation DoS, and a server may use it to change identity.
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
+    # A client never answers a TLS 1.3 post-handshake authentication request unless it has
+    # loaded a client certificate; rustls does not implement it at all.
+    ctx.post_handshake_auth = False
+    if not verify:
+        # Insecure host (docs/verification.md): certificate and name checks off; everything above stays.
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.check_hostname = True
+    # Names are checked against subjectAltName only, never the subject Common Name (RFC 6125
+    # §6.4.4, CA/B Forum BR 7.1.4.2.2; webpki never reads the CN). Python maps this to
+    # X509_CHECK_FLAG_NEVER_CHECK_SUBJECT; X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS ("f*.example")
+    # is Python's default already, so a wildcard matches only as the whole left-most label.
+    ctx.hostname_checks_common_name = False
+    # webpki treats every certificate in the store as a trust anchor, CA or not (partial chains,
+    # e.g. only an intermediate trusted). OpenSSL otherwise insists on a self-signed root.
+    # X509_V_FLAG_X509_STRICT stays off: it adds RFC 5280 profile checks (AKI/SKI presence,
+    # critical basicConstraints) that webpki does not make, and would refuse what uv accepts.
+    ctx.verify_flags |= _X509_V_FLAG_PARTIAL_CHAIN
+    # Every connection's data passes the fail-closed gate of the checks OpenSSL cannot make.
+    ctx.sslsocket_class = WebpkiSSLSocket
+    ctx.sslobject_class = WebpkiSSLObject
+    return ctx

@@ -1,0 +1,200 @@
+"""The fail-closed gate: no application byte before the policy's checks have passed.
+
+``SSLSocket`` and ``SSLObject`` do all their TLS work through one attribute, ``_sslobj`` (the C
+``_ssl._SSLSocket``): ``read``/``recv*``/``makefile`` reads, ``write``/``send*``/``sendfile``
+writes, ``do_handshake``, ``unwrap``. Our subclasses make that attribute a :class:`_Gate`, so no
+path is left beside the checks: ``read``, ``write`` and ``shutdown`` first finish the handshake
+(non-blocking callers get ``SSLWantReadError``/``SSLWantWriteError`` as before) and run the
+checks; a failure is final and is raised again by every later call. See docs/verification.md.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+# Imported with the context on every start-up: the rules, the DER reader and the wording are
+# imported at the first handshake instead, so nothing here but ssl at import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_PENDING, _PASSED, _FAILED = 0, 1, 2
+_REMEMBERED = 256  # server names per context whose passed chains are remembered
+
+
+def _der(chain: Any) -> list[bytes]:
+    import _ssl
+
+    return [c if isinstance(c, bytes) else c.public_bytes(_ssl.ENCODING_DER) for c in chain]
+
+
+def _sent_chain(tls: Any) -> list[bytes] | None:
+    """What the server sent, for the words of an error only (so never worth an exception)."""
+    try:
+        return _der(tls.get_unverified_chain() or ())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _verify(tls: Any) -> None:
+    """The checks OpenSSL does not make, on a completed handshake. Raises on anything but a pass."""
+    ctx = tls.context
+    if ctx.verify_mode == ssl.CERT_NONE:
+        return  # an insecure-host context: no certificate checks, by configuration
+    # Chains this context has seen pass, by server name: the rules are pure functions of the
+    # chain (OpenSSL checks the clock and the name), so the same chain again needs only a
+    # comparison of ``_ssl.Certificate`` objects (X509_cmp), not a conversion to DER or a parse.
+    passed: dict[str | None, list[tuple[list[Any], list[bytes]]]] = ctx.__dict__.setdefault(
+        "_tlsback_passed", {})
+    verified = tls.get_verified_chain()  # private on _ssl._SSLSocket before 3.13
+    if verified:
+        for seen, _der_chain in passed.get(tls.server_hostname, ()):
+            if seen == verified:
+                return
+        from . import rules
+
+        chain = _der(verified)
+        rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
+        if len(passed) >= _REMEMBERED:
+            passed.pop(next(iter(passed)), None)
+        for_name = passed.setdefault(tls.server_hostname, [])
+        for_name[:] = [*for_name[-3:], (verified, chain)]  # a few chains per name at most
+        return
+    _verify_resumed(tls, passed)
+
+
+def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], list[bytes]]]]) -> None:
+    """A resumed session carries the peer's leaf but no verified chain, and OpenSSL checks
+    neither chain nor name again: the leaf's own rules (or its chain's earlier pass, as only
+    sessions of passed connections are handed out) and the name, here."""
+    from ..x509 import parse_certificate
+    from . import rules
+    from .names import check_server_name
+
+    leaf = tls.getpeercert(True)
+    if leaf is None or not tls.session_reused:
+        raise rules.PolicyViolation("UnknownIssuer", "no verified chain to check",
+                                    rules.ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, None)
+    cert = parse_certificate(leaf)
+    if not any(der[0] == leaf for chains in list(passed.values()) for _, der in chains):
+        rules.check_leaf(cert)
+    if tls.context.check_hostname:
+        check_server_name(cert, tls.server_hostname)
+
+
+def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
+    """Whether a partial chain's top (not self-issued) is in the store, not just its leaf."""
+    from ..x509 import parse_certificate
+
+    if len(chain) < 2 or parse_certificate(chain[-1]).self_issued:
+        return True
+    return chain[-1] in ctx.get_ca_certs(binary_form=True)
+
+
+class _Gate:
+    """Stands in for ``_ssl._SSLSocket``; data passes only once the checks have passed."""
+
+    __slots__ = ("_error", "_state", "_tls")
+
+    def __init__(self, tls: Any) -> None:
+        self._tls = tls
+        self._state = _PENDING
+        self._error: ssl.SSLCertVerificationError | None = None
+
+    def __getattr__(self, name: str) -> Any:  # version(), cipher(), getpeercert(), pending()...
+        return getattr(self._tls, name)
+
+    def do_handshake(self) -> None:
+        if self._state == _PASSED:
+            return
+        if self._error is not None:
+            raise self._error
+        from ..x509 import DERError
+        from . import rules, wording
+
+        try:
+            self._tls.do_handshake()  # SSLWantRead/WriteError leave the gate pending
+        except ssl.SSLCertVerificationError as exc:  # OpenSSL's own verdict, in uv's words
+            wording.annotate(exc, _sent_chain(self._tls), self._tls.server_hostname)
+            self._fail(exc)
+        try:
+            _verify(self._tls)
+        except rules.PolicyViolation as v:
+            self._fail(wording.policy_error(v.reason, v.detail, v.verify_code, v.certificate,
+                                            _sent_chain(self._tls)))
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run is a refusal
+            reason = "BadDer" if isinstance(exc, (DERError, ValueError, IndexError)) else "Other"
+            self._fail(wording.policy_error(reason, f"the checks could not run: {exc!r}",
+                                            rules.ERR_UNSPECIFIED, None, None))
+        self._state = _PASSED
+
+    def _fail(self, exc: ssl.SSLCertVerificationError) -> None:
+        self._state, self._error = _FAILED, exc
+        owner = self._tls.owner
+        if isinstance(owner, socket.socket) and owner.fileno() >= 0:
+            # Tear the connection down now; the socket is closed by the caller of the gate.
+            try:
+                socket.socket.shutdown(owner, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        raise exc
+
+    def _open(self) -> None:
+        if self._state != _PASSED:
+            try:
+                self.do_handshake()
+            except ssl.SSLCertVerificationError:
+                owner = self._tls.owner
+                if isinstance(owner, ssl.SSLSocket):
+                    owner.close()
+                raise
+
+    def read(self, *args: Any) -> Any:
+        self._open()
+        return self._tls.read(*args)
+
+    def write(self, data: Any) -> int:
+        self._open()
+        return int(self._tls.write(data))
+
+    def shutdown(self) -> Any:
+        self._open()
+        return self._tls.shutdown()
+
+    @property
+    def session(self) -> ssl.SSLSession | None:
+        """Only a checked connection hands out its session (a refused one may not be resumed)."""
+        return self._tls.session if self._state == _PASSED else None
+
+    @session.setter
+    def session(self, value: ssl.SSLSession) -> None:
+        self._tls.session = value
+
+
+def _get(self: Any) -> _Gate | None:
+    gate: _Gate | None = self.__dict__.get("_tlsback_gate")
+    return gate
+
+
+def _set(self: Any, tls: Any) -> None:
+    self.__dict__["_tlsback_gate"] = None if tls is None else _Gate(tls)
+
+
+class WebpkiSSLSocket(ssl.SSLSocket):
+    """:class:`ssl.SSLSocket` whose TLS connection sits behind the gate."""
+
+    _sslobj = property(_get, _set)
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except ssl.SSLCertVerificationError:
+            self.close()  # here, not in the gate: the stdlib resets the timeout after the call
+            raise
+
+
+class WebpkiSSLObject(ssl.SSLObject):
+    """:class:`ssl.SSLObject` (memory BIOs: asyncio, anyio, trio) behind the same gate."""
+
+    _sslobj = property(_get, _set)
