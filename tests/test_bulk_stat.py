@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from array import array
 
 import pytest
 
@@ -70,8 +71,8 @@ def test_stat_at_refuses_malformed_names() -> None:
     fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     try:
         # More names than the buffer holds: refused, nothing read past its end.
-        errs = _ext.array("i", bytes(8))
-        ids = _ext.array("q", bytes(96))
+        errs = array("i", bytes(8))
+        ids = array("q", bytes(96))
         rc = _ext.lib.tb_stat_at(fd, b"a\0", 2, 2, _ext.ffi.from_buffer("int32_t[]", errs),
                                  _ext.ffi.from_buffer("int64_t[]", ids))
         assert rc != 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from array import array
 
+__all__ = ["ABI", "REBUILD", "ffi", "lib", "stat_at"]
+
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
 ABI = 3
 

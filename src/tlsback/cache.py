@@ -298,8 +298,6 @@ def _why(exc: OSError) -> str:
 # --- keys -----------------------------------------------------------------------------------
 
 
-
-
 def _new_hash(data: bytes) -> blake2b:
     """A BLAKE2b hash (128-bit digest) of ``data``, to be updated with more.
 
