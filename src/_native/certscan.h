@@ -20,7 +20,7 @@
 
 /* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
    so a stale extension left by an editable install is refused. */
-#define TB_ABI_VERSION 2
+#define TB_ABI_VERSION 3
 
 /* Status codes of the exported functions. */
 #define TB_OK 0
@@ -103,6 +103,13 @@ size_t tb_pem_size(size_t der_len);
    TB_OK, TB_ENOSPC or TB_EINVAL. */
 int tb_pem_encode(const unsigned char *ders, const uint64_t *ends, size_t ncerts,
                   unsigned char *out, size_t cap, uint64_t *out_ends);
+
+/* The one function with file I/O (statat.c), for the listing of large certificate directories:
+   fstatat(dirfd, name, links followed) for n names, NUL-terminated one after the other in names
+   (len bytes). For name i, errs[i] = 0 and ids[6i..6i+5] = size, inode, device, mode,
+   mtime_ns, ctime_ns as os.stat gives them, reduced modulo 2**64 to signed 64 bits; or errs[i]
+   = the errno (ids zero). TB_OK, or TB_EINVAL (names malformed, or no fstatat: Windows). */
+int tb_stat_at(int dirfd, const char *names, size_t len, size_t n, int32_t *errs, int64_t *ids);
 
 /* SHA-1 (FIPS 180-4), exposed for tests. */
 void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);

@@ -17,30 +17,12 @@ from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._ext import ABI, ffi, lib
 from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
 
 __all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "subject_hash"]
 
 IMPLEMENTATION = "c"
-
-#: The ABI number this wrapper was written for; must equal certscan.h's TB_ABI_VERSION.
-ABI = 2
-
-_REBUILD = (
-    "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
-    "tlsback source tree, or reinstall tlsback"
-)
-
-try:
-    from ._certscan import ffi, lib  # type: ignore[import-not-found]
-except ImportError as exc:
-    raise ImportError(f"tlsback._certscan is not built ({exc})") from exc
-
-if lib.tb_abi_version() != ABI:
-    raise ImportError(
-        f"tlsback._certscan is stale: it has ABI {lib.tb_abi_version()}, this tlsback needs "
-        f"ABI {ABI}; " + _REBUILD
-    )
 
 CHUNK = 4 * 1024 * 1024
 _new_raw = ffi.new_allocator(should_clear_after_alloc=False)

@@ -20,6 +20,7 @@ import ssl
 import stat
 import sys
 import time
+from array import array
 
 from . import _log
 from ._scantypes import Problem, shown
@@ -414,15 +415,12 @@ def load_trust_store(
             log.info("no platform certificate store found; using certifi's bundled roots")
     sources += custom
 
-    listings = [list_source(s) for s in sources]
     # The listing stat'ed each file once: that tells aliases apart (the same file through two
     # paths) and is the file's identity in the cache key.
-    stats: list[list[tuple[str, os.stat_result | None]]] = [
-        list(zip(listing.files, listing.stats)) for listing in listings
-    ]
+    listings = [list_source(s, native=scanner != "python") for s in sources]
     t_list = time.perf_counter()
 
-    ctx = _Plan(options, listings, stats, mode=mode, include_platform=include_platform,
+    ctx = _Plan(options, listings, mode=mode, include_platform=include_platform,
                 platform_fallback=platform_fallback)
     if ctx.key is not None:
         hit = ctx.lookup()
@@ -454,7 +452,7 @@ def load_trust_store(
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
     system_items: list[tuple[str, bytes]] = []
-    for listing, row in zip(listings, stats):
+    for listing in listings:
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
         reports.append(report)
         if listing.source.shape == "system":
@@ -467,13 +465,12 @@ def load_trust_store(
                 owner[label] = report
             system_items += items
             continue
-        for path, st in row:
-            key = (st.st_dev, st.st_ino) if st is not None else None
-            if key is not None and stat.S_ISREG(st.st_mode) and key in seen:  # type: ignore[union-attr]
+        ids = listing.ids
+        for path, key in zip(listing.files, zip(ids[2::6], ids[1::6])):  # (device, inode)
+            if key in seen:
                 report.aliases += 1
                 continue
-            if key is not None:
-                seen.add(key)
+            seen.add(key)
             owner[path] = report
             to_read.append(path)
     items, read_problems = _read_files(to_read)
@@ -601,8 +598,7 @@ def _reports_from_meta(listings: Sequence[Listing], meta: Mapping[str, Any]) -> 
 class _Plan:
     """The lazy/eager decision and the trust cache, for one load."""
 
-    def __init__(self, options: StoreOptions | None, listings: Sequence[Listing],
-                 stats: Sequence[Sequence[tuple[str, os.stat_result | None]]], *, mode: str,
+    def __init__(self, options: StoreOptions | None, listings: Sequence[Listing], *, mode: str,
                  include_platform: bool, platform_fallback: bool) -> None:
         self.options = options
         self.key: str | None = None
@@ -623,7 +619,8 @@ class _Plan:
             s = listing.source
             header.append((s.kind, s.path, s.shape, s.origin, listing.skipped,
                            [(p.path, p.code, p.line) for p in listing.problems]))
-        self.key = cache.entry_key(header, [f for row in stats for f in row])
+        ids = sum((lst.ids for lst in listings), array("q"))
+        self.key = cache.entry_key(header, [f for lst in listings for f in lst.files], ids)
         self.roots = cache.candidate_roots(options.cache_dir, options.cache_env, self.skipped)
         self.root = next(self.roots, None)
         if self.root is None:

@@ -1,0 +1,98 @@
+"""The C extension's bulk stat (``_ext.stat_at``) against ``os.stat`` (``sources.identities``),
+and a large directory listed both ways (``list_source(native=...)``): same files, same numbers.
+
+Needs the extension: skipped when it is not built, failed when ``TLSBACK_REQUIRE_EXTENSIONS=1``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from array import array
+
+import pytest
+
+if sys.platform == "win32":  # pragma: no cover - no fstatat there
+    pytest.skip("no fstatat on Windows", allow_module_level=True)
+
+try:
+    from tlsback import _ext
+except ImportError as exc:  # pragma: no cover - depends on the build
+    from tests.conftest import _SCAN_REQUIRE_EXTENSIONS
+
+    if _SCAN_REQUIRE_EXTENSIONS:
+        raise
+    pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
+
+from tlsback import sources
+
+
+def _tree(d, n: int) -> None:
+    for i in range(n):
+        (d / f"c{i:05d}.pem").write_bytes(b"x" * (i % 7))
+    os.symlink("c00001.pem", d / "0123abcd.0")  # a hash link: followed
+    (d / "sub.pem").mkdir()  # not a regular file: skipped
+    os.mkfifo(d / "fifo.crt")  # neither
+    # Times beyond the year 2262 do not fit mtime_ns in 64 bits: both sides wrap them alike.
+    far = (2**63 // 10**9 + 1000) * 10**9 + 123
+    try:
+        os.utime(d / "c00002.pem", ns=(far, far))
+    except (OSError, OverflowError):  # the file system cannot store it
+        pass
+
+
+def test_stat_at_matches_os_stat(tmp_path) -> None:
+    tmp_path = tmp_path / "d"  # tmp_path itself holds the hermetic fixture's directories
+    tmp_path.mkdir()
+    _tree(tmp_path, 5)
+    os.symlink("missing.pem", tmp_path / "dangling.pem")
+    names = sorted(os.listdir(tmp_path))
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = _ext.stat_at(fd, names)
+    finally:
+        os.close(fd)
+    assert got is not None
+    errs, ids = got
+    assert len(errs) == len(names) and len(ids) == 6 * len(names)
+    for i, name in enumerate(names):
+        try:
+            st = os.stat(tmp_path / name)
+        except FileNotFoundError:
+            assert errs[i] == errno.ENOENT, name
+            assert list(ids[6 * i:6 * i + 6]) == [0] * 6
+            continue
+        assert errs[i] == 0, name
+        assert ids[6 * i:6 * i + 6] == sources.identities([st]), name
+
+
+def test_stat_at_refuses_malformed_names() -> None:
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # More names than the buffer holds: refused, nothing read past its end.
+        errs = array("i", bytes(8))
+        ids = array("q", bytes(96))
+        rc = _ext.lib.tb_stat_at(fd, b"a\0", 2, 2, _ext.ffi.from_buffer("int32_t[]", errs),
+                                 _ext.ffi.from_buffer("int64_t[]", ids))
+        assert rc != 0
+        assert _ext.lib.tb_stat_at(fd, b"a", 1, 1, _ext.ffi.from_buffer("int32_t[]", errs),
+                                   _ext.ffi.from_buffer("int64_t[]", ids)) != 0  # no terminator
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["clean", "dangling-link"])
+def test_large_directory_listed_alike(tmp_path, broken: bool) -> None:
+    tmp_path = tmp_path / "d"
+    tmp_path.mkdir()
+    _tree(tmp_path, sources.BULK_STAT_MIN + 5)
+    if broken:  # an error in the bulk call: the careful loop lists the directory
+        os.symlink("missing.pem", tmp_path / "dangling.pem")
+    src = sources.Source("SSL_CERT_DIR", str(tmp_path), "dir", "env:SSL_CERT_DIR")
+    native, python = sources.list_source(src, native=True), sources.list_source(src, native=False)
+    assert native.files == python.files
+    assert native.ids == python.ids
+    assert (native.skipped, native.problems) == (python.skipped, python.problems)
+    assert len(native.files) == sources.BULK_STAT_MIN + 6  # the files and the hash link
+    assert native.skipped == 2 + broken  # the subdirectory, the FIFO, the dangling link
