@@ -10,8 +10,8 @@ Measured, medians over rounds, in one run with the reference beside each figure:
 * interpreter start: ``python -c pass`` against ``tlsback run -- python -c pass`` (sitecustomize,
   tlsback import, warm store, inject), whole processes.
 
-Each measurement checks its result (STYLE 14): the injected contexts verify the test server, the
-stdlib's default one refuses it.
+Each measurement checks its result (docs/development.md, "Benchmarks"): the injected contexts
+verify the test server, the stdlib's default one refuses it.
 
 Run:
     PYTHONPATH=src python benchmarks/bench_inject.py [--rounds 200] [--starts 15]

@@ -7,7 +7,8 @@ per call. Measured, with four rules in effect:
 * ``matches(url)``          ``InsecureHosts.matches``: what ``TLSConfig.context_for`` runs
 * ``matches_origin``        what the adapters run, on the host their client has parsed
 
-Each line also checks its verdict (STYLE 14). Run against any tree to compare versions::
+Each line also checks its verdict (docs/development.md, "Benchmarks"). Run against any tree to
+compare versions::
 
     PYTHONPATH=src python benchmarks/bench_insecure_match.py [--rounds 15]
 """

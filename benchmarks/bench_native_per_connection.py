@@ -9,8 +9,8 @@ server on 127.0.0.1 that trusts nothing special. Compared, each with the test ro
 * ``tlsback-native``  ``tlsback._truststore_linux.native_context(True)`` (store loaded once)
 * ``tlsback-load``    ``tlsback.load(backend="native").context``, what programs get
 
-Every benchmark also checks its result (STYLE 14): each handshake must be verified, and each
-context must refuse a server from an unknown CA.
+Every benchmark also checks its result (docs/development.md, "Benchmarks"): each handshake must
+be verified, and each context must refuse a server from an unknown CA.
 
 Run:
     PYTHONPATH=src python -m pytest benchmarks/bench_native_per_connection.py --benchmark-only

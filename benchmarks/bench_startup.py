@@ -1,4 +1,6 @@
-"""Start-up benchmarks (SPEC §7): each figure beside its reference, measured in the same run.
+"""Start-up benchmarks: each figure beside its reference, measured in the same run.
+
+What they measure and the figures: docs/cache.md, "Start-up: the warm path".
 
 Two ways to run it:
 
@@ -9,7 +11,8 @@ Two ways to run it:
   cache issue with the measured ratios.
 * ``pytest benchmarks/bench_startup.py``: the same code paths in process under pytest-benchmark
   (warm and cold contexts, ``create_default_context``, the first handshake lazy and eager, the
-  eager threshold), each asserting that the result is the expected one (STYLE.md 14).
+  eager threshold), each asserting that the result is the expected one (docs/development.md,
+  "Benchmarks").
 
 What is compared:
 

@@ -1,7 +1,8 @@
 """The verification-policy scenario matrix, shared by the policy tests and the uv differential.
 
 Each :class:`Scenario` is one server whose certificate (or protocol setup) breaks exactly one
-rule of SPEC §5, or a control that breaks none, with the verdict expected from
+rule of the ``rustls`` policy (docs/verification.md, "The `rustls` backend"), or a control that
+breaks none, with the verdict expected from
 
 * ``rustls``: tlsback's default backend (stdlib ``ssl`` + :mod:`tlsback.policy`),
 * ``native``: tlsback's ``native`` backend (truststore: OpenSSL + system paths on Linux),
@@ -65,7 +66,7 @@ class Scenario:
     """One row of the matrix (see the module docstring)."""
 
     id: str
-    rule: str  # the SPEC §5 rule it exercises, in words
+    rule: str  # the policy rule it exercises (docs/verification.md), in words
     build: Callable[[], Setup]
     rustls: str  # OK or rustls' reason ("NotValidForName", ...)
     native: str  # OK or REJECT

@@ -1,4 +1,6 @@
-"""The adapters (SPEC §8, issue 5 item 3) against real local servers, for both backends.
+"""The adapters against real local servers, for both backends.
+
+What they guarantee: docs/adapters.md, "What every adapter guarantees".
 
 Every client: a trusted server works, an untrusted one fails with a certificate error, an
 allowed insecure host works, each redirect hop is decided on its own URL, the client certificate
@@ -74,7 +76,10 @@ def test_trusted_untrusted_and_insecure_hosts(
 def test_each_redirect_hop_is_decided_on_its_own_url(
     backend: str, client: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
 ) -> None:
-    """uv decides once for the first URL; tlsback decides for every hop (SPEC §4)."""
+    """uv decides once for the first URL; tlsback decides for every hop.
+
+    docs/insecure-hosts.md, "Redirects".
+    """
     untrusted = servers(other_pki)
     trusted = servers(pki)
     allowed = servers(other_pki, routes={
@@ -245,7 +250,7 @@ def test_adapters_share_the_configs_contexts(pki: PKI, other_pki: PKI, servers: 
 def test_wildcard_rule_turns_verification_off_everywhere(
     other_pki: PKI, servers: Servers, tmp_path: Path,
 ) -> None:
-    """`*` (SPEC §4): every host, for every client."""
+    """`*` (docs/insecure-hosts.md, "Spellings"): every host, for every client."""
     bad = servers(other_pki)
     cfg = make_cfg("rustls", tmp_path, insecure="*")
     for client in CLIENTS:

@@ -1,4 +1,7 @@
-"""``tlsback bundle`` (SPEC §8): the effective deduplicated store, frozen into one file."""
+"""``tlsback bundle``: the effective deduplicated store, frozen into one file.
+
+What it should do: the ``bundle`` rows of docs/cli.md, "`tlsback` (also `python -m tlsback`)".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The per-user trust cache (SPEC §7): where it lives, keys, warm starts, faults, concurrency.
+"""The per-user trust cache: where it lives, keys, warm starts, faults, concurrency.
+
+What they check: docs/cache.md.
 
 Every fault test ends with a good store: an entry that is corrupt, foreign-owned, writable by
 others or half-written is ignored and rebuilt, never trusted.

@@ -1,4 +1,7 @@
-"""The ``tlsback`` command (SPEC §8): info, fetch, exit statuses, ``python -m`` and the script."""
+"""The ``tlsback`` command: info, fetch, exit statuses, ``python -m`` and the script.
+
+What they should do: docs/cli.md, "`tlsback` (also `python -m tlsback`)".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""``SSL_CLIENT_CERT`` (SPEC §3): parsing, warnings, errors, and real mTLS handshakes.
+"""``SSL_CLIENT_CERT``: parsing, warnings, errors, and real mTLS handshakes.
+
+What they check: docs/client-certificates.md.
 
 The servers here require (or request) a client certificate issued by a separate client PKI; the
 client PKI's leaf is sent with its intermediate (chain leaf first), so the server only needs the
@@ -291,7 +293,10 @@ def test_text_around_blocks_crlf_and_ec_parameters(client_pki: PKI, tmp_path: Pa
 
 
 def test_indented_begin_line_is_not_a_block(client_pki: PKI, tmp_path: Path) -> None:
-    """A PEM block must start at the beginning of its line (SPEC §2.4)."""
+    """A PEM block must start at the beginning of its line.
+
+    docs/client-certificates.md, "The file".
+    """
     leaf = client_leaf(client_pki, "ec")
     path = tmp_path / "c.pem"
     path.write_bytes(b" " + leaf.pem + leaf.key_pem)

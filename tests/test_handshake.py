@@ -1,4 +1,7 @@
-"""Real handshakes through ``tlsback.load().context`` (SPEC §1, §2, §8).
+"""Real handshakes through ``tlsback.load().context``.
+
+What they check is documented in docs/configuration.md, docs/sources.md and docs/cli.md
+("Python").
 
 Servers run on 127.0.0.1 with a PKI the tests generate; trust reaches the client only through
 the environment given to ``tlsback.load``. Every trust test runs through both scanners.

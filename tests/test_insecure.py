@@ -62,7 +62,10 @@ def hosts(*values: object) -> InsecureHosts:
     ],
 )
 def test_parse_string_spellings(value: str, host: str, port: int | None, scheme: str | None) -> None:
-    """Every spelling of SPEC §4 parses to the normalised (host, port, scheme)."""
+    """Every spelling parses to the normalised (host, port, scheme).
+
+    The spellings: docs/insecure-hosts.md, "Spellings".
+    """
     r = rule(value, "env:UV_INSECURE_HOST")
     assert (r.host, r.port, r.scheme) == (host, port, scheme)
     assert r.origin == "env:UV_INSECURE_HOST"
@@ -295,7 +298,10 @@ def test_default_port_rule_logs_that_it_never_matches(caplog: pytest.LogCaptureF
     ],
 )
 def test_matching(value: str, url: str, expected: bool) -> None:
-    """SPEC §4 matching, including every case that must never match."""
+    """Matching, including every case that must never match.
+
+    The rules: docs/insecure-hosts.md, "Spellings" and "How hosts are compared".
+    """
     assert rule(value).matches(url) is expected
     assert hosts(value).matches(url) is expected
 

@@ -1,4 +1,4 @@
-"""The lazy trust store (SPEC §7): a hashed directory handed to OpenSSL as ``capath``.
+"""The lazy trust store (docs/cache.md): a hashed directory handed to OpenSSL as ``capath``.
 
 Every verification here runs with the lazy store and with the eager one, and must give the
 same verdict: OpenSSL looks trust anchors up by subject hash during the handshake, and the

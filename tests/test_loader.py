@@ -1,4 +1,6 @@
-"""Trust sources and the loader (SPEC §2): every source shape and every bad input of §2.4.
+"""Trust sources and the loader: every source shape and every bad input.
+
+Both are listed in docs/sources.md (the bad inputs under "Bad input").
 
 Every test runs twice, through the C extension and through the pure-Python twin (``loader_env``).
 """

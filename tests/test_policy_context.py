@@ -17,7 +17,11 @@ from tlsback._explain import explain_error, find_ssl_error
 
 
 def test_context_options() -> None:
-    """Every SPEC §5 context-level rule is set on a new context."""
+    """Every context-level rule is set on a new context.
+
+    The rules: the context settings of docs/verification.md, "The `rustls` backend" (ALPN aside:
+    ``TLSConfig`` sets it on the shared context).
+    """
     ctx = policy.new_context()
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert ctx.maximum_version == ssl.TLSVersion.TLSv1_3

@@ -1,4 +1,6 @@
-"""The SPEC §5 scenario matrix against real local servers, for both built-in backends.
+"""The scenario matrix against real local servers, for both built-in backends.
+
+The rules and the verdicts: docs/verification.md, "The scenario matrix".
 
 Every row of ``tests/policy_scenarios.py`` is one server breaking one rule. For each:
 

@@ -1,4 +1,6 @@
-"""The backend registry (SPEC §1): built-ins and plugins through one entry-point group.
+"""The backend registry: built-ins and plugins through one entry-point group.
+
+What it should do: docs/configuration.md, "Backends".
 
 The plugin tests install a tiny real distribution (a ``.dist-info`` directory with
 ``entry_points.txt``) on ``sys.path``, exactly as pip would lay it out.

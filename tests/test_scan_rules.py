@@ -1,4 +1,7 @@
-"""Each scanning rule of SPEC §2.2-2.4, checked for both implementations (``scan_impl``)."""
+"""Each scanning rule, checked for both implementations (``scan_impl``).
+
+The rules: docs/sources.md, "How PEM and DER are read" and "Bad input".
+"""
 
 from __future__ import annotations
 
@@ -108,7 +111,10 @@ def test_block_ended_by_another_boundary(scan_impl: Any) -> None:
 
 
 def test_bad_base64_reports_the_line(scan_impl: Any) -> None:
-    """Bad base64 is reported with the line of its BEGIN line (message as in STYLE.md)."""
+    """Bad base64 is reported with the line of its BEGIN line.
+
+    The message's form: docs/development.md, "House style".
+    """
     data = b"\n" * 11 + pem(A).replace(b"M", b"!", 1)
     certs, problems = scan_impl.scan_bytes("corp.pem", data)
     assert certs == []

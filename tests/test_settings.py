@@ -1,4 +1,7 @@
-"""Settings resolution (SPEC §1): precedence, spellings, uv's boolean parsing, config files, origins."""
+"""Settings resolution: precedence, spellings, uv's boolean parsing, config files, origins.
+
+What they check: docs/configuration.md.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The HTTP GET behind ``tlsback fetch``: the urllib adapter, with readable failures.
 
 The adapter decides every redirect hop on its own URL, so an allowed insecure host never makes
-a redirect to another host go unverified (SPEC §4); proxies come from the environment.
+a redirect to another host go unverified (docs/insecure-hosts.md, "Redirects"); proxies come
+from the environment.
 """
 
 from __future__ import annotations

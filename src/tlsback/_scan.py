@@ -1,8 +1,9 @@
 """Choosing the scanner implementation: the C extension when it is usable, else pure Python.
 
-One switch (STYLE.md, convention 2): ``TLSBACK_NO_EXTENSIONS=1`` turns the C extension off;
+One switch: ``TLSBACK_NO_EXTENSIONS=1`` turns the C extension off;
 ``TLSBACK_REQUIRE_EXTENSIONS=1`` makes an unusable extension an error instead of a silent
 downgrade. When both are set, ``TLSBACK_NO_EXTENSIONS`` wins: it is the explicit run-time choice.
+See docs/loader.md, "Choosing the scanner at run time", and docs/development.md, "House style".
 """
 
 from __future__ import annotations

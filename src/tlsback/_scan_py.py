@@ -4,7 +4,7 @@ Sans-IO: bytes in, DER certificates and problems out. The C extension (``_scan_c
 identical results for every input; ``tests/test_scan_parity.py`` checks that with hypothesis.
 Keep the two in sync: a rule changed here is changed in ``certscan.c`` in the same commit.
 
-Rules (SPEC §2.2-2.4):
+Rules (docs/sources.md, "How PEM and DER are read" and "Bad input"):
 
 * PEM, RFC 7468: a block starts with a line that is exactly ``-----BEGIN CERTIFICATE-----``
   (at the start of the line; trailing spaces, tabs and a CR allowed) and ends at the next line

@@ -20,8 +20,9 @@ to OpenSSL as ``capath`` and read lazily, per issuer, as before.
 One deliberate difference: OpenSSL's *compiled-in* default paths are used, never the
 ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` variables that ``set_default_verify_paths()`` would read from
 the process environment behind tlsback's back. Those variables are tlsback's custom
-certificates (SPEC §2.2, §2.3): the backend loads them alongside, with tlsback's parsing and
-warnings, from the environment ``tlsback.load(env=...)`` was given.
+certificates (docs/sources.md, "`SSL_CERT_FILE`" and "`SSL_CERT_DIR`"): the backend loads them
+alongside, with tlsback's parsing and warnings, from the environment ``tlsback.load(env=...)``
+was given.
 
 macOS and Windows keep ``truststore.SSLContext`` (the OS verifier); :func:`applies` says which.
 """

@@ -1,4 +1,4 @@
-"""The on-disk trust cache: lazy, subject-hash-named certificate directories (SPEC §7).
+"""The on-disk trust cache: lazy, subject-hash-named certificate directories (docs/cache.md).
 
 OpenSSL can look trust anchors up lazily in a directory of ``HASH.N`` PEM files (``capath``):
 ``HASH`` is the subject name's ``X509_NAME_hash`` in 8 lowercase hex digits and ``N`` counts

@@ -359,7 +359,10 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
-    """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE`` (SPEC §8)."""
+    """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE``.
+
+    What they do: the ``bundle`` rows of docs/cli.md, "`tlsback` (also `python -m tlsback`)".
+    """
     from ._export import bundle_store, export_note, pem_bytes, where
 
     note = export_note(cfg)

@@ -1,4 +1,4 @@
-"""``SSL_CLIENT_CERT``: the client certificate for mTLS (SPEC §3).
+"""``SSL_CLIENT_CERT``: the client certificate for mTLS (docs/client-certificates.md).
 
 One PEM file holds the certificate chain (leaf first) and its private key, in either order. Keys
 may be PKCS#8 (``PRIVATE KEY``: RSA, EC, Ed25519, ...), PKCS#1 (``RSA PRIVATE KEY``) or SEC1
@@ -44,7 +44,8 @@ __all__ = ["ClientCert", "load_client_cert", "parse_client_cert"]
 
 logger = logging.getLogger(__name__)
 
-#: Files larger than this are not read (same limit as for trust sources, SPEC §2.4).
+#: Files larger than this are not read (docs/client-certificates.md, "The file"; the same limit
+#: as for trust sources, docs/sources.md, "Bad input").
 MAX_FILE_SIZE = 10 * 1024 * 1024
 
 
@@ -199,7 +200,8 @@ def load_client_cert(path: str, runtime_dir: str | None = None) -> tuple[ClientC
         that connections go on without a client certificate.
 
     Raises:
-        ClientCertError: the key does not match the certificate (an error, SPEC §3).
+        ClientCertError: the key does not match the certificate (an error, not a warning:
+            docs/client-certificates.md, "When something is wrong").
     """
     try:
         st = os.stat(path)

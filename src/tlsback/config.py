@@ -117,7 +117,7 @@ class TLSConfig:
             return self._store
 
     def _store_options(self) -> StoreOptions:
-        """Lazy store and trust cache settings (SPEC §7)."""
+        """Lazy store and trust cache settings (docs/cache.md)."""
         from .loader import StoreOptions
 
         s = self.settings
@@ -156,8 +156,9 @@ class TLSConfig:
 
             store = TrustStore(cache={"state": "eager", "path": None, "reason": "insecure context"})
         ctx = self.backend.create_context(store, verify=verify)
-        # Offer HTTP/1.1 by ALPN (SPEC §5: rustls clients always offer ALPN). Set here, once, on
-        # the shared context: clients that want h2 set their own list per connection.
+        # Offer HTTP/1.1 by ALPN: rustls clients always offer ALPN (docs/verification.md, "The
+        # `rustls` backend"). Set here, once, on the shared context: clients that want h2 set their
+        # own list per connection.
         ctx.set_alpn_protocols(["http/1.1"])
         client = self._client()
         if client is not None:
@@ -311,7 +312,8 @@ def load(
         args: a namespace from a parser given :func:`tlsback.add_arguments`.
         native_tls: True for the ``native`` backend, False for ``rustls``.
         backend: a backend name; overrides ``native_tls``.
-        allow_insecure_host: hosts to connect to without verification (SPEC §4 forms).
+        allow_insecure_host: hosts to connect to without verification (the spellings of
+            docs/insecure-hosts.md, "Spellings").
         no_cache: True disables the on-disk trust cache.
         env: the environment; defaults to ``os.environ``.
         cwd: where config files are searched from; defaults to the working directory.

@@ -1,12 +1,15 @@
-"""Loading trust sources into a :class:`TrustStore` (SPEC §2, §6, §7).
+"""Loading trust sources into a :class:`TrustStore`.
+
+Documented in docs/sources.md (the sources), docs/loader.md (this pipeline) and docs/cache.md
+(the lazy store).
 
 One pipeline for every source: list files (:mod:`tlsback.sources`), read them here, then scan,
 decode, frame-check and deduplicate them with the chosen implementation (the C extension or
 its pure-Python twin, :mod:`tlsback._scan`). Every problem becomes one warning that names the
 source and the path and says what stays trusted; loading always goes on with the rest.
 
-Large stores are handed to OpenSSL lazily (SPEC §7, :mod:`tlsback.cache`): the listing is done
-first and every listed file stat'ed, which is all a warm start does; the trust cache is asked
+Large stores are handed to OpenSSL lazily (docs/cache.md, :mod:`tlsback.cache`): the listing is
+done first and every listed file stat'ed, which is all a warm start does; the trust cache is asked
 for an entry with that key before any file is read. On a hit, the per-source diagnostics (and
 the warnings) come from the entry's metadata. On a miss the files are read and scanned, and the
 store is either loaded eagerly (small stores, where that measures faster) or written as a
@@ -49,7 +52,8 @@ __all__ = [
 
 log = _log.getLogger(__name__)
 
-MAX_FILE_SIZE = 10 * 1024 * 1024  # larger files are skipped with a warning (SPEC §2.4)
+# Larger files are skipped unread, with a warning (docs/sources.md, "Bad input").
+MAX_FILE_SIZE = 10 * 1024 * 1024
 # A file with thousands of broken blocks gives this many warnings and one summary, not thousands.
 MAX_PROBLEMS_PER_FILE = 10
 
@@ -147,7 +151,8 @@ class TrustStore:
         implementation: ``c`` or ``python``: which scanner ran (or built the cache entry).
         implementation_reason: why that one.
         platform_fallback: True when no platform store was found and certifi's roots were used.
-        mode: ``merge`` or ``only`` (SPEC §2.4).
+        mode: ``merge`` or ``only`` (docs/sources.md, "Merging, deduplication and
+            `only` mode").
         timings: seconds spent listing, reading, scanning, building, and in all.
         lazy_dir: the hashed directory handed to OpenSSL as ``capath``, or None (eager).
         lease: what keeps ``lazy_dir`` in place while the store or a context uses it.

@@ -4,8 +4,9 @@ This is the only module that reads the environment: every switch tlsback has (ba
 sources, store mode, scanner, cache location) becomes a :class:`Setting` here, and the modules
 below receive values, never ``os.environ``.
 
-Precedence (SPEC §1): command line (or keyword arguments of :func:`tlsback.load`), then the
-environment, then the nearest config file (project, then user, then system), then the default.
+Precedence (docs/configuration.md, "Every setting"): command line (or keyword arguments of
+:func:`tlsback.load`), then the environment, then the nearest config file (project, then user,
+then system), then the default.
 Every value is a :class:`Setting` that remembers where it came from (``cli``,
 ``argument:NAME``, ``env:NAME``, ``config:FILE``, ``default``) so ``tlsback info`` can explain it.
 
@@ -232,7 +233,9 @@ OPTION_NAMES = {
 
 def add_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False,
                   include: Iterable[str] | None = None) -> None:
-    """Add tlsback's global TLS options (SPEC §1, §4) to an argparse parser.
+    """Add tlsback's global TLS options to an argparse parser.
+
+    The options and what each one sets: docs/configuration.md, "Every setting".
 
     The parsed namespace can be passed to :func:`tlsback.load` as ``args``. The backend switches
     share one destination, so the last one on the command line wins.
@@ -437,7 +440,7 @@ def _cache_env(env: Mapping[str, str]) -> Setting[dict[str, str]]:
 
 def _path_setting(env: Mapping[str, str], name: str) -> Setting[str | None]:
     value = env.get(name)
-    if value:  # an empty value counts as unset (SPEC §2.2)
+    if value:  # an empty value counts as unset (docs/configuration.md, "Every setting")
         return Setting(value, f"env:{name}")
     return Setting(None, "default")
 

@@ -1,4 +1,4 @@
-"""Trust sources: which files to read (SPEC §2.1–2.3).
+"""Trust sources: which files to read (docs/sources.md).
 
 This module lists files; it reads none. Every problem met while listing (missing path, a
 directory that cannot be read, a symlink loop, a file name that is not UTF-8) becomes a
@@ -150,7 +150,10 @@ def custom_sources(cert_file: str | None, cert_dirs: Sequence[str]) -> list[Sour
 
 
 def is_certificate_name(name: str) -> bool:
-    """Whether a directory entry's name is one tlsback loads (SPEC §2.3)."""
+    """Whether a directory entry's name is one tlsback loads.
+
+    The names: docs/sources.md, "`SSL_CERT_DIR`".
+    """
     if name[-4:].lower() in _CERT_SUFFIXES:
         return True
     # OpenSSL's hash names, [0-9a-f]{8}\.[0-9]+, checked without a regular expression (its
@@ -276,7 +279,8 @@ def _list_dir(listing: Listing, native: bool) -> None:
                 # loader reuses it (alias detection, the cache key) instead of stating again.
                 st = os_stat(name, dir_fd=fd) if fd is not None else os_stat(prefix + name)
             except OSError as exc:
-                if exc.errno == errno.ENOENT:  # dangling symlink: skipped silently (SPEC §2.3)
+                # A dangling link: passed over, no warning (docs/sources.md, "`SSL_CERT_DIR`").
+                if exc.errno == errno.ENOENT:
                     listing.skipped += 1
                 else:  # a symlink loop, a permission problem
                     listing.problems.append(_stat_problem(prefix + name, exc, what="file"))

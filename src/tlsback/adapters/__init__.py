@@ -1,4 +1,4 @@
-"""Adapters: one call gives an HTTP client tlsback's TLS behaviour (SPEC §8).
+"""Adapters: one call gives an HTTP client tlsback's TLS behaviour (docs/adapters.md).
 
 Each adapter lives in its own small module and imports its client only when called, so
 ``import tlsback.adapters`` costs nothing and needs none of the clients installed::

@@ -1,9 +1,10 @@
 """The ``native`` backend: the operating system's verifier through truststore.
 
 The OS verifier and store decide (Security.framework on macOS, CryptoAPI on Windows, OpenSSL
-with the system paths on Linux); the custom certificates are loaded alongside (SPEC §1). On
-Linux, where truststore's verifier is OpenSSL itself, :mod:`tlsback._truststore_linux` keeps its
-semantics but loads the system store once per context instead of on every connection.
+with the system paths on Linux); the custom certificates are loaded alongside
+(docs/configuration.md, "Backends"). On Linux, where truststore's verifier is OpenSSL itself,
+:mod:`tlsback._truststore_linux` keeps its semantics but loads the system store once per context
+instead of on every connection.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The default backend: stdlib ``ssl`` configured and checked to behave like rustls + webpki.
 
-Trust is the platform store plus the custom certificates, merged (SPEC §2.4); the policy
-(versions, ciphers, name and chain checks) lives in :mod:`tlsback.policy`.
+Trust is the platform store plus the custom certificates, merged (docs/sources.md, "Merging,
+deduplication and `only` mode"); the policy (versions, ciphers, name and chain checks) lives in
+:mod:`tlsback.policy`.
 """
 
 from __future__ import annotations
