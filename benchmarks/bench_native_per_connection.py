@@ -1,4 +1,4 @@
-"""Per-connection cost of the ``native`` backend on Linux (issue 5, item 5).
+"""Per-connection cost of the ``native`` backend on Linux.
 
 One connection = TCP connect + TLS handshake (verified, hostname checked) + close, against a
 server on 127.0.0.1 that trusts nothing special. Compared, each with the test root added:

@@ -1,4 +1,4 @@
-"""Per-connection cost of the rustls policy's fail-closed gate and checks (issue 9).
+"""Per-connection cost of the rustls policy's fail-closed gate and checks.
 
 One connection = TCP connect + TLS 1.3 handshake (verified, hostname checked) + reading the
 server's first byte + close, against a server on 127.0.0.1. Compared, in interleaved rounds

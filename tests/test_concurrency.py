@@ -1,4 +1,4 @@
-"""Thread and task safety (issue 5, item 5): one shared configuration, many concurrent requests.
+"""Thread and task safety: one shared configuration, many concurrent requests.
 
 32 threads and 100 concurrent asyncio requests, for both backends. Each batch mixes a trusted
 server, an allowed insecure host and an untrusted server, so that "all verified" is checked, not

@@ -1,5 +1,5 @@
 """The native backend's Linux path (``tlsback._truststore_linux``): truststore's semantics, with
-the system store loaded once per context instead of once per connection (issue 5, item 5)."""
+the system store loaded once per context instead of once per connection."""
 
 from __future__ import annotations
 
