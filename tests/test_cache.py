@@ -257,6 +257,13 @@ def _corrupt(entry: Path, fault: str) -> None:
         m = json.loads(meta.read_text())
         m["tlsback"] = "0.0.0"
         meta.write_text(json.dumps(m))
+    elif fault in ("no-reports", "bad-reports"):
+        m = json.loads(meta.read_text())
+        if fault == "no-reports":
+            del m["reports"]
+        else:
+            m["reports"] = [{"files": "many", "problems": [["x"]]}]
+        meta.write_text(json.dumps(m))
     elif fault == "symlink":
         real = entry.with_name("elsewhere")
         entry.rename(real)
@@ -267,7 +274,7 @@ def _corrupt(entry: Path, fault: str) -> None:
 
 FAULTS = ["garbage-metadata", "truncated-metadata", "half-written", "file-removed", "file-added",
           "world-writable", "group-writable-metadata", "foreign-owned", "foreign-owned-metadata",
-          "other-key", "other-version", "symlink"]
+          "other-key", "other-version", "no-reports", "bad-reports", "symlink"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -513,6 +513,19 @@ def _load_meta(dir_fd: int) -> dict[str, Any]:
     return meta
 
 
+_REPORT_COUNTS = ("files", "certificates", "unique", "aliases", "skipped")
+
+
+def _reports_ok(reports: object) -> bool:
+    """The per-source reports a hit hands to the loader have the shape it reads (else: rebuild)."""
+    return isinstance(reports, list) and all(
+        isinstance(r, dict)
+        and all(isinstance(r.get(k), int) for k in _REPORT_COUNTS)
+        and isinstance(r.get("problems"), list)
+        and all(isinstance(p, list) and len(p) == 4 for p in r["problems"])
+        for r in reports)
+
+
 def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
     """Open, lease (shared flock) and check one entry; raise ValueError/OSError if unusable."""
     fd = _open_dir(path)  # O_NOFOLLOW: a symlink in place of an entry fails here (ELOOP)
@@ -532,7 +545,8 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
             raise ValueError("entry was written by another tlsback version")
         if key is not None and meta.get("key") != key:
             raise ValueError("entry metadata is for another key")
-        if meta.get("complete") is not True or not isinstance(meta.get("count"), int):
+        if meta.get("complete") is not True or not isinstance(meta.get("count"), int) \
+                or not _reports_ok(meta.get("reports")):
             raise ValueError("entry metadata is incomplete")
         if meta.get("dir_mtime_ns") != st.st_mtime_ns:
             raise ValueError("entry was modified after it was built")
@@ -746,8 +760,6 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
             os.close(fd)
             log.debug("trust cache entry %s was built by another process meanwhile", final)
             return Entry(final, ometa, Lease(final, ofd))
-        else:  # pragma: no cover - only with a hostile concurrent writer
-            pass
         if os.path.isdir(tmp):
             # Could not take the final name (someone holds a broken entry there): use ours
             # privately for this process; prune removes it once nobody holds it.

@@ -545,8 +545,6 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     for i, h in enumerate(result.subject_hashes):
         groups.setdefault(h, []).append(i)
     shared = [i for members in groups.values() if len(members) > 1 for i in members]
-    if not shared:
-        return []
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     bad: dict[int, str] = {}
     for i in shared:
