@@ -57,21 +57,24 @@ def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBase
             log.debug("httpx: %s matches an allowed insecure host: not verified", url)
         return insecure
 
-    class TlsbackTransport(httpx.BaseTransport):
-        """Sends each request through ``verified`` or ``insecure``, as ``cfg`` decides per host."""
+    class _Pick:
+        """Holds a verified and an insecure transport; ``cfg`` decides per host which one."""
 
-        def __init__(self, cfg: TLSConfig, verified: httpx.BaseTransport,
-                     insecure: httpx.BaseTransport) -> None:
+        def __init__(self, cfg: TLSConfig, verified: Any, insecure: Any) -> None:
             self._tlsback = cfg
             self.verified = verified
             self.insecure = insecure
 
-        def transport_for(self, url: httpx.URL) -> httpx.BaseTransport:
+        def transport_for(self, url: httpx.URL) -> Any:
             """The transport a request to ``url`` goes through."""
             return self.insecure if pick(self._tlsback, url) else self.verified
 
+    class TlsbackTransport(_Pick, httpx.BaseTransport):
+        """Sends each request through ``verified`` or ``insecure``, as ``cfg`` decides per host."""
+
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            return self.transport_for(request.url).handle_request(request)
+            response: httpx.Response = self.transport_for(request.url).handle_request(request)
+            return response
 
         # httpx's BaseTransport.__exit__ calls close(); the inner pools need no __enter__.
         def close(self) -> None:
@@ -80,21 +83,12 @@ def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBase
             finally:
                 self.verified.close()
 
-    class AsyncTlsbackTransport(httpx.AsyncBaseTransport):
+    class AsyncTlsbackTransport(_Pick, httpx.AsyncBaseTransport):
         """The ``AsyncClient`` twin of :class:`TlsbackTransport`."""
 
-        def __init__(self, cfg: TLSConfig, verified: httpx.AsyncBaseTransport,
-                     insecure: httpx.AsyncBaseTransport) -> None:
-            self._tlsback = cfg
-            self.verified = verified
-            self.insecure = insecure
-
-        def transport_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
-            """The transport a request to ``url`` goes through."""
-            return self.insecure if pick(self._tlsback, url) else self.verified
-
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            return await self.transport_for(request.url).handle_async_request(request)
+            response: httpx.Response = await self.transport_for(request.url).handle_async_request(request)
+            return response
 
         async def aclose(self) -> None:
             try:
