@@ -37,7 +37,7 @@ if sys.platform != "win32":
 ffibuilder.set_source(
     "tlsback._certscan",
     '#include "certscan.h"',
-    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("certscan.c", "statat.c")],
+    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("certscan.c", "statat.c", "fileio.c")],
     include_dirs=[os.path.relpath(HERE)],
     depends=[os.path.relpath(os.path.join(HERE, "certscan.h"))],
     extra_compile_args=_extra_compile_args,

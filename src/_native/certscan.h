@@ -20,13 +20,19 @@
 
 /* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
    so a stale extension left by an editable install is refused. */
-#define TB_ABI_VERSION 3
+#define TB_ABI_VERSION 4
 
 /* Status codes of the exported functions. */
 #define TB_OK 0
 #define TB_VALID -1     /* tb_subject_hash: the data is a certificate */
 #define TB_ENOSPC -2    /* a caller buffer is too small (a bug in the caller's sizing) */
 #define TB_EINVAL -3    /* inconsistent arguments */
+#define TB_EIO -4       /* tb_write_certs: a system call failed (*err holds its errno) */
+
+/* tb_read_files: a file's status besides 0 (read) and an errno (open, fstat or read failed). */
+#define TB_READ_NOT_REGULAR -1  /* not a regular file (any more) */
+#define TB_READ_TOO_LARGE -2    /* larger than max_size: not read */
+#define TB_READ_RETRY -3        /* grew since its fstat, or too large for the buffer: read it again */
 
 /* Problem codes: indexes into tlsback._scantypes.SCAN_CODES. */
 #define TB_P_MISSING_END 0
@@ -110,6 +116,31 @@ int tb_pem_encode(const unsigned char *ders, const uint64_t *ends, size_t ncerts
    mtime_ns, ctime_ns as os.stat gives them, reduced modulo 2**64 to signed 64 bits; or errs[i]
    = the errno (ids zero). TB_OK, or TB_EINVAL (names malformed, or no fstatat: Windows). */
 int tb_stat_at(int dirfd, const char *names, size_t len, size_t n, int32_t *errs, int64_t *ids);
+
+/* The bulk reads and writes of a cold build (fileio.c); POSIX only (TB_EINVAL on Windows).
+
+   tb_read_files: read n files, their paths NUL-terminated one after the other in paths (len
+   bytes), relative to dirfd (or the working directory when dirfd < 0), one after the other
+   into buf (cap bytes). Each is opened O_RDONLY | O_CLOEXEC | O_NONBLOCK, fstat'ed, refused
+   unless regular and at most max_size bytes, and read with room for one byte more than its
+   size. File i: status[i] = 0 and its bytes end at ends[i] (they start at ends[i-1], or 0), or
+   status[i] = an errno or TB_READ_* (ends[i] = the previous end); sizes[i] = its fstat size.
+   Stops before a file that does not fit behind others (*n_done = files handled, the caller
+   calls again from there); a first file that does not fit is TB_READ_RETRY. TB_OK or TB_EINVAL. */
+int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t max_size,
+                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, uint64_t *sizes,
+                  size_t *n_done);
+
+/* tb_write_certs: write n DER certificates (certificate i ends at ends[i] in ders) as PEM
+   (tb_pem_encode), each into a new file HASH.N of dirfd (O_WRONLY | O_CREAT | O_EXCL |
+   O_CLOEXEC, mode 0600): HASH = hashes[i] in 8 lowercase hex digits, N = suffixes[i] = how
+   many earlier certificates have that hash. tab_hash / tab_count: tab_cap slots (a power of two,
+   at least 2n), tab_count zeroed by the caller. scratch: at least tb_pem_size of the largest
+   certificate. TB_OK; TB_EIO with *failed = the certificate whose file could not be written and
+   *err = the errno (ENOSPC for a short write; files before it stay); TB_ENOSPC; TB_EINVAL. */
+int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
+                   size_t n, uint32_t *suffixes, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
+                   unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err);
 
 /* SHA-1 (FIPS 180-4), exposed for tests. */
 void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);

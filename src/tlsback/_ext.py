@@ -1,19 +1,32 @@
-"""The C extension ``tlsback._certscan``, loaded and checked once, and its bulk ``stat``.
+"""The C extension ``tlsback._certscan``, loaded and checked once, and its bulk file I/O.
 
 Apart from ``_scan_c`` (the scanner's wrapper, which imports ``typing``) so that the listing of a
 large directory on a warm start can use the extension for little more than the extension's own
 import. Importing this module raises ImportError when the extension is missing or stale.
+
+The bulk functions do in one C call the system calls that Python makes one call at a time:
+the bulk stat of a listing (``stat_at``), a cold build's reads (``read_files``) and the entry's
+``HASH.N`` files (``write_certs``). Their Python twins are ``sources._list_dir``,
+``loader._read_files`` and ``cache.EntryWriter.add``; tests/test_bulk_io.py and
+tests/test_bulk_stat.py hold each pair to the same results.
 """
 
 from __future__ import annotations
 
 import os
 from array import array
+from itertools import accumulate
 
-__all__ = ["ABI", "REBUILD", "ffi", "lib", "stat_at"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+__all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD", "ffi", "lib", "read_files",
+           "stat_at", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
-ABI = 3
+ABI = 4
 
 REBUILD = (
     "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
@@ -48,3 +61,87 @@ def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | No
     rc = lib.tb_stat_at(dir_fd, blob, len(blob), n, ffi.from_buffer("int32_t[]", errs),
                         ffi.from_buffer("int64_t[]", ids))
     return (errs, ids) if rc == 0 else None
+
+
+READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
+_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def read_files(paths: list[str], size_hint: int, max_size: int) -> list[tuple[int, Any]] | None:
+    """Open, check and read every file of ``paths`` as ``loader._read_files`` does, in C calls.
+
+    Args:
+        paths: the files, absolute paths.
+        size_hint: their total size as listed: the buffer holds that much (files that grew
+            since go into another one).
+        max_size: larger files are not read (``READ_TOO_LARGE``).
+
+    Returns:
+        Per path, ``(0, data)``: the file's bytes (a memoryview into a shared buffer); or
+        ``(status, size)``: an errno (open, fstat or read failed), or ``READ_NOT_REGULAR``,
+        ``READ_TOO_LARGE`` (``size``: its fstat size) or ``READ_RETRY`` (it grew since its
+        fstat, or is larger than the buffer: the caller reads it itself). None when the
+        platform has no bulk read (Windows).
+    """
+    n = len(paths)
+    blob = os.fsencode("\0".join(paths) + "\0")
+    ends = array("Q", bytes(8 * n))
+    status = array("i", bytes(4 * n))
+    sizes = array("Q", bytes(8 * n))
+    at_ends, at_status, at_sizes = (ffi.from_buffer("uint64_t[]", ends), ffi.from_buffer("int32_t[]", status),
+                                    ffi.from_buffer("uint64_t[]", sizes))
+    done = ffi.new("size_t *")
+    cap = size_hint + n + 4096  # each read asks for one byte beyond the file's size
+    out: list[tuple[int, Any]] = []
+    first = pos = 0
+    while first < n:
+        buf = _new_raw("unsigned char[]", cap)
+        if lib.tb_read_files(-1, ffi.from_buffer(blob) + pos, len(blob) - pos, n - first, max_size, buf, cap,
+                             at_ends + first, at_status + first, at_sizes + first, done) != lib.TB_OK:
+            return None
+        stop = first + done[0]
+        view = memoryview(ffi.buffer(buf, cap))
+        start = 0
+        for code, end, size in zip(status[first:stop], ends[first:stop], sizes[first:stop]):
+            out.append((0, view[start:end]) if code == 0 else (code, size))
+            start = end
+        # The buffer is full (files grew since the listing): the rest go into a new one.
+        for _ in range(stop - first if stop < n else 0):
+            pos = blob.index(b"\0", pos) + 1
+        first = stop
+    return out
+
+
+def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> list[int]:
+    """Write each certificate as PEM into a new file ``HASH.N`` of ``dir_fd``, in one C call.
+
+    What ``cache.EntryWriter.add`` does with ``pem_encode``'s output (same names, bytes, flags
+    and mode).
+
+    Returns:
+        Each certificate's ``N``.
+
+    Raises:
+        OSError: a file could not be created or written (a short write is ENOSPC), with the
+            file's name; the files written before it stay.
+    """
+    n = len(ders)
+    if not n:
+        return []
+    ends = array("Q", accumulate(map(len, ders)))
+    table = 1 << max(4, (2 * n - 1).bit_length())
+    tab_count = ffi.new("uint32_t[]", table)  # zeroed: the empty slots
+    suffixes = array("I", bytes(4 * n))
+    scratch_size = lib.tb_pem_size(max(map(len, ders)))
+    failed = ffi.new("size_t *")
+    err = ffi.new("int32_t *")
+    rc = lib.tb_write_certs(dir_fd, b"".join(ders), ffi.from_buffer("uint64_t[]", ends),
+                            ffi.from_buffer("uint32_t[]", array("I", hashes)), n,
+                            ffi.from_buffer("uint32_t[]", suffixes), _new_raw("uint32_t[]", table), tab_count,
+                            table, _new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
+    if rc == lib.TB_EIO:
+        i = failed[0]
+        raise OSError(err[0], os.strerror(err[0]), f"{hashes[i]:08x}.{suffixes[i]}")
+    if rc != lib.TB_OK:  # buffers are sized here from the C side's bounds: a bug, never bad input
+        raise RuntimeError(f"tlsback._certscan: tb_write_certs failed with status {rc}")
+    return suffixes.tolist()

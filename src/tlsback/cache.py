@@ -615,7 +615,7 @@ class EntryWriter:
         """Add certificates, each under the next free ``HASH.N`` name.
 
         One call for the whole store: the loop runs once per certificate of a cold build, so it
-        keeps everything in local names.
+        keeps everything in local names. (``add_der`` does the same in one C call.)
 
         Args:
             pems: the certificates as canonical PEM (the scanner's ``pem_encode``; OpenSSL must
@@ -640,6 +640,26 @@ class EntryWriter:
             finally:
                 os_close(fd)
             index.append((name, origin))
+
+    def add_der(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
+        """``add`` of the certificates' canonical PEM, encoded and written by the C extension.
+
+        For the whole store at once, into an empty writer (the numbering starts from zero here;
+        a later ``add`` would meet the names taken, and fail: O_EXCL).
+
+        Returns:
+            False, having written nothing, when the extension cannot do it (not built, stale,
+            Windows, or a writer not empty): the caller then uses ``add``.
+        """
+        if self._fd < 0 or self._index:
+            return False
+        try:
+            from . import _ext
+        except ImportError:
+            return False
+        suffixes = _ext.write_certs(self._fd, ders, subject_hashes)
+        self._index.extend(zip([f"{h:08x}.{n}" for h, n in zip(subject_hashes, suffixes)], origins))
+        return True
 
     def close(self) -> None:
         """Close the directory (after ``finish``, or when the build failed)."""

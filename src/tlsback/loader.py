@@ -18,6 +18,7 @@ hashed directory into the cache.
 
 from __future__ import annotations
 
+import errno
 import os
 import ssl
 import stat
@@ -271,10 +272,56 @@ class TrustStore:
         return b"".join(self.certs)
 
 
-def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
+# The C reader's codes for a file it did not read (certscan.h's TB_READ_*; besides errnos).
+_READ_NOT_REGULAR, _READ_TOO_LARGE = -1, -2
+
+
+def _read_files(paths: Sequence[str], size_hint: int = 0, *, native: bool = False
+                ) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
+    """Read each file of ``paths``: ``(path, content)`` pairs in order, and a problem per file not read.
+
+    ``native``: the C extension does the system calls (``_ext.read_files``, the same opens and
+    checks as the loop below, in bulk; ``size_hint`` is the listed total size); files it
+    cannot finish, and every file when the extension is missing, are read here.
+    """
+    if native and paths:
+        try:
+            from . import _ext
+        except ImportError:  # not built or stale: the scanner's selection says so
+            got = None
+        else:
+            got = _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
+        if got is not None:
+            items: list[tuple[str, Any]] = []
+            problems: dict[str, Problem] = {}
+            for path, (code, data) in zip(paths, got):
+                if code == 0:
+                    items.append((path, data))
+                elif code == _ext.READ_RETRY:  # grew since its fstat: read again, to its end
+                    more, problem = _read_files([path])
+                    items += more
+                    problems.update(problem)
+                else:
+                    problems[path] = _read_problem(path, code, data)
+            return items, problems
+    return _read_files_py(paths)
+
+
+def _read_problem(path: str, code: int, size: int) -> Problem:
+    """The problem of a file that was not read: ``code`` an errno, or a ``_ext.READ_*`` code."""
+    if code == _READ_NOT_REGULAR:
+        return Problem(path, "not-a-file", "file is no longer a regular file; skipped")
+    if code == _READ_TOO_LARGE:
+        return Problem(path, "too-large",
+                       f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped")
+    reason = "permission denied" if code in (errno.EACCES, errno.EPERM) else os.strerror(code)
+    return Problem(path, "unreadable", f"file cannot be read: {reason}")
+
+
+def _read_files_py(paths: Sequence[str]) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
     # A file that grew since the fstat is still read to its end.
-    items: list[tuple[str, bytes]] = []
+    items: list[tuple[str, Any]] = []
     problems: dict[str, Problem] = {}
     # O_NONBLOCK: a FIFO or device swapped in for a listed file since the listing's stat must
     # not block the open; the fstat below then refuses anything but a regular file. (For a
@@ -287,14 +334,11 @@ def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str
             try:
                 st = fstat(fd)
                 if not is_reg(st.st_mode):
-                    problems[path] = Problem(path, "not-a-file", "file is no longer a regular file; skipped")
+                    problems[path] = _read_problem(path, _READ_NOT_REGULAR, 0)
                     continue
                 size = st.st_size
                 if size > MAX_FILE_SIZE:
-                    problems[path] = Problem(
-                        path, "too-large",
-                        f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped",
-                    )
+                    problems[path] = _read_problem(path, _READ_TOO_LARGE, size)
                     continue
                 data = os.read(fd, size + 1)
                 if len(data) > size:  # the file grew since fstat: read the rest
@@ -310,8 +354,7 @@ def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str
             finally:
                 os.close(fd)
         except OSError as exc:
-            reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-            problems[path] = Problem(path, "unreadable", f"file cannot be read: {reason}")
+            problems[path] = _read_problem(path, exc.errno or errno.EIO, 0)
     return items, problems
 
 
@@ -456,6 +499,7 @@ def load_trust_store(
     seen: set[tuple[int, int]] = set()
     owner: dict[str, SourceReport] = {}
     to_read: list[str] = []
+    size_hint = 0
     system_items: list[tuple[str, bytes]] = []
     for listing in listings:
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -471,6 +515,7 @@ def load_trust_store(
             system_items += items
             continue
         ids = listing.ids
+        size_hint += sum(ids[0::6])
         for path, key in zip(listing.files, zip(ids[2::6], ids[1::6])):  # (device, inode)
             if key in seen:
                 report.aliases += 1
@@ -478,7 +523,7 @@ def load_trust_store(
             seen.add(key)
             owner[path] = report
             to_read.append(path)
-    items, read_problems = _read_files(to_read)
+    items, read_problems = _read_files(to_read, size_hint, native=impl.IMPLEMENTATION == "c")
     t_read = time.perf_counter()
 
     result: ScanResult = impl.scan_files(system_items + items)
@@ -677,6 +722,8 @@ class _Plan:
         pems: list[bytes] = []
 
         def fill(writer: EntryWriter) -> None:
+            if impl.IMPLEMENTATION == "c" and writer.add_der(result.certs, result.subject_hashes, result.origins):
+                return
             if not pems:  # encoded once, whichever place is written to first
                 pems.extend(impl.pem_encode(result.certs))
             writer.add(pems, result.subject_hashes, result.origins)

@@ -1,0 +1,192 @@
+/*
+ * tb_read_files, tb_write_certs: the per-file system calls of a cold build, in bulk (see
+ * certscan.h).
+ *
+ * Apart from certscan.c, which does no I/O. A cold build of a 10,000-file tree spent about half
+ * its time in Python's per-call overhead around open/fstat/read/close and open/write/close; the
+ * system calls themselves are the same here, with the same flags and checks as the Python twins
+ * (loader._read_files, cache.EntryWriter.add), which tests/test_bulk_io.py holds them to.
+ */
+#if !defined(_WIN32)
+#if !defined(__APPLE__)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+#include <string.h>
+
+#include "certscan.h"
+
+#if !defined(_WIN32)
+#ifndef O_CLOEXEC
+#define O_CLOEXEC 0
+#endif
+
+static int open_retry(int dirfd, const char *name, int flags, mode_t mode) {
+    int fd;
+    do {
+        fd = openat(dirfd < 0 ? AT_FDCWD : dirfd, name, flags, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+static int errno_or_eio(void) { return errno ? errno : EIO; }
+#endif
+
+int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t max_size,
+                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, uint64_t *sizes,
+                  size_t *n_done) {
+#if defined(_WIN32)
+    (void)dirfd; (void)paths; (void)len; (void)n; (void)max_size; (void)buf; (void)cap;
+    (void)ends; (void)status; (void)sizes; (void)n_done;
+    return TB_EINVAL;
+#else
+    size_t off = 0, pos = 0, i;
+    /* O_NONBLOCK: a FIFO or device swapped in for a listed file since the listing's stat must
+       not block the open; the fstat then refuses anything but a regular file. */
+    const int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+    *n_done = 0;
+    for (i = 0; i < n; i++) {
+        const char *name = paths + pos;
+        const char *end = pos < len ? memchr(name, 0, len - pos) : NULL;
+        struct stat st;
+        int fd;
+        if (end == NULL || end == name)
+            return TB_EINVAL;
+        ends[i] = off;
+        sizes[i] = 0;
+        fd = open_retry(dirfd, name, flags, 0);
+        if (fd < 0) {
+            status[i] = errno_or_eio();
+        } else if (fstat(fd, &st) != 0) {
+            status[i] = errno_or_eio();
+            close(fd);
+        } else if (!S_ISREG(st.st_mode)) {
+            status[i] = TB_READ_NOT_REGULAR;
+            close(fd);
+        } else if ((uint64_t)st.st_size > max_size) {
+            status[i] = TB_READ_TOO_LARGE;
+            sizes[i] = (uint64_t)st.st_size;
+            close(fd);
+        } else {
+            /* size + 1 bytes: the extra one tells a file that grew since the fstat */
+            size_t want = (size_t)st.st_size + 1, got = 0;
+            sizes[i] = (uint64_t)st.st_size;
+            if (want > cap - off) {
+                close(fd);
+                if (i > 0) /* the caller scans what it has and calls again from here */
+                    break;
+                status[i] = TB_READ_RETRY;
+                pos = (size_t)(end - paths) + 1;
+                *n_done = i + 1;
+                continue;
+            }
+            status[i] = 0;
+            while (got < want) {
+                ssize_t r = read(fd, buf + off + got, want - got);
+                if (r < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    status[i] = errno_or_eio();
+                    break;
+                }
+                if (r == 0)
+                    break;
+                got += (size_t)r;
+            }
+            if (close(fd) != 0 && status[i] == 0 && errno != EINTR)
+                status[i] = errno_or_eio();
+            if (status[i] == 0 && got > (size_t)st.st_size)
+                status[i] = TB_READ_RETRY; /* it grew: the caller reads it again, to its end */
+            if (status[i] == 0) {
+                off += got;
+                ends[i] = off;
+            }
+        }
+        pos = (size_t)(end - paths) + 1;
+        *n_done = i + 1;
+    }
+    return TB_OK;
+#endif
+}
+
+#if !defined(_WIN32)
+/* "%08x.%u" of (hash, suffix), NUL-terminated; name holds at least 20 bytes. */
+static void hash_name(char *name, uint32_t hash, uint32_t suffix) {
+    static const char hex[] = "0123456789abcdef";
+    char digits[10];
+    int k, nd = 0;
+    for (k = 0; k < 8; k++)
+        name[k] = hex[(hash >> (28 - 4 * k)) & 15];
+    name[8] = '.';
+    do {
+        digits[nd++] = (char)('0' + suffix % 10);
+        suffix /= 10;
+    } while (suffix);
+    for (k = 0; k < nd; k++)
+        name[9 + k] = digits[nd - 1 - k];
+    name[9 + nd] = 0;
+}
+#endif
+
+int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
+                   size_t n, uint32_t *suffixes, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
+                   unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err) {
+#if defined(_WIN32)
+    (void)dirfd; (void)ders; (void)ends; (void)hashes; (void)n; (void)suffixes; (void)tab_hash;
+    (void)tab_count; (void)tab_cap; (void)scratch; (void)scratch_cap; (void)failed; (void)err;
+    return TB_EINVAL;
+#else
+    size_t i, start = 0;
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    *failed = 0;
+    *err = 0;
+    if (dirfd < 0 || tab_cap == 0 || (tab_cap & (tab_cap - 1)) != 0 || tab_cap < 2 * n)
+        return TB_EINVAL;
+    for (i = 0; i < n; i++) {
+        uint32_t h = hashes[i];
+        size_t slot = (size_t)(h * 2654435761u) & (tab_cap - 1), len;
+        uint64_t pem_end;
+        char name[24];
+        int fd;
+        ssize_t w;
+        if (ends[i] < start)
+            return TB_EINVAL;
+        /* HASH.N: N counts the certificates before this one with the same subject hash */
+        while (tab_count[slot] != 0 && tab_hash[slot] != h)
+            slot = (slot + 1) & (tab_cap - 1);
+        tab_hash[slot] = h;
+        suffixes[i] = tab_count[slot]++;
+        hash_name(name, h, suffixes[i]);
+        if (tb_pem_encode(ders + start, &(uint64_t){ends[i] - start}, 1, scratch, scratch_cap, &pem_end) != TB_OK)
+            return TB_ENOSPC;
+        start = (size_t)ends[i];
+        len = (size_t)pem_end;
+        fd = open_retry(dirfd, name, flags, 0600);
+        if (fd < 0) {
+            *failed = i;
+            *err = errno_or_eio();
+            return TB_EIO;
+        }
+        do {
+            w = write(fd, scratch, len);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0 || (size_t)w != len) {
+            /* a short write: the file system is full (as the Python twin says it) */
+            *err = w < 0 ? errno_or_eio() : ENOSPC;
+            *failed = i;
+            close(fd);
+            return TB_EIO;
+        }
+        if (close(fd) != 0 && errno != EINTR) {
+            *failed = i;
+            *err = errno_or_eio();
+            return TB_EIO;
+        }
+    }
+    return TB_OK;
+#endif
+}
