@@ -1,0 +1,137 @@
+"""The C extension's bulk reads and writes against their Python twins: same results, same files.
+
+``_ext.read_files`` (through ``loader._read_files(native=True)``) against the Python loop, on
+directories of regular files, FIFOs, subdirectories, dangling links, files over the size limit
+and buffers too small for what was listed; ``_ext.write_certs`` (``EntryWriter.add_der``)
+against ``EntryWriter.add`` of ``pem_encode``'s output: the same names, bytes, modes and index,
+and the same refusal of a name that exists (O_EXCL: no link is followed, nothing overwritten).
+
+Needs the extension: skipped when it is not built, failed when ``TLSBACK_REQUIRE_EXTENSIONS=1``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+if sys.platform == "win32":  # pragma: no cover - no bulk I/O there
+    pytest.skip("the bulk reads and writes are POSIX only", allow_module_level=True)
+
+try:
+    from tlsback import _ext
+except ImportError as exc:  # pragma: no cover - depends on the build
+    from tests.conftest import _SCAN_REQUIRE_EXTENSIONS
+
+    if _SCAN_REQUIRE_EXTENSIONS:
+        raise
+    pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
+
+from tlsback import _scan_py, cache, loader
+
+
+def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
+    c_items, c_problems = loader._read_files(paths, size_hint, native=True)
+    py_items, py_problems = loader._read_files(paths)
+    c = ([(p, bytes(d)) for p, d in c_items], c_problems)
+    return c, (py_items, py_problems)
+
+
+def test_read_codes_match_the_loaders() -> None:
+    assert (_ext.READ_NOT_REGULAR, _ext.READ_TOO_LARGE) == (loader._READ_NOT_REGULAR, loader._READ_TOO_LARGE)
+
+
+def test_read_files_matches_python_on_every_kind_of_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "empty.pem").write_bytes(b"")
+    (d / "small.pem").write_bytes(b"abc")
+    (d / "big.pem").write_bytes(b"x" * 5000)
+    (d / "over.pem").write_bytes(b"y" * 3 * 1024 * 1024)
+    (d / "sub.pem").mkdir()
+    os.mkfifo(d / "fifo.pem")  # O_NONBLOCK: the open does not hang, the fstat refuses it
+    os.symlink("small.pem", d / "link.pem")
+    os.symlink("missing.pem", d / "dangling.pem")
+    (d / "locked.pem").write_bytes(b"secret")
+    (d / "locked.pem").chmod(0)
+    monkeypatch.setattr(loader, "MAX_FILE_SIZE", 2 * 1024 * 1024)  # both read it at call time
+    paths = [str(d / n) for n in sorted(os.listdir(d))] + [str(d / "gone.pem")]
+    listed = sum(os.stat(p).st_size for p in paths if os.path.isfile(p))
+    c, py = _both(paths, listed)
+    assert c == py
+    items, problems = py
+    assert {Path(p).name: pr.code for p, pr in problems.items()} == {
+        "over.pem": "too-large", "sub.pem": "not-a-file", "fifo.pem": "not-a-file", "dangling.pem": "unreadable",
+        "gone.pem": "unreadable", **({} if os.geteuid() == 0 else {"locked.pem": "unreadable"})}
+    assert "3.0 MiB, over the 2 MiB limit" in problems[str(d / "over.pem")].message
+    assert dict(items)[str(d / "big.pem")] == b"x" * 5000
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(sizes=st.lists(st.integers(0, 9000), min_size=1, max_size=12), hint=st.integers(0, 40000))
+def test_read_files_matches_python_whatever_the_buffer(tmp_path_factory: pytest.TempPathFactory,
+                                                        sizes: list[int], hint: int) -> None:
+    """A listed size that is wrong (files grew, or a small hint): a new buffer, or the Python read."""
+    d = tmp_path_factory.mktemp("r")
+    paths = []
+    for i, size in enumerate(sizes):
+        p = d / f"f{i}.pem"
+        p.write_bytes(bytes([65 + i]) * size)
+        paths.append(str(p))
+    c, py = _both(paths, hint)
+    assert c == py
+    assert [len(data) for _p, data in py[0]] == sizes
+
+
+def _entry(directory: Path) -> dict[str, tuple[int, bytes]]:
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        st = os.lstat(directory / name)
+        assert stat.S_ISREG(st.st_mode)
+        out[name] = (stat.S_IMODE(st.st_mode), (directory / name).read_bytes())
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(certs=st.lists(st.tuples(st.binary(min_size=1, max_size=700), st.sampled_from([0, 1, 0xABCDEF01, 0xFFFFFFFF])),
+                      min_size=1, max_size=20))
+def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pytest.TempPathFactory,
+                                                           certs: list[tuple[bytes, int]]) -> None:
+    ders = [der for der, _h in certs]
+    hashes = [h for _d, h in certs]
+    origins = [f"/src/{i}\n.pem" for i in range(len(certs))]
+    a, b = tmp_path_factory.mktemp("c"), tmp_path_factory.mktemp("py")
+    wa, wb = cache.EntryWriter(str(a)), cache.EntryWriter(str(b))
+    try:
+        assert wa.add_der(ders, hashes, origins)
+        wb.add(_scan_py.pem_encode(ders), hashes, origins)
+        assert wa._index == wb._index
+        assert not wa.add_der(ders, hashes, origins)  # only into an empty writer
+    finally:
+        wa.close()
+        wb.close()
+    assert _entry(a) == _entry(b)
+    assert all(mode == 0o600 for mode, _data in _entry(a).values())
+
+
+def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Path) -> None:
+    d = tmp_path / "entry"
+    d.mkdir(mode=0o700)
+    target = tmp_path / "outside.pem"
+    target.write_bytes(b"untouched")
+    os.symlink(target, d / "00000001.1")  # the second certificate's name
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as info:
+            _ext.write_certs(fd, [b"\x30\x00", b"\x30\x01"], [1, 1])
+    finally:
+        os.close(fd)
+    assert info.value.errno == errno.EEXIST and info.value.filename == "00000001.1"
+    assert target.read_bytes() == b"untouched"
+    assert (d / "00000001.0").read_bytes() == _scan_py.pem_encode([b"\x30\x00"])[0]
