@@ -1,5 +1,7 @@
 """The C extension's bulk stat (``_ext.stat_at``) against ``os.stat`` (``sources.identities``),
-and a large directory listed both ways (``list_source(native=...)``): same files, same numbers.
+its bulk listing (``_ext.list_dir``: names, filter, sort and stat in one call) against
+``os.listdir``, ``is_certificate_name`` and ``sorted``, and a large directory listed every way
+(``list_source(native=...)``): same files, same numbers, same problems.
 
 Needs the extension: skipped when it is not built, failed when ``TLSBACK_REQUIRE_EXTENSIONS=1``.
 """
@@ -12,6 +14,8 @@ import sys
 from array import array
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 if sys.platform == "win32":  # pragma: no cover - no fstatat there
     pytest.skip("no fstatat on Windows", allow_module_level=True)
@@ -82,8 +86,12 @@ def test_stat_at_refuses_malformed_names() -> None:
         os.close(fd)
 
 
+@pytest.mark.parametrize("way", ["list_dir", "stat_at"])
 @pytest.mark.parametrize("broken", [False, True], ids=["clean", "dangling-link"])
-def test_large_directory_listed_alike(tmp_path, broken: bool) -> None:
+def test_large_directory_listed_alike(tmp_path, broken: bool, way: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # list_dir: the C call lists the directory (whatever its size in bytes); stat_at: Python
+    # lists, the C call stats.
+    monkeypatch.setattr(sources, "BULK_LIST_MIN_BYTES", 0 if way == "list_dir" else 2**62)
     tmp_path = tmp_path / "d"
     tmp_path.mkdir()
     _tree(tmp_path, sources.BULK_STAT_MIN + 5)
@@ -96,3 +104,37 @@ def test_large_directory_listed_alike(tmp_path, broken: bool) -> None:
     assert (native.skipped, native.problems) == (python.skipped, python.problems)
     assert len(native.files) == sources.BULK_STAT_MIN + 6  # the files and the hash link
     assert native.skipped == 2 + broken  # the subdirectory, the FIFO, the dangling link
+
+
+_NAME_PARTS = ["a", "Z", "0", "9", "f", "g", ".", "pem", "PEM", "Crt", "cer", "crt~", "0123abcd", "é", " ", "-"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(names=st.lists(st.lists(st.sampled_from(_NAME_PARTS), min_size=1, max_size=5).map("".join),
+                      min_size=1, max_size=30, unique=True))
+def test_list_dir_keeps_and_orders_names_as_python_does(tmp_path_factory: pytest.TempPathFactory,
+                                                        names: list[str]) -> None:
+    d = tmp_path_factory.mktemp("names")
+    made = []
+    for n in names:
+        if n in (".", "..") or "/" in n:
+            continue
+        try:
+            (d / n).write_bytes(b"")
+        except OSError:  # a name the file system refuses
+            continue
+        made.append(n)
+    fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = _ext.list_dir(fd, 0)  # a hint too small: the call is made again with the sizes needed
+    finally:
+        os.close(fd)
+    wanted = sorted(n for n in os.listdir(d) if sources.is_certificate_name(n))
+    if not "".join(wanted).isascii():
+        assert got is None  # the careful listing decodes, sorts and reports such names
+        return
+    assert got is not None
+    listed, others, errs, ids = got
+    assert listed == wanted
+    assert others == len(os.listdir(d)) - len(wanted)
+    assert list(errs) == [0] * len(wanted) and len(ids) == 6 * len(wanted)

@@ -27,7 +27,8 @@
 #define TB_VALID -1     /* tb_subject_hash: the data is a certificate */
 #define TB_ENOSPC -2    /* a caller buffer is too small (a bug in the caller's sizing) */
 #define TB_EINVAL -3    /* inconsistent arguments */
-#define TB_EIO -4       /* tb_write_certs: a system call failed (*err holds its errno) */
+#define TB_EIO -4       /* a system call failed (tb_write_certs: *err holds its errno) */
+#define TB_ENOTASCII -5 /* tb_list_dir: a certificate file name is not ASCII */
 
 /* tb_read_files: a file's status besides 0 (read) and an errno (open, fstat or read failed). */
 #define TB_READ_NOT_REGULAR -1  /* not a regular file (any more) */
@@ -141,6 +142,19 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
 int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
                    size_t n, uint32_t *suffixes, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
                    unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err);
+
+/* tb_list_dir: the certificate files of a large directory, listed, sorted and stat'ed in one
+   call (sources._list_dir's Python twin). Reads dirfd's entries (through a descriptor of its own),
+   keeps the names sources.is_certificate_name accepts (into names, names_cap bytes of scratch;
+   offs and tmp: offs_cap scratch slots), sorts them by byte value into sorted (names_cap bytes,
+   NUL-terminated one after the other) and stats each as tb_stat_at does into errs / ids
+   (offs_cap and 6 * offs_cap slots). *n_names, *names_len
+   (bytes) and *n_other (entries of other names, "." and ".." not counted) are set in every case
+   but TB_EIO. TB_OK; TB_ENOSPC (too small: call again with the sizes given); TB_ENOTASCII (a
+   kept name is not ASCII: the caller lists the directory itself); TB_EIO (opendir or readdir
+   failed); TB_EINVAL (Windows). */
+int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t *offs, uint32_t *tmp,
+                size_t offs_cap, int32_t *errs, int64_t *ids, size_t *n_names, size_t *names_len, size_t *n_other);
 
 /* SHA-1 (FIPS 180-4), exposed for tests. */
 void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD", "ffi", "lib", "read_files",
-           "stat_at", "write_certs"]
+__all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD", "ffi", "lib", "list_dir",
+           "read_files", "stat_at", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
 ABI = 4
@@ -61,6 +61,41 @@ def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | No
     rc = lib.tb_stat_at(dir_fd, blob, len(blob), n, ffi.from_buffer("int32_t[]", errs),
                         ffi.from_buffer("int64_t[]", ids))
     return (errs, ids) if rc == 0 else None
+
+
+def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], array[int]] | None:
+    """The certificate files of a directory, sorted and stat'ed as ``sources._list_dir`` does.
+
+    Args:
+        dir_fd: the open directory.
+        size_hint: how many names to make room for at first (more are made room for if needed).
+
+    Returns:
+        ``(names, others, errs, ids)``: the names ``sources.is_certificate_name`` accepts, in
+        ``sorted`` order; how many other entries there are; ``errs`` / ``ids`` as from
+        :func:`stat_at`. None when this cannot be done here: a kept name is not ASCII (the
+        careful listing decodes and reports it), readdir failed (the careful listing says why),
+        or the platform has no ``fstatat``.
+    """
+    slots = max(size_hint, 64)
+    room = 32 * slots
+    counts = ffi.new("size_t[3]")
+    for _ in range(3):  # the directory may grow between two calls
+        out = _new_raw("char[]", room)
+        errs = array("i", bytes(4 * slots))
+        ids = array("q", bytes(48 * slots))
+        rc = lib.tb_list_dir(dir_fd, _new_raw("char[]", room), out, room, _new_raw("uint32_t[]", slots),
+                             _new_raw("uint32_t[]", slots), slots, ffi.from_buffer("int32_t[]", errs),
+                             ffi.from_buffer("int64_t[]", ids), counts, counts + 1, counts + 2)
+        if rc == lib.TB_OK:
+            n = counts[0]
+            names = ffi.buffer(out, counts[1])[:-1].decode("ascii").split("\0") if n else []
+            del errs[n:], ids[6 * n:]
+            return names, counts[2], errs, ids
+        if rc != lib.TB_ENOSPC:
+            return None
+        slots, room = counts[0] + 64, counts[1] + 4096
+    return None
 
 
 READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY

@@ -59,6 +59,9 @@ _HEX = frozenset("0123456789abcdef")
 # 10,000 names ~1 µs per name against ~3 µs for os.stat and its result object; below this the
 # extension's import, ~1 ms, costs more than it saves).
 BULK_STAT_MIN = 1000
+# From this directory size (bytes: about 1,000 entries on ext4 or tmpfs) on, it is listed by
+# the C extension (names, filter, sort and stat in one call), before os.listdir is ever called.
+BULK_LIST_MIN_BYTES = 24576
 _IDS = attrgetter("st_size", "st_ino", "st_dev", "st_mode", "st_mtime_ns", "st_ctime_ns")
 _WRAP, _HALF = 2**64, 2**63
 
@@ -215,6 +218,14 @@ def _bulk_stat(fd: int, names: list[str]) -> tuple[array[int], array[int]] | Non
     return _ext.stat_at(fd, names)
 
 
+def _bulk_list(fd: int, size: int) -> tuple[list[str], int, array[int], array[int]] | None:
+    try:
+        from . import _ext
+    except ImportError:  # not built or stale: the scanner's selection says so; Python lists it
+        return None
+    return _ext.list_dir(fd, size // 16)  # ~16 bytes per entry or more (ext4, tmpfs, btrfs)
+
+
 def _list_dir(listing: Listing, native: bool) -> None:
     path = listing.source.path
     try:
@@ -234,18 +245,29 @@ def _list_dir(listing: Listing, native: bool) -> None:
         listing.problems.append(_stat_problem(path, exc, what="directory"))
         return
     try:
-        try:
-            names = sorted(os.listdir(fd if fd is not None else path))
-        except OSError as exc:
-            listing.problems.append(_stat_problem(path, exc, what="directory"))
-            return
         prefix = path if path.endswith(os.sep) else path + os.sep
-        wanted = [n for n in names if is_certificate_name(n)]
-        listing.skipped += len(names) - len(wanted)
-        if fd is not None and "".join(wanted).isascii():
+        # A directory this large (in bytes: its entry count is not known before listing) is
+        # listed, filtered, sorted and stat'ed in one C call, with the same result.
+        listed = _bulk_list(fd, st.st_size) if native and fd is not None and st.st_size >= BULK_LIST_MIN_BYTES \
+            else None
+        if listed is not None:
+            wanted, others, errs, ids = listed
+            listing.skipped += others
+            got: tuple[array[int], array[int]] | None = (errs, ids)
+        else:
+            try:
+                names = sorted(os.listdir(fd if fd is not None else path))
+            except OSError as exc:
+                listing.problems.append(_stat_problem(path, exc, what="directory"))
+                return
+            wanted = [n for n in names if is_certificate_name(n)]
+            listing.skipped += len(names) - len(wanted)
+            got = None
+        if fd is not None and (listed is not None or "".join(wanted).isascii()):
             # Fast paths for large directories: every name stat'ed in one C call, or in one
             # comprehension. Any error (a dangling link, a loop) falls back to the careful loop.
-            got = _bulk_stat(fd, wanted) if native and len(wanted) >= BULK_STAT_MIN else None
+            if got is None and native and len(wanted) >= BULK_STAT_MIN:
+                got = _bulk_stat(fd, wanted)
             if got is not None:
                 errs, ids = got
                 if errs.count(0) == len(errs):
