@@ -114,7 +114,7 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
 }
 
 #if !defined(_WIN32)
-/* "%08x.%u" of (hash, suffix), NUL-terminated; name holds at least 20 bytes. */
+/* "%08x.%u" of (hash, suffix), NUL-terminated: at most 8 + 1 + 10 + 1 bytes (TB_NAME_SIZE). */
 static void hash_name(char *name, uint32_t hash, uint32_t suffix) {
     static const char hex[] = "0123456789abcdef";
     char digits[10];
@@ -133,10 +133,10 @@ static void hash_name(char *name, uint32_t hash, uint32_t suffix) {
 #endif
 
 int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
-                   size_t n, uint32_t *suffixes, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
+                   size_t n, char *names, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
                    unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err) {
 #if defined(_WIN32)
-    (void)dirfd; (void)ders; (void)ends; (void)hashes; (void)n; (void)suffixes; (void)tab_hash;
+    (void)dirfd; (void)ders; (void)ends; (void)hashes; (void)n; (void)names; (void)tab_hash;
     (void)tab_count; (void)tab_cap; (void)scratch; (void)scratch_cap; (void)failed; (void)err;
     return TB_EINVAL;
 #else
@@ -150,7 +150,7 @@ int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, c
         uint32_t h = hashes[i];
         size_t slot = (size_t)(h * 2654435761u) & (tab_cap - 1), len;
         uint64_t pem_end;
-        char name[24];
+        char *name = names + TB_NAME_SIZE * i;
         int fd;
         ssize_t w;
         if (ends[i] < start)
@@ -159,8 +159,7 @@ int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, c
         while (tab_count[slot] != 0 && tab_hash[slot] != h)
             slot = (slot + 1) & (tab_cap - 1);
         tab_hash[slot] = h;
-        suffixes[i] = tab_count[slot]++;
-        hash_name(name, h, suffixes[i]);
+        hash_name(name, h, tab_count[slot]++);
         if (tb_pem_encode(ders + start, &(uint64_t){ends[i] - start}, 1, scratch, scratch_cap, &pem_end) != TB_OK)
             return TB_ENOSPC;
         start = (size_t)ends[i];

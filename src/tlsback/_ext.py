@@ -102,7 +102,7 @@ READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_R
 _new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def read_files(paths: list[str], size_hint: int, max_size: int) -> list[tuple[int, Any]] | None:
+def read_files(paths: list[str], size_hint: int, max_size: int) -> tuple[list[Any], array[int], array[int]] | None:
     """Open, check and read every file of ``paths`` as ``loader._read_files`` does, in C calls.
 
     Args:
@@ -112,11 +112,11 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> list[tuple[in
         max_size: larger files are not read (``READ_TOO_LARGE``).
 
     Returns:
-        Per path, ``(0, data)``: the file's bytes (a memoryview into a shared buffer); or
-        ``(status, size)``: an errno (open, fstat or read failed), or ``READ_NOT_REGULAR``,
-        ``READ_TOO_LARGE`` (``size``: its fstat size) or ``READ_RETRY`` (it grew since its
-        fstat, or is larger than the buffer: the caller reads it itself). None when the
-        platform has no bulk read (Windows).
+        ``(data, status, sizes)``, per path: its bytes (a memoryview into a shared buffer) when
+        its status is 0; else the status is an errno (open, fstat or read failed) or
+        ``READ_NOT_REGULAR``, ``READ_TOO_LARGE`` (``sizes``: its fstat size) or ``READ_RETRY``
+        (it grew since its fstat, or is larger than the buffer: the caller reads it itself).
+        None when the platform has no bulk read (Windows).
     """
     n = len(paths)
     blob = os.fsencode("\0".join(paths) + "\0")
@@ -127,7 +127,7 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> list[tuple[in
                                     ffi.from_buffer("uint64_t[]", sizes))
     done = ffi.new("size_t *")
     cap = size_hint + n + 4096  # each read asks for one byte beyond the file's size
-    out: list[tuple[int, Any]] = []
+    data: list[Any] = []
     first = pos = 0
     while first < n:
         buf = _new_raw("unsigned char[]", cap)
@@ -136,25 +136,24 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> list[tuple[in
             return None
         stop = first + done[0]
         view = memoryview(ffi.buffer(buf, cap))
-        start = 0
-        for code, end, size in zip(status[first:stop], ends[first:stop], sizes[first:stop]):
-            out.append((0, view[start:end]) if code == 0 else (code, size))
-            start = end
+        stops = ends[first:stop]
+        # One view per file without a Python loop per file (an empty one for a file not read).
+        data += map(view.__getitem__, map(slice, [0, *stops[:-1]], stops))
         # The buffer is full (files grew since the listing): the rest go into a new one.
         for _ in range(stop - first if stop < n else 0):
             pos = blob.index(b"\0", pos) + 1
         first = stop
-    return out
+    return data, status, sizes
 
 
-def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> list[int]:
+def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> list[str]:
     """Write each certificate as PEM into a new file ``HASH.N`` of ``dir_fd``, in one C call.
 
     What ``cache.EntryWriter.add`` does with ``pem_encode``'s output (same names, bytes, flags
     and mode).
 
     Returns:
-        Each certificate's ``N``.
+        The files' names, in order.
 
     Raises:
         OSError: a file could not be created or written (a short write is ENOSPC), with the
@@ -165,18 +164,17 @@ def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> li
         return []
     ends = array("Q", accumulate(map(len, ders)))
     table = 1 << max(4, (2 * n - 1).bit_length())
-    tab_count = ffi.new("uint32_t[]", table)  # zeroed: the empty slots
-    suffixes = array("I", bytes(4 * n))
+    size = lib.TB_NAME_SIZE
+    names = ffi.new("char[]", size * n)  # zeroed: each name is followed by NULs to its slot's end
     scratch_size = lib.tb_pem_size(max(map(len, ders)))
     failed = ffi.new("size_t *")
     err = ffi.new("int32_t *")
     rc = lib.tb_write_certs(dir_fd, b"".join(ders), ffi.from_buffer("uint64_t[]", ends),
-                            ffi.from_buffer("uint32_t[]", array("I", hashes)), n,
-                            ffi.from_buffer("uint32_t[]", suffixes), _new_raw("uint32_t[]", table), tab_count,
-                            table, _new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
+                            ffi.from_buffer("uint32_t[]", array("I", hashes)), n, names,
+                            _new_raw("uint32_t[]", table), ffi.new("uint32_t[]", table), table,
+                            _new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
     if rc == lib.TB_EIO:
-        i = failed[0]
-        raise OSError(err[0], os.strerror(err[0]), f"{hashes[i]:08x}.{suffixes[i]}")
+        raise OSError(err[0], os.strerror(err[0]), ffi.string(names + size * failed[0]).decode("ascii"))
     if rc != lib.TB_OK:  # buffers are sized here from the C side's bounds: a bug, never bad input
         raise RuntimeError(f"tlsback._certscan: tb_write_certs failed with status {rc}")
-    return suffixes.tolist()
+    return list(filter(None, ffi.buffer(names)[:].decode("ascii").split("\0")))  # the slots' NUL padding dropped

@@ -657,8 +657,7 @@ class EntryWriter:
             from . import _ext
         except ImportError:
             return False
-        suffixes = _ext.write_certs(self._fd, ders, subject_hashes)
-        self._index.extend(zip([f"{h:08x}.{n}" for h, n in zip(subject_hashes, suffixes)], origins))
+        self._index.extend(zip(_ext.write_certs(self._fd, ders, subject_hashes), origins))
         return True
 
     def close(self) -> None:

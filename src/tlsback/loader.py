@@ -292,17 +292,20 @@ def _read_files(paths: Sequence[str], size_hint: int = 0, *, native: bool = Fals
         else:
             got = _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
         if got is not None:
+            data, codes, sizes = got
+            if codes.count(0) == len(codes):  # the usual case, without a Python loop per file
+                return list(zip(paths, data)), {}
             items: list[tuple[str, Any]] = []
             problems: dict[str, Problem] = {}
-            for path, (code, data) in zip(paths, got):
+            for path, content, code, size in zip(paths, data, codes, sizes):
                 if code == 0:
-                    items.append((path, data))
+                    items.append((path, content))
                 elif code == _ext.READ_RETRY:  # grew since its fstat: read again, to its end
                     more, problem = _read_files([path])
                     items += more
                     problems.update(problem)
                 else:
-                    problems[path] = _read_problem(path, code, data)
+                    problems[path] = _read_problem(path, code, size)
             return items, problems
     return _read_files_py(paths)
 
@@ -489,16 +492,18 @@ def load_trust_store(
             )
     t_lookup = time.perf_counter()
 
+    from bisect import bisect_left
+    from itertools import repeat
+
     from . import _scan
 
     impl, reason = _scan.select(scanner)
     reports: list[SourceReport] = []
 
-    # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
-    # also SSL_CERT_FILE): aliases are counted, not read again.
-    seen: set[tuple[int, int]] = set()
     owner: dict[str, SourceReport] = {}
-    to_read: list[str] = []
+    paths: list[str] = []
+    keys: list[tuple[int, int]] = []
+    spans: list[tuple[SourceReport, int, int]] = []
     size_hint = 0
     system_items: list[tuple[str, bytes]] = []
     for listing in listings:
@@ -516,13 +521,21 @@ def load_trust_store(
             continue
         ids = listing.ids
         size_hint += sum(ids[0::6])
-        for path, key in zip(listing.files, zip(ids[2::6], ids[1::6])):  # (device, inode)
-            if key in seen:
-                report.aliases += 1
-                continue
-            seen.add(key)
-            owner[path] = report
-            to_read.append(path)
+        spans.append((report, len(paths), len(paths) + len(listing.files)))
+        paths += listing.files
+        keys += zip(ids[2::6], ids[1::6])  # (device, inode)
+    # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
+    # also SSL_CERT_FILE): the first path is read, the others are counted as aliases. (Each
+    # key's first index, without a Python loop per file: later items of the dict overwrite
+    # earlier ones, so the keys go in from the last path to the first.)
+    first = sorted(dict(zip(reversed(keys), range(len(keys) - 1, -1, -1))).values())
+    to_read = paths if len(first) == len(paths) else [paths[i] for i in first]
+    done = 0
+    for report, start, stop in spans:
+        kept = bisect_left(first, stop) - bisect_left(first, start)
+        report.aliases = stop - start - kept
+        owner.update(zip(to_read[done:done + kept], repeat(report, kept)))
+        done += kept
     items, read_problems = _read_files(to_read, size_hint, native=impl.IMPLEMENTATION == "c")
     t_read = time.perf_counter()
 
