@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 UV = os.environ.get("TLSBACK_BENCH_UV") or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
-__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "uv_compile"]
+__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "uv_compile", "uv_compile_times"]
 
 
 @dataclass(frozen=True)
@@ -151,17 +151,26 @@ def uv_compile(url: str, env: Mapping[str, str], workdir: Path) -> float:
     The index has no versions, so uv fails after the TLS connection (exit 1): the run covers
     uv's start, its certificate loading, a verified handshake and a request.
     """
+    return uv_compile_times(url, env, workdir)[0]
+
+
+def uv_compile_times(url: str, env: Mapping[str, str], workdir: Path) -> tuple[float, float]:
+    """:func:`uv_compile`'s wall time, and uv's CPU time (user + system, all its threads)."""
+    import resource
+
     req = workdir / "requirements.in"
     if not req.exists():
         req.write_text("tlsbackdemo\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([UV, "pip", "compile", str(req), "--index-url", url + "/simple/", "--no-cache",
                         "--no-progress", "-q"], env=dict(env), capture_output=True, text=True, timeout=600, check=False,
                        cwd=workdir)
     dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if "no versions of tlsbackdemo" not in p.stderr:
         raise RuntimeError(f"uv did not reach the index: {p.stderr.strip()[:400]}")
-    return dt
+    return dt, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def cert_dirs(*dirs: str | os.PathLike[str]) -> str:
