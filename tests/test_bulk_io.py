@@ -1,8 +1,9 @@
 """The C extension's bulk reads and writes against their Python twins: same results, same files.
 
-``_ext.read_files`` (through ``loader._read_files(native=True)``) against the Python loop, on
-directories of regular files, FIFOs, subdirectories, dangling links, files over the size limit
-and buffers too small for what was listed; ``_ext.write_certs`` (``EntryWriter.add_der``)
+``_ext.read_files`` (through ``loader._read_files``) against the Python loop, on directories of
+regular files, FIFOs, subdirectories, dangling links, files over the size limit and buffers too
+small for what was listed; ``_scan_c.scan_read`` (the scan of the files as read, in place)
+against ``scan_files`` of the same items, in both scanners; ``_ext.write_certs`` (``EntryWriter.add_der``)
 against ``EntryWriter.add`` of ``pem_encode``'s output: the same names, bytes, modes and index,
 and the same refusal of a name that exists (O_EXCL: no link is followed, nothing overwritten).
 
@@ -33,11 +34,12 @@ except ImportError as exc:  # pragma: no cover - depends on the build
         raise
     pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
 
-from tlsback import _scan_py, cache, loader
+from tlsback import _scan_c, _scan_py, cache, loader
+from tlsback.bench import make_cert
 
 
 def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
-    c_items, c_problems = loader._read_files(paths, size_hint, native=True)
+    c_items, c_problems = loader._read_files(paths, loader._read_bulk(paths, size_hint))
     py_items, py_problems = loader._read_files(paths)
     c = ([(p, bytes(d)) for p, d in c_items], c_problems)
     return c, (py_items, py_problems)
@@ -135,3 +137,24 @@ def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Pa
     assert info.value.errno == errno.EEXIST and info.value.filename == "00000001.1"
     assert target.read_bytes() == b"untouched"
     assert (d / "00000001.0").read_bytes() == _scan_py.pem_encode([b"\x30\x00"])[0]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(files=st.lists(st.lists(st.integers(0, 30), max_size=4), min_size=1, max_size=12),
+       system=st.lists(st.integers(0, 30), max_size=3), chunk=st.sampled_from([1, 2000, 4 * 1024 * 1024]))
+def test_scan_read_scans_as_scan_files(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                                       files: list[list[int]], system: list[int], chunk: int) -> None:
+    """Duplicates across files and system items, empty files, chunk boundaries anywhere."""
+    monkeypatch.setattr(_scan_c, "CHUNK", chunk)
+    d = tmp_path_factory.mktemp("s")
+    paths = []
+    for i, certs in enumerate(files):
+        p = d / f"f{i}.pem"
+        p.write_bytes(b"".join(_scan_py.pem_encode([make_cert(1000 + c) for c in certs])) + b"junk\n" * (i % 2))
+        paths.append(str(p))
+    items = [("system store", make_cert(1000 + c)) for c in system]
+    bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
+    assert bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(paths)
+    got = _scan_c.scan_read(items, paths, *bulk[0][0])
+    read = [(p, (d / Path(p).name).read_bytes()) for p in paths]
+    assert got == _scan_c.scan_files(items + read) == _scan_py.scan_files(items + read)

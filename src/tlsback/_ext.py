@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD", "ffi", "lib", "list_dir",
-           "read_files", "stat_at", "write_certs"]
+           "read_files", "stat_at", "views", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
 ABI = 4
@@ -102,7 +102,8 @@ READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_R
 _new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-def read_files(paths: list[str], size_hint: int, max_size: int) -> tuple[list[Any], array[int], array[int]] | None:
+def read_files(paths: list[str], size_hint: int, max_size: int
+               ) -> tuple[list[tuple[Any, array[int]]], array[int], array[int]] | None:
     """Open, check and read every file of ``paths`` as ``loader._read_files`` does, in C calls.
 
     Args:
@@ -112,11 +113,13 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> tuple[list[An
         max_size: larger files are not read (``READ_TOO_LARGE``).
 
     Returns:
-        ``(data, status, sizes)``, per path: its bytes (a memoryview into a shared buffer) when
-        its status is 0; else the status is an errno (open, fstat or read failed) or
-        ``READ_NOT_REGULAR``, ``READ_TOO_LARGE`` (``sizes``: its fstat size) or ``READ_RETRY``
-        (it grew since its fstat, or is larger than the buffer: the caller reads it itself).
-        None when the platform has no bulk read (Windows).
+        ``(buffers, status, sizes)``: the files' bytes, back to back in one buffer or (files
+        having grown since the listing) a few: ``(buf, ends)``, a cffi buffer and the end of
+        each of its files (an unread file ends where the one before it does); per path its
+        status: 0 (read), an errno (open, fstat or read failed), ``READ_NOT_REGULAR``,
+        ``READ_TOO_LARGE`` (``sizes``: its fstat size) or ``READ_RETRY`` (it grew since its
+        fstat, or is larger than the buffer: the caller reads it itself). None when the
+        platform has no bulk read (Windows).
     """
     n = len(paths)
     blob = os.fsencode("\0".join(paths) + "\0")
@@ -127,7 +130,7 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> tuple[list[An
                                     ffi.from_buffer("uint64_t[]", sizes))
     done = ffi.new("size_t *")
     cap = size_hint + n + 4096  # each read asks for one byte beyond the file's size
-    data: list[Any] = []
+    buffers: list[tuple[Any, array[int]]] = []
     first = pos = 0
     while first < n:
         buf = _new_raw("unsigned char[]", cap)
@@ -135,15 +138,22 @@ def read_files(paths: list[str], size_hint: int, max_size: int) -> tuple[list[An
                              at_ends + first, at_status + first, at_sizes + first, done) != lib.TB_OK:
             return None
         stop = first + done[0]
-        view = memoryview(ffi.buffer(buf, cap))
-        stops = ends[first:stop]
-        # One view per file without a Python loop per file (an empty one for a file not read).
-        data += map(view.__getitem__, map(slice, [0, *stops[:-1]], stops))
+        buffers.append((buf, ends[first:stop]))
         # The buffer is full (files grew since the listing): the rest go into a new one.
         for _ in range(stop - first if stop < n else 0):
             pos = blob.index(b"\0", pos) + 1
         first = stop
-    return data, status, sizes
+    return buffers, status, sizes
+
+
+def views(buffers: list[tuple[Any, array[int]]]) -> list[Any]:
+    """Each file of :func:`read_files`' buffers as a memoryview (empty for a file not read)."""
+    out: list[Any] = []
+    for buf, ends in buffers:
+        view = memoryview(ffi.buffer(buf, ends[-1] if ends else 0))
+        # One view per file without a Python loop per file.
+        out += map(view.__getitem__, map(slice, [0, *ends[:-1]], ends))
+    return out
 
 
 def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> list[str]:

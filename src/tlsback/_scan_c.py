@@ -12,7 +12,9 @@ memory is the unique certificates plus one chunk, whatever the number of bytes r
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import operator
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from ._ext import ABI, ffi, lib
 from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
 
-__all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "subject_hash"]
+__all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
 
 IMPLEMENTATION = "c"
 
@@ -147,6 +149,89 @@ class _Store:
             self._arena(max(st.arena_len + nbytes, 2 * st.arena_cap))
 
 
+class _Scan:
+    """One deduplicated scan, fed in chunks: files as ``(path, bytes)`` items, or already laid
+    out back to back in one buffer (``_ext.read_files``: no copy, no object per file)."""
+
+    def __init__(self, arena: int) -> None:
+        self.result = ScanResult()
+        # Sized once (an upper bound: unique DER is never longer than what was read); only the
+        # pages that unique certificates fill are ever touched.
+        self.store = _Store(arena)
+        self.scratch = _Scratch()
+        self.paths: list[str] = []
+        self.n_problems = ffi.new("size_t *")
+
+    def items(self, items: Iterable[tuple[str, bytes]]) -> None:
+        chunk_paths: list[str] = []
+        chunk_data: list[bytes] = []
+        total = 0
+        for path, data in items:
+            if total and total + len(data) > CHUNK:
+                self._chunk(chunk_paths, b"".join(chunk_data), list(itertools.accumulate(map(len, chunk_data))))
+                chunk_paths, chunk_data, total = [], [], 0
+            chunk_paths.append(path)
+            chunk_data.append(data)
+            total += len(data)
+        if chunk_data:
+            self._chunk(chunk_paths, b"".join(chunk_data), list(itertools.accumulate(map(len, chunk_data))))
+
+    def buffer(self, paths: Sequence[str], buf: Any, ends: Sequence[int]) -> None:
+        """Files laid back to back in ``buf`` (a cffi buffer): file i ends at ``ends[i]``."""
+        first = start = 0
+        n = len(paths)
+        while first < n:
+            # As many files as fit in a chunk (at least one), found without a loop per file.
+            stop = max(first + 1, bisect.bisect_right(ends, start + CHUNK, first, n))
+            self._chunk(paths[first:stop], buf + start, [e - start for e in ends[first:stop]])
+            first, start = stop, ends[stop - 1]
+
+    def _chunk(self, chunk_paths: list[str], data: Any, ends: list[int]) -> None:
+        nfiles = len(chunk_paths)
+        total = ends[-1]
+        store, result = self.store, self.result
+        first = len(self.paths)
+        self.paths.extend(chunk_paths)
+        store.reserve(total, lib.tb_max_certs(total, nfiles))
+        found = _new_raw("uint32_t[]", nfiles)
+        unique = _new_raw("uint32_t[]", nfiles)
+        pcap = lib.tb_max_findings(total, nfiles)
+        problems = _new_raw("tb_problem[]", pcap)
+        longest = max(map(operator.sub, ends, [0, *ends[:-1]]))
+        buf, size = self.scratch.get(longest)
+        status = lib.tb_scan_files(
+            store.st, data, ffi.new("uint64_t[]", ends), nfiles, first, found, unique, problems, pcap,
+            self.n_problems, buf, size,
+        )  # fmt: skip
+        _check(status, "tb_scan_files")
+        per_file = result.per_file
+        stats = map(FileStats, ffi.unpack(found, nfiles), ffi.unpack(unique, nfiles))
+        if per_file.keys().isdisjoint(chunk_paths) and len(set(chunk_paths)) == nfiles:
+            per_file.update(zip(chunk_paths, stats))  # the usual case: each path once
+        else:  # a path met again (a system store's items share one label): counts add up
+            for path, st in zip(chunk_paths, stats):
+                if path in per_file:
+                    per_file[path].found += st.found
+                    per_file[path].unique += st.unique
+                else:
+                    per_file[path] = st
+        paths = self.paths
+        for p in problems[0 : self.n_problems[0]]:
+            result.problems.append(_problem(paths[p.file], p.code, p.line))
+
+    def finish(self) -> ScanResult:
+        result, st = self.result, self.store.st
+        n = st.n_unique
+        arena = ffi.buffer(st.arena, st.arena_len)
+        offs = ffi.unpack(st.u_off, n)
+        lens = ffi.unpack(st.u_len, n)
+        result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
+        result.origins = list(map(self.paths.__getitem__, ffi.unpack(st.u_file, n)))
+        result.subject_hashes = ffi.unpack(st.u_hash, n)
+        result.duplicates = st.n_duplicates
+        return result
+
+
 def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
     """Scan many files and deduplicate their certificates on exact DER bytes.
 
@@ -157,69 +242,30 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
         A ScanResult: unique certificates (first occurrence wins, order kept) with their origin
         and subject hash, per-file counts, the number of duplicates and every problem.
     """
-    result = ScanResult()
     if isinstance(items, (list, tuple)):
-        # Size the arena once (an upper bound: unique DER is never longer than what was read);
-        # only the pages that unique certificates fill are ever touched.
-        store = _Store(sum(len(d) for _p, d in items))
+        scan = _Scan(sum(len(d) for _p, d in items))
     else:
-        store = _Store()
-    scratch = _Scratch()
-    paths: list[str] = []
-    n_problems = ffi.new("size_t *")
-    per_file = result.per_file
+        scan = _Scan(0)
+    scan.items(items)
+    return scan.finish()
 
-    def flush(chunk_paths: list[str], chunk_data: list[bytes], total: int) -> None:
-        nfiles = len(chunk_data)
-        first = len(paths)
-        paths.extend(chunk_paths)
-        store.reserve(total, lib.tb_max_certs(total, nfiles))
-        data = b"".join(chunk_data)
-        lens = [len(d) for d in chunk_data]
-        ends = ffi.new("uint64_t[]", list(itertools.accumulate(lens)))
-        found = _new_raw("uint32_t[]", nfiles)
-        unique = _new_raw("uint32_t[]", nfiles)
-        pcap = lib.tb_max_findings(total, nfiles)
-        problems = _new_raw("tb_problem[]", pcap)
-        buf, size = scratch.get(max(lens))
-        status = lib.tb_scan_files(
-            store.st, data, ends, nfiles, first, found, unique, problems, pcap, n_problems,
-            buf, size,
-        )  # fmt: skip
-        _check(status, "tb_scan_files")
-        for path, f, u in zip(chunk_paths, ffi.unpack(found, nfiles), ffi.unpack(unique, nfiles)):
-            stats = per_file.get(path)
-            if stats is None:
-                per_file[path] = FileStats(f, u)
-            else:
-                stats.found += f
-                stats.unique += u
-        for p in problems[0 : n_problems[0]]:
-            result.problems.append(_problem(paths[p.file], p.code, p.line))
 
-    chunk_paths: list[str] = []
-    chunk_data: list[bytes] = []
-    total = 0
-    for path, data in items:
-        if total and total + len(data) > CHUNK:
-            flush(chunk_paths, chunk_data, total)
-            chunk_paths, chunk_data, total = [], [], 0
-        chunk_paths.append(path)
-        chunk_data.append(data)
-        total += len(data)
-    if chunk_data:
-        flush(chunk_paths, chunk_data, total)
+def scan_read(items: Sequence[tuple[str, bytes]], paths: Sequence[str], buf: Any, ends: Sequence[int]) -> ScanResult:
+    """``scan_files(items + files)``, the files as ``_ext.read_files`` left them in one buffer.
 
-    st = store.st
-    n = st.n_unique
-    arena = ffi.buffer(st.arena, st.arena_len)
-    offs = ffi.unpack(st.u_off, n)
-    lens = ffi.unpack(st.u_len, n)
-    result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
-    result.origins = [paths[i] for i in ffi.unpack(st.u_file, n)]
-    result.subject_hashes = ffi.unpack(st.u_hash, n)
-    result.duplicates = st.n_duplicates
-    return result
+    Args:
+        items: scanned first (a system store's certificates).
+        paths: the files in ``buf``, in order.
+        buf: a cffi buffer holding them back to back; file ``i`` ends at ``ends[i]``.
+
+    Returns:
+        What ``scan_files`` returns for the same items and files.
+    """
+    scan = _Scan(sum(len(d) for _p, d in items) + (ends[-1] if ends else 0))
+    scan.items(items)
+    if paths:
+        scan.buffer(paths, buf, ends)
+    return scan.finish()
 
 
 def subject_hash(der: bytes) -> int:

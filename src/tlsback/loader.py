@@ -276,38 +276,45 @@ class TrustStore:
 _READ_NOT_REGULAR, _READ_TOO_LARGE = -1, -2
 
 
-def _read_files(paths: Sequence[str], size_hint: int = 0, *, native: bool = False
+def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[int]] | None = None
                 ) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
     """Read each file of ``paths``: ``(path, content)`` pairs in order, and a problem per file not read.
 
-    ``native``: the C extension does the system calls (``_ext.read_files``, the same opens and
-    checks as the loop below, in bulk; ``size_hint`` is the listed total size); files it
-    cannot finish, and every file when the extension is missing, are read here.
+    ``bulk``: what ``_ext.read_files`` made of ``paths`` (the same opens and checks as the loop
+    in ``_read_files_py``, in bulk); files it could not finish are read here. None: every
+    file is read here.
     """
-    if native and paths:
-        try:
-            from . import _ext
-        except ImportError:  # not built or stale: the scanner's selection says so
-            got = None
+    if bulk is None:
+        return _read_files_py(paths)
+    from . import _ext
+
+    buffers, codes, sizes = bulk
+    data = _ext.views(buffers)
+    if codes.count(0) == len(codes):  # the usual case, without a Python loop per file
+        return list(zip(paths, data)), {}
+    items: list[tuple[str, Any]] = []
+    problems: dict[str, Problem] = {}
+    for path, content, code, size in zip(paths, data, codes, sizes):
+        if code == 0:
+            items.append((path, content))
+        elif code == _ext.READ_RETRY:  # grew since its fstat: read again, to its end
+            more, problem = _read_files_py([path])
+            items += more
+            problems.update(problem)
         else:
-            got = _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
-        if got is not None:
-            data, codes, sizes = got
-            if codes.count(0) == len(codes):  # the usual case, without a Python loop per file
-                return list(zip(paths, data)), {}
-            items: list[tuple[str, Any]] = []
-            problems: dict[str, Problem] = {}
-            for path, content, code, size in zip(paths, data, codes, sizes):
-                if code == 0:
-                    items.append((path, content))
-                elif code == _ext.READ_RETRY:  # grew since its fstat: read again, to its end
-                    more, problem = _read_files([path])
-                    items += more
-                    problems.update(problem)
-                else:
-                    problems[path] = _read_problem(path, code, size)
-            return items, problems
-    return _read_files_py(paths)
+            problems[path] = _read_problem(path, code, size)
+    return items, problems
+
+
+def _read_bulk(paths: Sequence[str], size_hint: int) -> tuple[list[Any], array[int], array[int]] | None:
+    """``_ext.read_files`` (see ``_read_files``), or None without the extension or on Windows."""
+    if not paths:
+        return None
+    try:
+        from . import _ext
+    except ImportError:  # not built or stale: the scanner's selection says so
+        return None
+    return _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
 
 
 def _read_problem(path: str, code: int, size: int) -> Problem:
@@ -494,6 +501,7 @@ def load_trust_store(
 
     from bisect import bisect_left
     from itertools import repeat
+    from operator import attrgetter
 
     from . import _scan
 
@@ -501,6 +509,7 @@ def load_trust_store(
     reports: list[SourceReport] = []
 
     owner: dict[str, SourceReport] = {}
+    owned: list[tuple[SourceReport, list[str]]] = []  # what each report's counts come from
     paths: list[str] = []
     keys: list[tuple[int, int]] = []
     spans: list[tuple[SourceReport, int, int]] = []
@@ -515,8 +524,9 @@ def load_trust_store(
             except OSError as exc:
                 report.problems.append(Problem(listing.source.path, "unreadable", f"system store cannot be read: {exc}"))
                 items = []
-            for label, _ in items:
-                owner[label] = report
+            labels = list(dict.fromkeys(label for label, _ in items))
+            owner.update(zip(labels, repeat(report)))
+            owned.append((report, labels))
             system_items += items
             continue
         ids = listing.ids
@@ -534,23 +544,29 @@ def load_trust_store(
     for report, start, stop in spans:
         kept = bisect_left(first, stop) - bisect_left(first, start)
         report.aliases = stop - start - kept
-        owner.update(zip(to_read[done:done + kept], repeat(report, kept)))
+        owned.append((report, to_read[done:done + kept]))
+        owner.update(zip(owned[-1][1], repeat(report)))
         done += kept
-    items, read_problems = _read_files(to_read, size_hint, native=impl.IMPLEMENTATION == "c")
-    t_read = time.perf_counter()
-
-    result: ScanResult = impl.scan_files(system_items + items)
+    bulk = _read_bulk(to_read, size_hint) if impl.IMPLEMENTATION == "c" else None
+    if bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(to_read):
+        # Every file read into one buffer: the scanner takes it as it is.
+        t_read = time.perf_counter()
+        read_problems: dict[str, Problem] = {}
+        result: ScanResult = impl.scan_read(system_items, to_read, *bulk[0][0])
+    else:
+        items, read_problems = _read_files(to_read, bulk)
+        t_read = time.perf_counter()
+        result = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
 
     refused = _refused_by_openssl(result)
-    for path, report in owner.items():
-        file_stats = result.per_file.get(path)
-        if path in read_problems:
-            report.problems.append(read_problems[path])
-        if file_stats is not None:
-            report.files += 1
-            report.certificates += file_stats.found
-            report.unique += file_stats.unique
+    for path, problem in read_problems.items():
+        owner[path].problems.append(problem)
+    for report, names in owned:  # the per-file counts summed without a Python loop per file
+        scanned = list(filter(None, map(result.per_file.get, names)))
+        report.files += len(scanned)
+        report.certificates += sum(map(attrgetter("found"), scanned))
+        report.unique += sum(map(attrgetter("unique"), scanned))
     per_file: dict[str, int] = {}
     for problem in result.problems:
         if problem.path in owner:
