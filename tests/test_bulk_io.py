@@ -91,23 +91,32 @@ def test_read_files_matches_python_whatever_the_buffer(tmp_path_factory: pytest.
     assert [len(data) for _p, data in py[0]] == sizes
 
 
-def _entry(directory: Path) -> dict[str, tuple[int, bytes]]:
-    out = {}
+def _entry(directory: Path) -> dict[str, tuple[int, bytes, list[str]]]:
+    """Each name's mode, bytes, and the names of the same file (hard links)."""
+    inodes: dict[int, list[str]] = {}
     for name in sorted(os.listdir(directory)):
         st = os.lstat(directory / name)
         assert stat.S_ISREG(st.st_mode)
-        out[name] = (stat.S_IMODE(st.st_mode), (directory / name).read_bytes())
+        inodes.setdefault(st.st_ino, []).append(name)
+    out = {}
+    for names in inodes.values():
+        for name in names:
+            st = os.lstat(directory / name)
+            assert st.st_nlink == len(names)  # every link to the file is in the entry
+            out[name] = (stat.S_IMODE(st.st_mode), (directory / name).read_bytes(), names)
     return out
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(certs=st.lists(st.tuples(st.binary(min_size=1, max_size=700), st.sampled_from([0, 1, 0xABCDEF01, 0xFFFFFFFF])),
-                      min_size=1, max_size=20))
+                      min_size=1, max_size=20),
+       more=st.lists(st.integers(2, 2**32 - 1), max_size=20))
 def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pytest.TempPathFactory,
-                                                           certs: list[tuple[bytes, int]]) -> None:
-    ders = [der for der, _h in certs]
-    hashes = [h for _d, h in certs]
-    origins = [f"/src/{i}\n.pem" for i in range(len(certs))]
+                                                           certs: list[tuple[bytes, int]], more: list[int]) -> None:
+    """The same names, files, hard links and bytes; whole hash groups share a file."""
+    ders = [der for der, _h in certs] + [bytes([i % 256]) * 3 for i in range(len(more))]
+    hashes = [h for _d, h in certs] + more
+    origins = [f"/src/{i}\n.pem" for i in range(len(ders))]
     a, b = tmp_path_factory.mktemp("c"), tmp_path_factory.mktemp("py")
     wa, wb = cache.EntryWriter(str(a)), cache.EntryWriter(str(b))
     try:
@@ -118,8 +127,16 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
     finally:
         wa.close()
         wb.close()
-    assert _entry(a) == _entry(b)
-    assert all(mode == 0o600 for mode, _data in _entry(a).values())
+    entry = _entry(a)
+    assert entry == _entry(b)
+    assert all(mode == 0o600 for mode, _data, _names in entry.values())
+    pems = _scan_py.pem_encode(ders)
+    for (name, _origin, position), pem, h in zip(wa._index, pems, hashes):
+        _mode, data, same_file = entry[name]
+        assert data.split(b"-----END CERTIFICATE-----\n")[position] + b"-----END CERTIFICATE-----\n" == pem
+        group = {n for n, _o, _p in wa._index if n.startswith(f"{h:08x}.")}
+        assert group <= set(same_file)  # a hash group is never split across files
+        assert len(same_file) <= max(cache.BUCKET, len(group))
 
 
 def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Path) -> None:
@@ -127,16 +144,16 @@ def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Pa
     d.mkdir(mode=0o700)
     target = tmp_path / "outside.pem"
     target.write_bytes(b"untouched")
-    os.symlink(target, d / "00000001.1")  # the second certificate's name
+    os.symlink(target, d / "00000001.1")  # the second certificate's name (a hard link to the first)
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with pytest.raises(OSError) as info:
-            _ext.write_certs(fd, [b"\x30\x00", b"\x30\x01"], [1, 1])
+            _ext.write_certs(fd, [b"\x30\x00", b"\x30\x01"], [1, 1], cache.BUCKET)
     finally:
         os.close(fd)
     assert info.value.errno == errno.EEXIST and info.value.filename == "00000001.1"
     assert target.read_bytes() == b"untouched"
-    assert (d / "00000001.0").read_bytes() == _scan_py.pem_encode([b"\x30\x00"])[0]
+    assert (d / "00000001.0").read_bytes() == b"".join(_scan_py.pem_encode([b"\x30\x00", b"\x30\x01"]))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))

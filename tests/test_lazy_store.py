@@ -17,7 +17,7 @@ import pytest
 import tlsback
 from tests.pki import PKI, Cert, issue, name
 from tests.tlsserver import HTTPSServer, handshake
-from tlsback import loader
+from tlsback import cache, loader
 
 MODES = ("lazy", "eager")
 
@@ -39,27 +39,30 @@ def verdict(cfg: tlsback.TLSConfig, port: int, hostname: str = "localhost") -> s
 @pytest.mark.parametrize("mode", MODES)
 def test_store_is_handed_over_the_requested_way(mode: str, pki: PKI, tmp_path: Path,
                                                 https_server: Callable[..., HTTPSServer]) -> None:
-    """Lazy: capath, nothing loaded before the handshake, only the needed anchor after it."""
+    """Lazy: capath, nothing loaded before the handshake, only the needed anchor's file after it."""
     d = tmp_path / "dir"
     d.mkdir()
-    for i in range(5):
+    fillers = cache.BUCKET + 4
+    for i in range(fillers):
         issue(f"lazy filler {i}", is_ca=True).write_pem(d / f"filler{i}.pem")
     pki.root.write_pem(d / "root.pem")
     cfg = load(mode, tmp_path, SSL_CERT_DIR=str(d))
     ctx = cfg.context
     store = cfg.store
-    assert store.count == 6
+    assert store.count == fillers + 1
     if mode == "lazy":
         assert store.lazy_dir is not None and store.cache["state"] == "built"
         assert ctx.cert_store_stats()["x509"] == 0
     else:
         assert store.lazy_dir is None and store.cache["state"] == "eager"
-        assert ctx.cert_store_stats()["x509"] == 6
+        assert ctx.cert_store_stats()["x509"] == fillers + 1
     srv = https_server(pki)
     assert verdict(cfg, srv.port) == "ok"
     if mode == "lazy":
-        assert ctx.cert_store_stats()["x509"] == 1  # the root, found by its subject hash
-        assert ctx.get_ca_certs(binary_form=True) == [pki.root.der]
+        # The root, found by its subject hash, and the anchors sharing its file (EntryWriter).
+        root_file = Path(store.lazy_dir or "") / pki.root.hash_name()
+        assert 1 <= ctx.cert_store_stats()["x509"] == len(entry_pems(root_file)) <= cache.BUCKET
+        assert pki.root.der in ctx.get_ca_certs(binary_form=True)
 
 
 def test_directory_layout_hash_names_and_collisions(pki: PKI, tmp_path: Path) -> None:
@@ -73,9 +76,12 @@ def test_directory_layout_hash_names_and_collisions(pki: PKI, tmp_path: Path) ->
     lazy = Path(cfg.store.lazy_dir or "")
     names = sorted(p.name for p in lazy.iterdir() if not p.name.startswith("tlsback-"))
     assert names == sorted([a.hash_name(0), a.hash_name(1), pki.root.hash_name(0)])
-    assert ssl.PEM_cert_to_DER_cert((lazy / a.hash_name(0)).read_text()) == a.der
-    assert ssl.PEM_cert_to_DER_cert((lazy / a.hash_name(1)).read_text()) == b.der
-    # A bundle is never linked to: each certificate gets its own file.
+    # One file of tlsback's own holds the whole hash group, in order (HASH.1 a hard link to it),
+    # and here the root too (EntryWriter: up to BUCKET certificates per file).
+    assert entry_pems(lazy / a.hash_name(0)) == [ssl.DER_cert_to_PEM_cert(c.der).encode() for c in (a, b, pki.root)]
+    assert os.path.samefile(lazy / a.hash_name(0), lazy / a.hash_name(1))
+    assert cfg.store.certs == [a.der, b.der, pki.root.der]  # the index finds each in its file
+    # A bundle is never linked to.
     assert not any((lazy / n).is_symlink() for n in names)
 
 
@@ -153,8 +159,19 @@ def test_a_context_keeps_verifying_after_many_handshakes_and_threads(
     assert set(verdicts) == {"ok"}
 
 
+def entry_pems(path: Path) -> list[bytes]:
+    """The PEM blocks of a file of a lazy entry, checked canonical (as ``pem_encode`` writes them)."""
+    end = b"-----END CERTIFICATE-----\n"
+    data = path.read_bytes()
+    blocks = [b + end for b in data.split(end)[:-1]]
+    assert b"".join(blocks) == data
+    assert all(ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(b.decode())).encode() == b for b in blocks)
+    return blocks
+
+
 def test_every_file_is_a_canonical_copy_never_a_link(pki: PKI, tmp_path: Path) -> None:
-    """Single PEM files, commented ones, bundles and DER all become tlsback's own PEM copies."""
+    """Single PEM files, commented ones, bundles and DER all become tlsback's own PEM copies;
+    a file's hard links are all names in the entry."""
     d = tmp_path / "dir"
     d.mkdir()
     pki.root.write_pem(d / "single.pem")
@@ -165,9 +182,10 @@ def test_every_file_is_a_canonical_copy_never_a_link(pki: PKI, tmp_path: Path) -
     lazy = Path(cfg.store.lazy_dir or "")
     for cert in (pki.root, pki.intermediate, other):
         copy = lazy / cert.hash_name()
-        assert not copy.is_symlink() and copy.stat().st_nlink == 1
-        assert copy.read_bytes() == ssl.DER_cert_to_PEM_cert(cert.der).encode()
-    assert ssl.PEM_cert_to_DER_cert((lazy / pki.intermediate.hash_name()).read_text()) == der.read_bytes()
+        same_file = [p for p in lazy.iterdir() if os.path.samefile(p, copy)]
+        assert not copy.is_symlink() and copy.stat().st_nlink == len(same_file)
+        assert ssl.DER_cert_to_PEM_cert(cert.der).encode() in entry_pems(copy)
+    assert ssl.DER_cert_to_PEM_cert(der.read_bytes()).encode() in entry_pems(lazy / pki.intermediate.hash_name())
 
 
 def test_trusted_certificate_blocks_stay_untrusted_with_the_lazy_store(

@@ -133,16 +133,21 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
                   size_t *n_done);
 
 /* tb_write_certs: write n DER certificates (certificate i ends at ends[i] in ders) as PEM
-   (tb_pem_encode), each into a new file of dirfd (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode
-   0600) named HASH.N, NUL-terminated at names + TB_NAME_SIZE * i: HASH = hashes[i] in 8
-   lowercase hex digits, N = how many earlier certificates have that hash. tab_hash / tab_count:
-   tab_cap slots (a power of two, at least 2n), tab_count zeroed by the caller. scratch: at least
-   tb_pem_size of the largest certificate. TB_OK; TB_EIO with *failed = the certificate whose
-   file could not be written and *err = the errno (ENOSPC for a short write; the files before
-   it stay); TB_ENOSPC; TB_EINVAL. */
+   (tb_pem_encode) into new files of dirfd (O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode 0600),
+   every certificate under its name HASH.N, NUL-terminated at names + TB_NAME_SIZE * i: HASH =
+   hashes[i] in 8 lowercase hex digits, N = how many earlier certificates have that hash.
+   Certificates of equal hash are grouped (groups in order of first appearance, members in
+   order); consecutive whole groups of up to `bucket` certificates in all (a larger group alone)
+   share one file: the first member's name is the file, holding their PEM one after the other,
+   the others are hard links to it; positions[i] = certificate i's place in its file. work:
+   tb_write_work(n) slots of scratch; scratch: at least tb_pem_size of the largest certificate
+   (a file is written in as few writes as it holds). TB_OK; TB_EIO with *failed = the
+   certificate whose name could not be made and *err = the errno (ENOSPC for a short write; the
+   files before it stay); TB_ENOSPC; TB_EINVAL. */
 #define TB_NAME_SIZE 20
+size_t tb_write_work(size_t n);
 int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
-                   size_t n, char *names, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
+                   size_t n, size_t bucket, char *names, uint32_t *positions, uint32_t *work, size_t work_len,
                    unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err);
 
 /* tb_list_dir: the certificate files of a large directory, listed, sorted and stat'ed in one

@@ -1,6 +1,6 @@
 /*
  * tb_read_files, tb_write_certs: the per-file system calls of a cold build, in bulk (see
- * certscan.h).
+ * certscan.h and docs/cache.md, "Entries").
  *
  * Apart from certscan.c, which does no I/O. A cold build of a 10,000-file tree spent about half
  * its time in Python's per-call overhead around open/fstat/read/close and open/write/close; the
@@ -132,59 +132,128 @@ static void hash_name(char *name, uint32_t hash, uint32_t suffix) {
 }
 #endif
 
+static size_t table_size(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    return cap;
+}
+
+size_t tb_write_work(size_t n) { return 3 * table_size(n) + 4 * n + 1; }
+
+#if !defined(_WIN32)
+/* Write len bytes or fail: a short write means the file system is full (as the Python twin says). */
+static int write_all(int fd, const unsigned char *data, size_t len) {
+    ssize_t w;
+    do {
+        w = write(fd, data, len);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno_or_eio();
+    return (size_t)w == len ? 0 : ENOSPC;
+}
+#endif
+
 int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, const uint32_t *hashes,
-                   size_t n, char *names, uint32_t *tab_hash, uint32_t *tab_count, size_t tab_cap,
+                   size_t n, size_t bucket, char *names, uint32_t *positions, uint32_t *work, size_t work_len,
                    unsigned char *scratch, size_t scratch_cap, size_t *failed, int32_t *err) {
 #if defined(_WIN32)
-    (void)dirfd; (void)ders; (void)ends; (void)hashes; (void)n; (void)names; (void)tab_hash;
-    (void)tab_count; (void)tab_cap; (void)scratch; (void)scratch_cap; (void)failed; (void)err;
+    (void)dirfd; (void)ders; (void)ends; (void)hashes; (void)n; (void)bucket; (void)names; (void)positions;
+    (void)work; (void)work_len; (void)scratch; (void)scratch_cap; (void)failed; (void)err;
     return TB_EINVAL;
 #else
-    size_t i, start = 0;
     const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    size_t cap = table_size(n), i, g, n_groups = 0, first_group;
+    uint32_t *tab_hash = work, *tab_count = work + cap, *tab_group = work + 2 * cap;
+    uint32_t *group_of = work + 3 * cap, *count = group_of + n, *start = count + n, *order = start + n + 1;
     *failed = 0;
     *err = 0;
-    if (dirfd < 0 || tab_cap == 0 || (tab_cap & (tab_cap - 1)) != 0 || tab_cap < 2 * n)
+    if (dirfd < 0 || bucket == 0 || work_len < tb_write_work(n) || n > UINT32_MAX)
         return TB_EINVAL;
+    for (i = 0; i < n; i++)
+        if (ends[i] < (i ? ends[i - 1] : 0))
+            return TB_EINVAL;
+    memset(tab_count, 0, cap * sizeof *tab_count);
+    /* The names: HASH.N, N counting the certificates before this one with the same subject
+       hash; and the groups of equal hashes, numbered in order of first appearance. */
     for (i = 0; i < n; i++) {
         uint32_t h = hashes[i];
-        size_t slot = (size_t)(h * 2654435761u) & (tab_cap - 1), len;
-        uint64_t pem_end;
-        char *name = names + TB_NAME_SIZE * i;
-        int fd;
-        ssize_t w;
-        if (ends[i] < start)
-            return TB_EINVAL;
-        /* HASH.N: N counts the certificates before this one with the same subject hash */
+        size_t slot = (size_t)(h * 2654435761u) & (cap - 1);
         while (tab_count[slot] != 0 && tab_hash[slot] != h)
-            slot = (slot + 1) & (tab_cap - 1);
-        tab_hash[slot] = h;
-        hash_name(name, h, tab_count[slot]++);
-        if (tb_pem_encode(ders + start, &(uint64_t){ends[i] - start}, 1, scratch, scratch_cap, &pem_end) != TB_OK)
-            return TB_ENOSPC;
-        start = (size_t)ends[i];
-        len = (size_t)pem_end;
-        fd = open_retry(dirfd, name, flags, 0600);
+            slot = (slot + 1) & (cap - 1);
+        if (tab_count[slot] == 0) {
+            tab_hash[slot] = h;
+            tab_group[slot] = (uint32_t)n_groups;
+            count[n_groups++] = 0;
+        }
+        hash_name(names + TB_NAME_SIZE * i, h, tab_count[slot]++);
+        group_of[i] = tab_group[slot];
+        count[group_of[i]]++;
+    }
+    /* Each group's members, in order, one group after the other. */
+    start[0] = 0;
+    for (g = 0; g < n_groups; g++) {
+        start[g + 1] = start[g] + count[g];
+        count[g] = 0;
+    }
+    for (i = 0; i < n; i++) {
+        g = group_of[i];
+        order[start[g] + count[g]++] = (uint32_t)i;
+    }
+    /* Files of whole groups, up to `bucket` certificates (a larger group alone): the first name
+       holds them all, the others are hard links to it. */
+    for (first_group = 0; first_group < n_groups;) {
+        size_t last = first_group + 1, k, used = 0, lead;
+        int fd, e;
+        while (last < n_groups && start[last + 1] - start[first_group] <= bucket)
+            last++;
+        lead = order[start[first_group]];
+        fd = open_retry(dirfd, names + TB_NAME_SIZE * lead, flags, 0600);
         if (fd < 0) {
-            *failed = i;
+            *failed = lead;
             *err = errno_or_eio();
             return TB_EIO;
         }
-        do {
-            w = write(fd, scratch, len);
-        } while (w < 0 && errno == EINTR);
-        if (w < 0 || (size_t)w != len) {
-            /* a short write: the file system is full (as the Python twin says it) */
-            *err = w < 0 ? errno_or_eio() : ENOSPC;
-            *failed = i;
-            close(fd);
+        e = 0;
+        for (k = start[first_group]; k < start[last] && e == 0; k++) {
+            size_t c = order[k], from = c ? (size_t)ends[c - 1] : 0, len = tb_pem_size((size_t)ends[c] - from);
+            uint64_t one = ends[c] - from, pem_end;
+            positions[c] = (uint32_t)(k - start[first_group]);
+            if (len > scratch_cap) {
+                close(fd);
+                return TB_ENOSPC;
+            }
+            if (len > scratch_cap - used) { /* flush what the scratch holds */
+                e = write_all(fd, scratch, used);
+                used = 0;
+            }
+            if (e == 0) {
+                tb_pem_encode(ders + from, &one, 1, scratch + used, scratch_cap - used, &pem_end);
+                used += (size_t)pem_end;
+            }
+        }
+        if (e == 0 && used)
+            e = write_all(fd, scratch, used);
+        if (close(fd) != 0 && e == 0 && errno != EINTR)
+            e = errno_or_eio();
+        if (e != 0) {
+            *failed = lead;
+            *err = e;
             return TB_EIO;
         }
-        if (close(fd) != 0 && errno != EINTR) {
-            *failed = i;
-            *err = errno_or_eio();
-            return TB_EIO;
+        for (k = start[first_group] + 1; k < start[last]; k++) {
+            size_t c = order[k];
+            int r;
+            do {
+                r = linkat(dirfd, names + TB_NAME_SIZE * lead, dirfd, names + TB_NAME_SIZE * c, 0);
+            } while (r != 0 && errno == EINTR);
+            if (r != 0) {
+                *failed = c;
+                *err = errno_or_eio();
+                return TB_EIO;
+            }
         }
+        first_group = last;
     }
     return TB_OK;
 #endif

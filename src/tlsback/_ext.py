@@ -156,35 +156,39 @@ def views(buffers: list[tuple[Any, array[int]]]) -> list[Any]:
     return out
 
 
-def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int]) -> list[str]:
-    """Write each certificate as PEM into a new file ``HASH.N`` of ``dir_fd``, in one C call.
+def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int], bucket: int
+                ) -> tuple[list[str], array[int]]:
+    """Write the certificates as PEM into new files of ``dir_fd``, in one C call.
 
-    What ``cache.EntryWriter.add`` does with ``pem_encode``'s output (same names, bytes, flags
-    and mode).
+    What ``cache.EntryWriter.add`` does with ``pem_encode``'s output: the same names, files,
+    hard links, bytes, flags and mode (``bucket``: at most that many certificates per file,
+    but whole groups of equal subject hash).
 
     Returns:
-        The files' names, in order.
+        Each certificate's name ``HASH.N`` and its place in its file.
 
     Raises:
-        OSError: a file could not be created or written (a short write is ENOSPC), with the
-            file's name; the files written before it stay.
+        OSError: a file or link could not be made or written (a short write is ENOSPC), with
+            its name; the files made before it stay.
     """
     n = len(ders)
     if not n:
-        return []
+        return [], array("I")
     ends = array("Q", accumulate(map(len, ders)))
-    table = 1 << max(4, (2 * n - 1).bit_length())
     size = lib.TB_NAME_SIZE
     names = ffi.new("char[]", size * n)  # zeroed: each name is followed by NULs to its slot's end
-    scratch_size = lib.tb_pem_size(max(map(len, ders)))
+    positions = array("I", bytes(4 * n))
+    work = lib.tb_write_work(n)
+    scratch_size = bucket * lib.tb_pem_size(max(map(len, ders)))
     failed = ffi.new("size_t *")
     err = ffi.new("int32_t *")
     rc = lib.tb_write_certs(dir_fd, b"".join(ders), ffi.from_buffer("uint64_t[]", ends),
-                            ffi.from_buffer("uint32_t[]", array("I", hashes)), n, names,
-                            _new_raw("uint32_t[]", table), ffi.new("uint32_t[]", table), table,
+                            ffi.from_buffer("uint32_t[]", array("I", hashes)), n, bucket, names,
+                            ffi.from_buffer("uint32_t[]", positions), _new_raw("uint32_t[]", work), work,
                             _new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
     if rc == lib.TB_EIO:
         raise OSError(err[0], os.strerror(err[0]), ffi.string(names + size * failed[0]).decode("ascii"))
     if rc != lib.TB_OK:  # buffers are sized here from the C side's bounds: a bug, never bad input
         raise RuntimeError(f"tlsback._certscan: tb_write_certs failed with status {rc}")
-    return list(filter(None, ffi.buffer(names)[:].decode("ascii").split("\0")))  # the slots' NUL padding dropped
+    # The slots' NUL padding dropped, without a loop per name.
+    return list(filter(None, ffi.buffer(names)[:].decode("ascii").split("\0"))), positions

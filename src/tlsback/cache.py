@@ -77,10 +77,14 @@ __all__ = [
 log = _log.getLogger(__name__)
 
 #: Layout version of an entry; part of the key and of the entry's directory name.
-FORMAT = 2
+FORMAT = 3
 META_NAME = "tlsback-entry.json"
 INDEX_NAME = "tlsback-index.txt"
 MAX_ENTRIES = 8
+#: Certificates per file of an entry (whole groups of equal subject hash, see EntryWriter):
+#: a hard link costs a third of a file written on tmpfs, and a lookup that loads 8
+#: certificates instead of one costs a handshake ~0.1 ms once (measured: docs/cache.md).
+BUCKET = 8
 PRUNE_AGE_S = 24 * 3600.0
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
@@ -432,11 +436,15 @@ class Entry:
         hashes: list[int] = []
         with open(os.path.join(self.path, INDEX_NAME), encoding="ascii") as f:
             index = _json_loads(f.read().encode("ascii"))
-        for name, origin in index:
+        end = "-----END CERTIFICATE-----\n"
+        for name, origin, position in index:
             if not _is_hash_file(name):  # never a path out of the entry
                 raise ValueError(f"entry index names {name!r}, not a HASH.N file")
             with open(os.path.join(self.path, name), encoding="ascii") as c:
-                certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
+                blocks = c.read().split(end)  # canonical PEM, one after the other (EntryWriter)
+            if not isinstance(position, int) or not 0 <= position < len(blocks) - 1:
+                raise ValueError(f"entry index puts a certificate at {position!r} of {name!r}")
+            certs.append(ssl.PEM_cert_to_DER_cert(blocks[position] + end))
             origins.append(origin)
             hashes.append(int(name.partition(".")[0], 16))
         return certs, origins, hashes
@@ -592,12 +600,19 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
 
 
 class EntryWriter:
-    """Writes the ``HASH.N`` files of a store into a new directory.
+    """Writes the ``HASH.N`` names of a store into a new directory.
 
     Every file is a canonical PEM copy written here, never a link to a source file: OpenSSL's
     PEM reader is stricter than the scanner (blank lines, VT or FF inside a body), a link
     would lead outside the checked directory, and a source edited later would change what
     the entry trusts behind the key's back (docs/security.md).
+
+    One file holds up to ``BUCKET`` certificates, whole groups of equal subject hash (groups
+    in order of first appearance, members in ``N`` order); each of their ``HASH.N`` names is
+    that file, the first one written, the others hard links to it within the entry. OpenSSL's
+    directory lookup loads every certificate of a file it opens, so a lookup of one hash loads
+    its whole group at once, as before (a subject's other certificates cannot be missing from
+    the store once one of them is in it), and a few unrelated anchors of the same store with it.
 
     Args:
         directory: an empty directory the caller created (mode 0700).
@@ -605,47 +620,64 @@ class EntryWriter:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._next: dict[int, int] = {}
-        self._index: list[tuple[str, str]] = []
+        self._index: list[tuple[str, str, int]] = []
         # Files are created relative to the open directory where the platform allows it: no
         # path walk per file.
         self._fd = _open_dir(directory) if _OPEN_AT else -1
 
     def add(self, pems: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> None:
-        """Add certificates, each under the next free ``HASH.N`` name.
+        """Add the store's certificates: the files and names of the class description.
 
-        One call for the whole store: the loop runs once per certificate of a cold build, so it
-        keeps everything in local names. (``add_der`` does the same in one C call.)
+        One call for the whole store, into an empty writer (the groups span the store). The
+        C extension does the same in one call (``add_der``).
 
         Args:
             pems: the certificates as canonical PEM (the scanner's ``pem_encode``; OpenSSL must
-                be able to load each: a ``HASH.N`` it cannot load hides ``HASH.N+1``; the loader
-                checks that before).
+                be able to load each: a certificate it cannot load hides the ones after it in
+                its file; the loader checks that before).
             subject_hashes: their subjects' ``X509_NAME_hash``.
             origins: the files they came from (recorded in the index).
         """
-        nxt, index, dir_fd = self._next, self._index, self._fd
-        os_open, os_write, os_close, join = os.open, os.write, os.close, os.path.join
-        for data, subject_hash, origin in zip(pems, subject_hashes, origins):
-            n = nxt.get(subject_hash, 0)
-            nxt[subject_hash] = n + 1
-            name = f"{subject_hash:08x}.{n}"
+        if self._index:
+            raise RuntimeError("EntryWriter.add: the writer already holds a store")
+        groups: dict[int, list[int]] = {}
+        for i, subject_hash in enumerate(subject_hashes):
+            groups.setdefault(subject_hash, []).append(i)
+        names = [""] * len(pems)
+        for subject_hash, members in groups.items():
+            for n, i in enumerate(members):
+                names[i] = f"{subject_hash:08x}.{n}"
+        positions = [0] * len(pems)
+        files: list[list[int]] = []
+        for members in groups.values():
+            if files and len(files[-1]) + len(members) <= BUCKET:
+                files[-1] += members
+            else:
+                files.append(list(members))
+        dir_fd, join = self._fd, os.path.join
+        for members in files:
+            lead = names[members[0]]
+            data = b"".join(pems[i] for i in members)
             if dir_fd >= 0:
-                fd = os_open(name, _CREATE, 0o600, dir_fd=dir_fd)
+                fd = os.open(lead, _CREATE, 0o600, dir_fd=dir_fd)
             else:  # pragma: no cover - Windows
-                fd = os_open(join(self.directory, name), _CREATE, 0o600)
+                fd = os.open(join(self.directory, lead), _CREATE, 0o600)
             try:
-                if os_write(fd, data) != len(data):  # a short write: the file system is full
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+                if os.write(fd, data) != len(data):  # a short write: the file system is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), lead)
             finally:
-                os_close(fd)
-            index.append((name, origin))
+                os.close(fd)
+            for place, i in enumerate(members):
+                positions[i] = place
+                if place:
+                    if dir_fd >= 0:
+                        os.link(lead, names[i], src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                    else:  # pragma: no cover - Windows
+                        os.link(join(self.directory, lead), join(self.directory, names[i]))
+        self._index.extend(zip(names, origins, positions))
 
     def add_der(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
         """``add`` of the certificates' canonical PEM, encoded and written by the C extension.
-
-        For the whole store at once, into an empty writer (the numbering starts from zero here;
-        a later ``add`` would meet the names taken, and fail: O_EXCL).
 
         Returns:
             False, having written nothing, when the extension cannot do it (not built, stale,
@@ -657,7 +689,8 @@ class EntryWriter:
             from . import _ext
         except ImportError:
             return False
-        self._index.extend(zip(_ext.write_certs(self._fd, ders, subject_hashes), origins))
+        names, positions = _ext.write_certs(self._fd, ders, subject_hashes, BUCKET)
+        self._index.extend(zip(names, origins, positions))
         return True
 
     def close(self) -> None:
