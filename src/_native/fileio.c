@@ -77,7 +77,7 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
             sizes[i] = (uint64_t)st.st_size;
             if (want > cap - off) {
                 close(fd);
-                if (i > 0) /* the caller scans what it has and calls again from here */
+                if (i > 0) /* the caller calls again from here, with another buffer */
                     break;
                 status[i] = TB_READ_RETRY;
                 pos = (size_t)(end - paths) + 1;
