@@ -64,12 +64,8 @@ class ConfigFile:
 MAX_CONFIG_SIZE = 1024 * 1024
 
 
-def _read_toml(path: str) -> dict[str, Any]:
-    # Imported only when a file exists: most runs find none and skip the parser's start-up cost.
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+def _read_bytes(path: str) -> bytes:
+    """The bytes of a config file, read once, never hanging and never more than the cap."""
     shown = path if path.isprintable() else repr(path)
     try:
         # O_NONBLOCK and the fstat: a FIFO or device in place of a config file never hangs.
@@ -86,6 +82,16 @@ def _read_toml(path: str) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_SIZE:
         raise ConfigError(f"Failed to read {shown}: the file is larger than {MAX_CONFIG_SIZE // 1024 // 1024} MiB; "
                           "a configuration file this large is a mistake")
+    return data
+
+
+def _parse_toml(path: str, data: bytes) -> dict[str, Any]:
+    # Imported only when a file needs parsing: most runs find none and skip the parser's start-up cost.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    shown = path if path.isprintable() else repr(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -96,6 +102,10 @@ def _read_toml(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Failed to parse {shown}: {exc}") from None
     return doc
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    return _parse_toml(path, _read_bytes(path))
 
 
 def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] | None:
@@ -109,31 +119,22 @@ def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] |
     return node
 
 
-_PREFILTER_MAX = MAX_CONFIG_SIZE  # a larger file goes to _read_toml, which refuses it
-
-
-def _may_hold_tables(path: str) -> bool:
+def _may_hold_tables(data: bytes) -> bool:
     """Whether a ``pyproject.toml`` can hold ``[tool.uv]`` or ``[tool.tlsback]`` at all.
 
     A TOML key is spelled with its own characters, bare or quoted, or with escapes inside a
     basic string (``"\\u0075v"``). A file with neither ``uv`` nor ``tlsback`` nor a backslash
     in its bytes has no such table: it is passed over without importing the TOML parser (about
-    as costly as the rest of a warm start). Anything else is parsed as before.
+    as costly as the rest of a warm start). Anything else is parsed.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_PREFILTER_MAX + 1)
-    except OSError:
-        return True  # let the parser report it, with the file's name
-    if len(data) > _PREFILTER_MAX:
-        return True  # the parser's own checks decide
     return b"uv" in data or b"tlsback" in data or b"\\" in data
 
 
 def _pyproject_tables(path: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    if not _may_hold_tables(path):
+    data = _read_bytes(path)  # read once: the pre-filter and the parser see the same bytes
+    if not _may_hold_tables(data):
         return None, None
-    doc = _read_toml(path)
+    doc = _parse_toml(path, data)
     return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
 
 
