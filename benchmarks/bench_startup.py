@@ -24,6 +24,9 @@ warm context           ``tlsback.load().context`` with the cache entry in place 
 cold context           the same with an empty cache directory; over a tree, the cost the tree
                        adds (cold with tree + PKI root - cold with the PKI root alone), the way
                        uv's added cost is measured (uv with tree + root - uv with root alone)
+container cold         the system store on a first run in a fresh container (a mount namespace
+                       with an empty /dev/shm, an empty home, no XDG_RUNTIME_DIR) vs
+                       ``ssl.create_default_context()`` there; needs ``unshare --mount``
 first handshake        first handshake on a fresh context, lazy store vs eager store
 eager threshold        eager load vs warm lazy start (+ the first handshake's lookups) by size
 =====================  ==========================================================================
@@ -38,6 +41,7 @@ import os
 import shutil
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -169,6 +173,50 @@ def measure_system_store(runs: int, compare_src: str | None = None) -> dict[str,
             "truststore_s": med(ts), "first_context_s": med(floor), "store_floor_s": med(store_floor),
             "samples": runs,
             **({"compare_src": compare_src, "warm_compare_s": med(other)} if other else {})}
+
+
+# A first run in a fresh container: no XDG_RUNTIME_DIR, an empty home, an empty /dev/shm (a
+# private tmpfs in a mount namespace of its own), so the cache is created from nothing where
+# tlsback puts it by default. The entry's state and place are checked after the clock stopped.
+_CONTAINER_COLD = ("import ssl, time; t = time.perf_counter(); import tlsback; "
+                   "cfg = tlsback.load(); ctx = cfg.context; dt = time.perf_counter() - t; c = cfg.store.cache; "
+                   "assert c['state'] == 'built' and c['root_origin'] == '/dev/shm', c; print(dt)")
+
+
+def _container(code: str, env: dict[str, str], home: str) -> float:
+    """``code`` in a fresh interpreter inside a new mount namespace with an empty /dev/shm."""
+    script = 'mount -t tmpfs -o mode=1777 tmpfs /dev/shm && exec "$0" -c "$1"'
+    out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, sys.executable,
+                          code], env={**env, "HOME": home}, capture_output=True, text=True, check=True,
+                         timeout=600).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def measure_container_cold(runs: int) -> dict[str, Any]:
+    """Cold ``tlsback`` against ``ssl.create_default_context()``, both in fresh containers.
+
+    Needs ``unshare --mount`` (root, or a user namespace); without it the figure is not taken
+    and the reason is returned.
+    """
+    env = S.base_env()
+    env.pop("UV_NO_CONFIG")
+    for name in ("XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "TLSBACK_CACHE_DIR"):
+        env.pop(name, None)
+    cwd_home = tempfile.mkdtemp(prefix="tlsback-bench-home-")
+    try:
+        try:
+            _container("print(0)", env, cwd_home)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            return {"skipped": f"no private mount namespace here ({exc})"}
+        tb, cdc = [], []
+        for _ in range(runs):
+            home = tempfile.mkdtemp(prefix="tlsback-bench-home-")
+            tb.append(_container(_CONTAINER_COLD, env, home))
+            shutil.rmtree(home, ignore_errors=True)
+            cdc.append(_container(_CDC, env, cwd_home))
+    finally:
+        shutil.rmtree(cwd_home, ignore_errors=True)
+    return {"cold_s": statistics.median(tb), "create_default_context_s": statistics.median(cdc), "samples": runs}
 
 
 def measure_tree(n: int, runs: int, pki: S.PKIFiles, url: str) -> dict[str, Any]:
@@ -327,11 +375,20 @@ def _system_lines(imp: dict[str, Any], sysd: dict[str, Any]) -> list[str]:
     ]
 
 
+def _container_line(c: dict[str, Any]) -> str:
+    if "skipped" in c:
+        return f"  first run in a fresh container: not measured, {c['skipped']}"
+    return (f"  first run in a fresh container (no XDG_RUNTIME_DIR, empty home and /dev/shm): "
+            f"{_ms(c['cold_s'])}, ssl.create_default_context() {_ms(c['create_default_context_s'])} "
+            f"({c['create_default_context_s'] / c['cold_s']:.2f}x)")
+
+
 def system_store_report(args: argparse.Namespace) -> dict[str, Any]:
     WORK.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"runs": args.runs, "import": measure_import(args.runs),
-                           "system_store": measure_system_store(args.runs, args.compare_src)}
-    out["summary"] = _system_lines(out["import"], out["system_store"])
+                           "system_store": measure_system_store(args.runs, args.compare_src),
+                           "container": measure_container_cold(args.runs)}
+    out["summary"] = [*_system_lines(out["import"], out["system_store"]), _container_line(out["container"])]
     return out
 
 
@@ -341,6 +398,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": args.runs}
     out["import"] = measure_import(args.runs)
     out["system_store"] = measure_system_store(args.runs, args.compare_src)
+    out["container"] = measure_container_cold(args.runs)
     eager = {}
     if args.eager_file and os.path.exists(args.eager_file):
         with open(args.eager_file, encoding="utf-8") as f:
@@ -363,7 +421,7 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
             t["stdlib_eager_samples"] = len(eager[t["n"]])
 
     imp, sysd, fh = out["import"], out["system_store"], out["first_handshake"]
-    lines = _system_lines(imp, sysd)
+    lines = [*_system_lines(imp, sysd), _container_line(out["container"])]
     for t in out["trees"]:
         lines.append(
             f"{t['n']} tree: cold adds {_ms(t['cold_added_s'])} (cold {_ms(t['cold_s'])}), uv adds "
