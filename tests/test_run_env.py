@@ -224,6 +224,42 @@ def test_run_injects_python_and_chains_an_existing_sitecustomize(pki: PKI, https
     assert result.stdout.split() == ["ran", "True", "200"]
 
 
+def test_run_stops_a_python_it_cannot_inject(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+    """A child Python in which the injection fails exits 1 with one line naming the cause and
+    the opt-out, before the program runs: it never goes on trusting the bare bundle without
+    tlsback's policy. TLSBACK_RUN_ALLOW_UNINJECTED=1 lets it go on (one warning line); a value
+    that is not a boolean stops it too.
+
+    The failure is real: the program's own environment (set between `run` and the interpreter)
+    holds a value tlsback refuses, so the child's configuration cannot be resolved.
+    """
+    srv = https_server(pki)
+    script = f"import urllib.request; print('ran', urllib.request.urlopen({srv.url!r}, timeout=10).status)"
+
+    def child(*assignments: str) -> subprocess.CompletedProcess[str]:
+        cmd = tlsback_cmd("run", "--", "env", "UV_NATIVE_TLS=maybe", *assignments,
+                          sys.executable, "-c", script)
+        return run(cmd, child_env(SSL_CERT_DIR=corp_dir))
+
+    stopped = child()
+    assert stopped.returncode == 1 and stopped.stdout == "", stopped.stderr
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 1, stopped.stderr
+    assert "UV_NATIVE_TLS" in lines[0] and "maybe" in lines[0]
+    assert "TLSBACK_RUN_ALLOW_UNINJECTED=1" in lines[0] and "Traceback" not in stopped.stderr
+    assert not srv.requests
+
+    allowed = child("TLSBACK_RUN_ALLOW_UNINJECTED=1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["ran", "200"]  # the bundle variables still apply
+    assert len(allowed.stderr.splitlines()) == 1 and "not injected" in allowed.stderr
+
+    bad_value = child("TLSBACK_RUN_ALLOW_UNINJECTED=perhaps")
+    assert bad_value.returncode == 1 and bad_value.stdout == ""
+    assert len(bad_value.stderr.splitlines()) == 1
+    assert "TLSBACK_RUN_ALLOW_UNINJECTED" in bad_value.stderr and "perhaps" in bad_value.stderr
+
+
 # --- the CLI without tracebacks ------------------------------------------------------------------
 
 
