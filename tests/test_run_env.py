@@ -260,6 +260,32 @@ def test_run_stops_a_python_it_cannot_inject(pki: PKI, https_server: Any, corp_d
     assert "TLSBACK_RUN_ALLOW_UNINJECTED" in bad_value.stderr and "perhaps" in bad_value.stderr
 
 
+def test_run_files_are_private_and_written_through_unpredictable_names(corp_dir: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter hook is written 0600 in a 0700 directory through a temporary file whose
+    name nobody can plant ahead (a link at ``NAME.tmp-PID`` changes nothing); a damaged copy is
+    replaced, a current one kept."""
+    from tlsback import _run
+
+    monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    cfg = tlsback.load()
+    site = Path(_run.variables(cfg, python=True)["PYTHONPATH"].split(os.pathsep)[0])
+    hook = site / "sitecustomize.py"
+    good = hook.read_bytes()
+    assert stat.S_IMODE(site.stat().st_mode) == 0o700 and stat.S_IMODE(hook.stat().st_mode) == 0o600
+    decoy = tmp_path / "decoy"
+    decoy.write_text("untouched")
+    (site / f"sitecustomize.py.tmp-{os.getpid()}").symlink_to(decoy)
+    hook.write_bytes(b"raise SystemExit('damaged')\n")
+    assert Path(_run.variables(cfg, python=True)["PYTHONPATH"].split(os.pathsep)[0]) == site
+    assert hook.read_bytes() == good and stat.S_IMODE(hook.stat().st_mode) == 0o600
+    assert decoy.read_text() == "untouched"
+    inode = hook.stat().st_ino
+    _run.variables(cfg, python=True)
+    assert hook.stat().st_ino == inode  # current: kept, not rewritten
+    assert sorted(p.name for p in site.iterdir()) == ["sitecustomize.py", f"sitecustomize.py.tmp-{os.getpid()}"]
+
+
 # --- the CLI without tracebacks ------------------------------------------------------------------
 
 

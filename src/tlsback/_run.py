@@ -119,25 +119,13 @@ _tlsback_run()
 '''
 
 
-def _write_private(root: str, name: str, files: Mapping[str, bytes]) -> str:
-    """A directory ``root/name`` (0700) with ``files`` (0600), reused when it already holds them."""
+def _private_file(root: str, name: str, fname: str, data: bytes) -> str:
+    """A directory ``root/name`` (0700) holding ``fname`` with ``data`` (0600); return the directory."""
     from . import cache
+    from ._export import write_private
 
-    path = os.path.join(root, name)
-    cache._private_dir(path)
-    for fname, data in files.items():
-        target = os.path.join(path, fname)
-        try:
-            with open(target, "rb") as f:
-                if f.read() == data:
-                    continue
-        except OSError:
-            pass
-        tmp = f"{target}.tmp-{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
+    path = cache._private_dir(os.path.join(root, name))
+    write_private(path, fname, data)
     return path
 
 
@@ -174,7 +162,7 @@ def _curl_home(root: str, client_file: str, bundle: str, env: Mapping[str, str])
     lines = own + (b"\n" if own and not own.endswith(b"\n") else b"")
     lines += f"cert = {quoted(client_file)}\ncacert = {quoted(bundle)}\n".encode()
     name = "curl-" + hashlib.sha256(lines).hexdigest()[:16]
-    return _write_private(root, name, {".curlrc": lines})
+    return _private_file(root, name, ".curlrc", lines)
 
 
 def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
@@ -221,8 +209,8 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
 
         parent = os.path.dirname(os.path.dirname(os.path.abspath(tlsback.__file__)))
         code = _SITECUSTOMIZE.format(parent=parent).encode()
-        site_dir = _write_private(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
-                                  {"sitecustomize.py": code})
+        site_dir = _private_file(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
+                                 "sitecustomize.py", code)
         existing = environment().get("PYTHONPATH")
         out["PYTHONPATH"] = site_dir + (os.pathsep + existing if existing else "")
     return out
