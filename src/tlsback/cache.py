@@ -68,6 +68,7 @@ __all__ = [
     "build_entry",
     "build_private",
     "candidate_roots",
+    "discard",
     "entry_key",
     "lookup",
     "prune",
@@ -423,23 +424,42 @@ class Entry:
         """How many certificates the entry holds."""
         return int(self.meta["count"])
 
-    def read_index(self) -> tuple[list[bytes], list[str], list[int]]:
-        """The entry's certificates in store order: DER, origins, subject hashes."""
-        import ssl
+    def read_index(self) -> list[tuple[str, str]]:
+        """The entry's ``(HASH.N file name, origin)`` pairs, in store order.
 
-        certs: list[bytes] = []
-        origins: list[str] = []
-        hashes: list[int] = []
-        with open(os.path.join(self.path, INDEX_NAME), encoding="ascii") as f:
-            index = _json_loads(f.read().encode("ascii"))
-        for name, origin in index:
+        Only the index is read and checked here (names, count); the certificate files are read
+        back and checked against it by the loader (``TrustStore``), with the scanner.
+
+        Raises:
+            OSError: the index cannot be read.
+            ValueError: the index is damaged or does not match the metadata.
+        """
+        with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
+            index = _json_loads(f.read())
+        if not isinstance(index, list) or len(index) != self.count:
+            raise ValueError(f"{INDEX_NAME} does not list the {self.count} certificates of the metadata")
+        pairs: list[tuple[str, str]] = []
+        for item in index:
+            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)):
+                raise ValueError(f"{INDEX_NAME} holds {item!r}, not a [file, origin] pair")
+            name, origin = item
             if not _is_hash_file(name):  # never a path out of the entry
-                raise ValueError(f"entry index names {name!r}, not a HASH.N file")
-            with open(os.path.join(self.path, name), encoding="ascii") as c:
-                certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
-            origins.append(origin)
-            hashes.append(int(name.partition(".")[0], 16))
-        return certs, origins, hashes
+                raise ValueError(f"{INDEX_NAME} names {name!r}, not a HASH.N file")
+            pairs.append((name, origin))
+        return pairs
+
+
+def discard(entry: Entry) -> None:
+    """Make ``entry`` unusable for every later lookup (its certificate files were found damaged).
+
+    Its metadata goes: :func:`lookup` then refuses the entry ("no metadata") and the next
+    build moves it aside. The files stay until then, for processes whose contexts still hold
+    the directory (OpenSSL reads it by path).
+    """
+    try:
+        os.unlink(os.path.join(entry.path, META_NAME))
+    except FileNotFoundError:  # another thread or process found it first
+        pass
 
 
 _META_MAX = 16 * 1024 * 1024
