@@ -8,7 +8,6 @@ built-in backend: trust must never change because some package happened to be in
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -18,6 +17,9 @@ from .backends import load_builtin
 from .errors import BackendError
 
 if TYPE_CHECKING:
+    import ssl  # annotations only: checking a plugin's name at the start of a `tlsback run` child
+    # must not import ssl (tlsback._site)
+
     from .loader import TrustStore
 
 __all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendEntry", "discover", "find_entry", "get_backend"]
