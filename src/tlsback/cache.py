@@ -45,13 +45,15 @@ import os
 import stat
 import sys
 import time
-from array import array
 
 from . import _log
 from ._version import __version__
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
+    # array too: a Python that `tlsback run` starts reads its config cache through this module
+    # before anything has imported array (and with it collections).
+    from array import array
     from collections.abc import Iterator, Mapping, Sequence
     from hashlib import blake2b
     from typing import Any
