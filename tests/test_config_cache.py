@@ -43,7 +43,7 @@ def _settings_in_child(cwd: Path) -> list[str]:
     """Resolve in a fresh interpreter; report the values and whether tomllib was imported."""
     code = ("import sys, json; from tlsback.settings import resolve; s = resolve(); "
             "print(json.dumps([s.backend.value, s.backend.origin, [h.value for h in s.insecure_hosts.value], "
-            "'tomllib' in sys.modules]))")
+            "'tomllib' in sys.modules or 'tomli' in sys.modules]))")  # tomli: Python 3.10
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=dict(os.environ), capture_output=True,
                          text=True, check=True, timeout=60).stdout
     result: list[str] = json.loads(out)
