@@ -161,7 +161,7 @@ class TrustStore:
             ``disabled``), ``path``, ``reason``, ...
     """
 
-    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_origins", "cache", "implementation",
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "cache", "implementation",
                  "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
                  "timings")
     _certs: list[bytes]
@@ -169,6 +169,7 @@ class TrustStore:
     _hashes: list[int]
     _count: int | None
     _entry: Entry | None
+    _load_args: dict[str, Any]
     sources: list[SourceReport]
     implementation: str
     implementation_reason: str
@@ -195,9 +196,13 @@ class TrustStore:
         lease: Lease | None = None,
         entry: Entry | None = None,
         cache: dict[str, Any] | None = None,
+        load_args: dict[str, Any] | None = None,
     ) -> None:
-        """A store from already scanned certificates, or from a cache ``entry`` (read lazily)."""
+        """A store from already scanned certificates, or from a cache ``entry`` (read lazily;
+        ``load_args``: the :func:`load_trust_store` arguments that read its sources without
+        the cache, should the entry's files be found damaged)."""
         init = object.__setattr__
+        init(self, "_load_args", load_args if load_args is not None else {})
         init(self, "_certs", certs if certs is not None else [])
         init(self, "_origins", origins if origins is not None else [])
         init(self, "_hashes", subject_hashes if subject_hashes is not None else [])
@@ -226,13 +231,34 @@ class TrustStore:
         # The one change after construction: a cache hit's certificates are read on first use
         # (the same certificates the entry was built from; the value does not change).
         entry = self._entry
-        if entry is not None:
-            certs, origins, hashes = entry.read_index()
-            object.__setattr__(self, "_certs", certs)
-            object.__setattr__(self, "_origins", origins)
-            object.__setattr__(self, "_hashes", hashes)
-            object.__setattr__(self, "_entry", None)
-            object.__setattr__(self, "_count", None)
+        if entry is None:
+            return
+        load_args = self._load_args
+        setattr_ = object.__setattr__
+        try:
+            certs, origins, hashes = _read_entry(entry, load_args.get("scanner", "auto"))
+        except (OSError, ValueError) as exc:
+            # A warm start checks only the entry's metadata and directory; damage inside a
+            # HASH.N file (its directory's mtime unchanged) shows here. Never trusted: the entry
+            # is discarded for every later start, and this store is read from its sources
+            # again and becomes eager, so no context built from now on uses the directory.
+            from . import cache
+
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("The trust cache entry %s is damaged (%s); it will not be used again. "
+                        "Reading the certificates from their sources instead.", shown(entry.path), why)
+            cache.discard(entry)
+            fresh = load_trust_store(**load_args)
+            certs, origins, hashes = fresh.certs, fresh.origins, fresh.subject_hashes
+            setattr_(self, "lazy_dir", None)
+            setattr_(self, "lease", None)
+            setattr_(self, "cache", dict(self.cache, state="eager", path=None,
+                                         reason=f"the cache entry was damaged ({why}); loaded from the sources"))
+        setattr_(self, "_certs", certs)
+        setattr_(self, "_origins", origins)
+        setattr_(self, "_hashes", hashes)
+        setattr_(self, "_entry", None)
+        setattr_(self, "_count", None)
 
     @property
     def certs(self) -> list[bytes]:
@@ -270,6 +296,60 @@ class TrustStore:
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
         return b"".join(self.certs)
+
+
+def _read_entry(entry: Entry, scanner: str) -> tuple[list[bytes], list[str], list[int]]:
+    """A cache entry's certificates, read back and checked: DER, origins, subject hashes.
+
+    Each ``HASH.N`` name must be a file holding only canonical PEM copies (byte for byte the
+    scanner's ``pem_encode``; a file holds up to ``cache.BUCKET``, ``EntryWriter``) of the
+    entry's certificates: at the place the index gives, one certificate whose subject hash is
+    ``HASH``; no certificate under two names' places, none in a file that the index does not list.
+
+    Raises:
+        OSError, ValueError: the index or a file is missing, unreadable or damaged (the message
+            names the first damaged name, in index order).
+    """
+    from . import _scan
+
+    index = entry.read_index()
+    paths = [os.path.join(entry.path, name) for name, _, _ in index]
+    items, problems = _read_files(paths)
+    for path in paths:  # the first problem, in index order
+        if path in problems:
+            raise ValueError(f"{os.path.basename(path)}: {problems[path].message}")
+    end = b"-----END CERTIFICATE-----\n"
+    why: dict[str, str] = {}  # path -> what is wrong with it
+    placed: list[tuple[str, bytes]] = []
+    blocks_of: dict[str, list[bytes]] = {}
+    for (_, _, place), (path, data) in zip(index, items):
+        parts = bytes(data).split(end)
+        blocks = blocks_of[path] = [part + end for part in parts[:-1]]
+        if parts[-1] or not 0 <= place < len(blocks):
+            why[path] = "not the certificates tlsback wrote there"
+        else:
+            placed.append((path, blocks[place]))
+    impl, _ = _scan.select(scanner)
+    result = impl.scan_files(placed)
+    for p in result.problems:
+        why.setdefault(p.path, p.message)
+    unique = dict(zip(result.origins, zip(result.certs, result.subject_hashes)))
+    pems = dict(zip(result.origins, impl.pem_encode(result.certs)))
+    for path, block in placed:
+        stats = result.per_file[path]
+        if (stats.found, stats.unique) != (1, 1) or pems.get(path) != block:
+            why.setdefault(path, "not the one certificate tlsback wrote there")
+        elif unique[path][1] != int(os.path.basename(path)[:8], 16):
+            why.setdefault(path, "holds a certificate with another subject hash")
+    listed = set(pems.values())
+    for path in paths:
+        if not listed.issuperset(blocks_of[path]):  # OpenSSL would load it with the others
+            why.setdefault(path, "holds a certificate the index does not place there")
+    for path in paths:  # the first damaged name, in index order
+        if path in why:
+            raise ValueError(f"{os.path.basename(path)}: {why[path]}")
+    return ([unique[path][0] for path in paths], [origin for _, origin, _ in index],
+            [unique[path][1] for path in paths])
 
 
 # The C reader's codes for a file it did not read (certscan.h's TB_READ_*; besides errnos).
@@ -496,6 +576,8 @@ def load_trust_store(
                 timings={"list_s": t_list - t0, "lookup_s": t_end - t_list, "total_s": t_end - t0},
                 entry=hit,
                 cache=ctx.info("hit", hit.path, "entry found for these sources (they were only stat'ed)"),
+                load_args={"cert_file": cert_file, "cert_dirs": cert_dirs, "include_platform": include_platform,
+                           "mode": mode, "platform_paths": platform_paths, "scanner": scanner},
             )
     t_lookup = time.perf_counter()
 
