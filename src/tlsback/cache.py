@@ -87,10 +87,11 @@ FORMAT = 3
 META_NAME = "tlsback-entry.json"
 INDEX_NAME = "tlsback-index.txt"
 MAX_ENTRIES = 8
-#: Certificates per file of an entry (whole groups of equal subject hash, see EntryWriter):
-#: a hard link costs a third of a file written on tmpfs, and a lookup that loads 8
-#: certificates instead of one costs a handshake ~0.1 ms once (measured: docs/cache.md).
-BUCKET = 8
+#: Certificates per file of an entry (whole groups of equal subject hash, see EntryWriter).
+#: Measured (docs/cache.md): 2 per file cut the writing of 10,000 certificates by a third
+#: (hard links instead of files), 4 or 8 no further; while each certificate more in a file
+#: costs an OpenSSL lookup one more parse (~0.1 ms), which a first handshake pays.
+BUCKET = 2
 PRUNE_AGE_S = 24 * 3600.0
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
