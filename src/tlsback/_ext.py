@@ -44,6 +44,9 @@ if lib.tb_abi_version() != ABI:
         f"ABI {ABI}; " + REBUILD
     )
 
+READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
+_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+
 
 def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | None:
     """``os.stat(name, dir_fd=dir_fd)`` (links followed) for every name, in one C call.
@@ -81,25 +84,22 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
     room = 32 * slots
     counts = ffi.new("size_t[3]")
     for _ in range(3):  # the directory may grow between two calls
+        # Not cleared: of the room the size hint gives, only what the names fill is touched.
         out = _new_raw("char[]", room)
-        errs = array("i", bytes(4 * slots))
-        ids = array("q", bytes(48 * slots))
+        errs = _new_raw("int32_t[]", slots)
+        ids = _new_raw("int64_t[]", 6 * slots)
         rc = lib.tb_list_dir(dir_fd, _new_raw("char[]", room), out, room, _new_raw("uint32_t[]", slots),
-                             _new_raw("uint32_t[]", slots), slots, ffi.from_buffer("int32_t[]", errs),
-                             ffi.from_buffer("int64_t[]", ids), counts, counts + 1, counts + 2)
+                             _new_raw("uint32_t[]", slots), slots, errs, ids, counts, counts + 1, counts + 2)
         if rc == lib.TB_OK:
             n = counts[0]
             names = ffi.buffer(out, counts[1])[:-1].decode("ascii").split("\0") if n else []
-            del errs[n:], ids[6 * n:]
-            return names, counts[2], errs, ids
+            return (names, counts[2], array("i", ffi.buffer(errs, 4 * n)[:]),
+                    array("q", ffi.buffer(ids, 48 * n)[:]))
         if rc != lib.TB_ENOSPC:
             return None
         slots, room = counts[0] + 64, counts[1] + 4096
     return None
 
-
-READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
-_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def read_files(paths: list[str], size_hint: int, max_size: int
