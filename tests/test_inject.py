@@ -243,8 +243,9 @@ class _NotInstalled:
             raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
 
 
-def test_without_certifi_the_import_is_tried_once(pki: PKI, https_server: Any, corp_env: Path,
-                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_certifi_the_import_is_tried_once(
+        pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Naming a CA file to an injected context asks whether it is certifi's bundle; without
     certifi the failed import is remembered, not repeated (a sys.path search) on every call."""
     import sys
