@@ -140,3 +140,29 @@ def test_urllib3_socks_refuses_tls_keywords(tmp_path: Path) -> None:
     cfg = make_cfg("rustls", tmp_path)
     with pytest.raises(TypeError, match="ca_certs"):
         ta.urllib3_pool_manager(cfg, proxy_url="socks5h://127.0.0.1:9", ca_certs="/x")
+
+
+def test_without_pysocks_a_socks_proxy_is_refused_clearly(
+    pki: PKI, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    socks_proxy: Callable[..., Socks5Proxy],
+) -> None:
+    """No PySocks: urllib3_pool_manager raises ImportError saying what to install; requests
+    raises its own InvalidSchema with that reason. Nothing is sent around the proxy."""
+    import sys
+
+    from tests.test_inject import _NotInstalled
+    from tlsback.adapters import _requests, _urllib3
+
+    for name in [m for m in sys.modules if m == "socks" or m == "urllib3.contrib.socks"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NotInstalled("socks"), *sys.meta_path])
+    monkeypatch.setattr(_urllib3, "_classes", {})
+    monkeypatch.setattr(_requests, "_classes", {})
+    good = servers(pki)
+    proxy = socks_proxy()
+    cfg = make_cfg("rustls", tmp_path, ca=pki)
+    with pytest.raises(ImportError, match=r"socks:// proxy needs PySocks: pip install 'urllib3\[socks\]'"):
+        ta.urllib3_pool_manager(cfg, proxy_url=proxy.url)
+    with ta.requests_session(cfg) as s, pytest.raises(requests.exceptions.InvalidSchema, match="PySocks"):
+        s.get(good.url, proxies={"https": proxy.url}, timeout=10)
+    assert not good.requests and not proxy.targets
