@@ -80,30 +80,35 @@ def _tlsback_allow_uninjected(cause):
                   "configuration (%s)" % (name, value, cause))
 
 
+def _tlsback_failed(cause, stopped):
+    if not _tlsback_allow_uninjected(cause):
+        _tlsback_stop("cannot give this Python tlsback's TLS configuration (%s); stopped %s. Fix the "
+                      "cause, or set TLSBACK_RUN_ALLOW_UNINJECTED=1 to run it with the CA bundle "
+                      "variables only (no tlsback policy or insecure-host rules)" % (cause, stopped))
+    _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
+                      "still apply (TLSBACK_RUN_ALLOW_UNINJECTED)\\n" % (cause,))
+
+
 def _tlsback_run():
     here = _os.path.dirname(_os.path.abspath(__file__))
     try:
         try:
-            import tlsback.inject as inject
+            import tlsback._site as site
         except ImportError:
             # An interpreter without tlsback (a fresh venv): import the package `run` came from,
             # and only it: the directory leaves sys.path again before the program starts.
             _sys.path.insert(0, {parent!r})
             try:
-                import tlsback.inject as inject
+                import tlsback._site as site
             finally:
                 _sys.path.remove({parent!r})
-        inject._run_hook()
+        # The settings now; the injection at the program's first `import ssl` (docs/run.md).
+        site.install(lambda cause: _tlsback_failed(
+            cause, "when it first imported ssl, before any TLS connection"))
     except Exception as exc:
         # One line, whatever the message holds.
-        cause = "%s: %s" % (type(exc).__name__, " ".join(str(exc).splitlines()))
-        if not _tlsback_allow_uninjected(cause):
-            _tlsback_stop("cannot give this Python tlsback's TLS configuration (%s); stopped before "
-                          "the program ran. Fix the cause, or set TLSBACK_RUN_ALLOW_UNINJECTED=1 to "
-                          "run it with the CA bundle variables only (no tlsback policy or "
-                          "insecure-host rules)" % (cause,))
-        _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
-                          "still apply (TLSBACK_RUN_ALLOW_UNINJECTED)\\n" % (cause,))
+        _tlsback_failed("%s: %s" % (type(exc).__name__, " ".join(str(exc).splitlines())),
+                        "before the program ran")
     _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != here]
     this = _sys.modules.pop("sitecustomize", None)
     try:

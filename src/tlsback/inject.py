@@ -463,11 +463,3 @@ def extract_from_ssl() -> None:
         _state.client_file = None
         _state.host_rules = None
         _state.export_root = False
-
-
-def _run_hook() -> None:
-    """``tlsback run``'s interpreter hook (its ``sitecustomize``): inject the configuration
-    the environment describes (``run`` put the command line's choices there)."""
-    from .config import load
-
-    inject_into_ssl(load())

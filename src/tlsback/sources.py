@@ -187,6 +187,20 @@ def _has_surrogates(name: str) -> bool:
     return not name.isascii() and any("\udc80" <= ch <= "\udcff" for ch in name)
 
 
+def _encodable(names: str) -> bool:
+    """Whether no name holds an undecodable byte: the fast paths skip the bad-name warning.
+
+    Non-ASCII names are common (Debian's store has ``NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem``),
+    so this is a strict encode, not ``isascii()``: with ``isascii()`` every Debian system store
+    took the careful per-name loop.
+    """
+    try:
+        names.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _stat_problem(path: str, exc: OSError, *, what: str) -> Problem:
     if exc.errno == errno.ELOOP:
         return Problem(path, "symlink-loop", f"{what} is a symlink loop")
@@ -247,7 +261,7 @@ def _list_dir(listing: Listing, native: bool) -> None:
         prefix = path if path.endswith(os.sep) else path + os.sep
         wanted = [n for n in names if is_certificate_name(n)]
         listing.skipped += len(names) - len(wanted)
-        if fd is not None and "".join(wanted).isascii():
+        if fd is not None and _encodable("".join(wanted)):
             # Fast paths for large directories: every name stat'ed in one C call, or in one
             # comprehension. Any error (a dangling link, a loop) falls back to the careful loop.
             got = _bulk_stat(fd, wanted) if native and len(wanted) >= BULK_STAT_MIN else None
