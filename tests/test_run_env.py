@@ -286,27 +286,6 @@ def test_run_files_are_private_and_written_through_unpredictable_names(corp_dir:
     assert sorted(p.name for p in site.iterdir()) == ["sitecustomize.py", f"sitecustomize.py.tmp-{os.getpid()}"]
 
 
-def test_a_program_stopped_at_import_ssl_keeps_what_it_printed(corp_dir: Path, tmp_path: Path) -> None:
-    """Stopped at its first ``import ssl`` (the injection fails there), a program has already
-    run: what it printed, still in its stdout buffer (a pipe), is written before it stops."""
-    from tests.test_run_site import FAILING_PLUGIN
-
-    site = tmp_path / "plugin-site"
-    dist_info = site / "tlsback_failingplugin-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: tlsback-failingplugin\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[tlsback.backends]\nfailing = tlsback_failingplugin:FailingBackend\n")
-    (site / "tlsback_failingplugin.py").write_text(FAILING_PLUGIN)
-    env = child_env(SSL_CERT_DIR=corp_dir, TLSBACK_BACKEND="failing")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(site)) if p)
-    script = "import sys; print('started'); sys.stderr.write('to stderr\\n'); import ssl; print('after')"
-    stopped = run(tlsback_cmd("run", "--", sys.executable, "-c", script), env)
-    assert stopped.returncode == 1, stopped.stderr
-    assert stopped.stdout == "started\n"
-    assert stopped.stderr.splitlines()[0] == "to stderr" and len(stopped.stderr.splitlines()) == 2
-    assert "when it first imported ssl" in stopped.stderr
-
-
 # --- the CLI without tracebacks ------------------------------------------------------------------
 
 
