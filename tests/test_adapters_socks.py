@@ -117,22 +117,30 @@ def test_redirect_hops_through_socks_are_decided_each(
     assert trusted.requests[-1].path == "/landed"
 
 
-def test_requests_verify_false_and_socks_auth(
-    other_pki: PKI, servers: Servers, tmp_path: Path, socks_proxy: Callable[..., Socks5Proxy],
+def test_requests_verify_arguments_and_socks_auth(
+    pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+    socks_proxy: Callable[..., Socks5Proxy],
 ) -> None:
-    """``verify=False`` through SOCKS uses the insecure context; credentials in the URL work."""
+    """Through SOCKS, ``verify=False`` uses the insecure context and ``verify=<CA file>`` makes
+    that file the only trust, as for a direct connection; credentials in the URL work."""
     bad = servers(other_pki)
+    good = servers(pki)
     proxy = socks_proxy(auth=("user", "secret"))
     via = proxy.url.replace("://", "://user:secret@", 1)
     cfg = make_cfg("rustls", tmp_path)
+    own_ca = str(other_pki.root.write_pem(tmp_path / "own-ca.pem"))
     with ta.requests_session(cfg) as s:
         proxies = {"https": via}
         with pytest.raises(requests.exceptions.SSLError):
             s.get(bad.url + "/verified", proxies=proxies, timeout=10)
         r = s.get(bad.url + "/unverified", proxies=proxies, timeout=10, verify=False)
         assert r.status_code == 200
-    assert [r.path for r in bad.requests] == ["/unverified"]
-    assert proxy.targets == [("localhost", bad.port)] * 2
+        assert s.get(bad.url + "/own-ca", proxies=proxies, timeout=10, verify=own_ca).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            s.get(good.url + "/own-ca", proxies=proxies, timeout=10, verify=own_ca)
+    assert [r.path for r in bad.requests] == ["/unverified", "/own-ca"]
+    assert not good.requests
+    assert proxy.targets == [("localhost", bad.port)] * 3 + [("localhost", good.port)]
 
 
 def test_urllib3_socks_refuses_tls_keywords(tmp_path: Path) -> None:
