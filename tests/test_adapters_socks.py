@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -174,3 +175,30 @@ def test_without_pysocks_a_socks_proxy_is_refused_clearly(
     with ta.requests_session(cfg) as s, pytest.raises(requests.exceptions.InvalidSchema, match="PySocks"):
         s.get(good.url, proxies={"https": proxy.url}, timeout=10)
     assert not good.requests and not proxy.targets
+
+
+def test_urllib_refuses_a_socks_proxy_clearly(
+    pki: PKI, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    socks_proxy: Callable[..., Socks5Proxy], run_cli: Callable[..., Any],
+) -> None:
+    """urllib has no SOCKS support (it would send CONNECT to the SOCKS port): the urllib adapter,
+    and `tlsback fetch` with it, refuse a socks:// proxy from the environment with a message
+    naming it, before connecting anywhere."""
+    import urllib.error
+
+    good = servers(pki)
+    proxy = socks_proxy()
+    cfg = make_cfg("rustls", tmp_path, ca=pki)
+    monkeypatch.setenv("https_proxy", proxy.url)
+    with pytest.raises(urllib.error.URLError, match=r"urllib cannot use the SOCKS proxy socks5h://127\.0\.0\.1:"):
+        ta.urllib_opener(cfg).open(good.url, timeout=10)
+    monkeypatch.setenv("no_proxy", "localhost")  # a host the proxy is not used for: direct
+    with ta.urllib_opener(cfg).open(good.url + "/direct", timeout=10) as resp:
+        assert resp.status == 200
+    monkeypatch.delenv("no_proxy")
+    ca = pki.root.write_pem(tmp_path / "ca.pem")
+    r = run_cli("fetch", good.url, env={"SSL_CERT_FILE": ca, "https_proxy": proxy.url})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "urllib cannot use the SOCKS proxy" in r.stderr and "hint" not in r.stderr
+    assert not proxy.targets and not proxy.errors
+    assert [r.path for r in good.requests] == ["/direct"]
