@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -117,22 +118,30 @@ def test_redirect_hops_through_socks_are_decided_each(
     assert trusted.requests[-1].path == "/landed"
 
 
-def test_requests_verify_false_and_socks_auth(
-    other_pki: PKI, servers: Servers, tmp_path: Path, socks_proxy: Callable[..., Socks5Proxy],
+def test_requests_verify_arguments_and_socks_auth(
+    pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+    socks_proxy: Callable[..., Socks5Proxy],
 ) -> None:
-    """``verify=False`` through SOCKS uses the insecure context; credentials in the URL work."""
+    """Through SOCKS, ``verify=False`` uses the insecure context and ``verify=<CA file>`` makes
+    that file the only trust, as for a direct connection; credentials in the URL work."""
     bad = servers(other_pki)
+    good = servers(pki)
     proxy = socks_proxy(auth=("user", "secret"))
     via = proxy.url.replace("://", "://user:secret@", 1)
     cfg = make_cfg("rustls", tmp_path)
+    own_ca = str(other_pki.root.write_pem(tmp_path / "own-ca.pem"))
     with ta.requests_session(cfg) as s:
         proxies = {"https": via}
         with pytest.raises(requests.exceptions.SSLError):
             s.get(bad.url + "/verified", proxies=proxies, timeout=10)
         r = s.get(bad.url + "/unverified", proxies=proxies, timeout=10, verify=False)
         assert r.status_code == 200
-    assert [r.path for r in bad.requests] == ["/unverified"]
-    assert proxy.targets == [("localhost", bad.port)] * 2
+        assert s.get(bad.url + "/own-ca", proxies=proxies, timeout=10, verify=own_ca).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            s.get(good.url + "/own-ca", proxies=proxies, timeout=10, verify=own_ca)
+    assert [r.path for r in bad.requests] == ["/unverified", "/own-ca"]
+    assert not good.requests
+    assert proxy.targets == [("localhost", bad.port)] * 3 + [("localhost", good.port)]
 
 
 def test_urllib3_socks_refuses_tls_keywords(tmp_path: Path) -> None:
@@ -140,3 +149,56 @@ def test_urllib3_socks_refuses_tls_keywords(tmp_path: Path) -> None:
     cfg = make_cfg("rustls", tmp_path)
     with pytest.raises(TypeError, match="ca_certs"):
         ta.urllib3_pool_manager(cfg, proxy_url="socks5h://127.0.0.1:9", ca_certs="/x")
+
+
+def test_without_pysocks_a_socks_proxy_is_refused_clearly(
+    pki: PKI, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    socks_proxy: Callable[..., Socks5Proxy],
+) -> None:
+    """No PySocks: urllib3_pool_manager raises ImportError saying what to install; requests
+    raises its own InvalidSchema with that reason. Nothing is sent around the proxy."""
+    import sys
+
+    from tests.test_inject import _NotInstalled
+    from tlsback.adapters import _requests, _urllib3
+
+    for name in [m for m in sys.modules if m == "socks" or m == "urllib3.contrib.socks"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NotInstalled("socks"), *sys.meta_path])
+    monkeypatch.setattr(_urllib3, "_classes", {})
+    monkeypatch.setattr(_requests, "_classes", {})
+    good = servers(pki)
+    proxy = socks_proxy()
+    cfg = make_cfg("rustls", tmp_path, ca=pki)
+    with pytest.raises(ImportError, match=r"socks:// proxy needs PySocks: pip install 'urllib3\[socks\]'"):
+        ta.urllib3_pool_manager(cfg, proxy_url=proxy.url)
+    with ta.requests_session(cfg) as s, pytest.raises(requests.exceptions.InvalidSchema, match="PySocks"):
+        s.get(good.url, proxies={"https": proxy.url}, timeout=10)
+    assert not good.requests and not proxy.targets
+
+
+def test_urllib_refuses_a_socks_proxy_clearly(
+    pki: PKI, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    socks_proxy: Callable[..., Socks5Proxy], run_cli: Callable[..., Any],
+) -> None:
+    """urllib has no SOCKS support (it would send CONNECT to the SOCKS port): the urllib adapter,
+    and `tlsback fetch` with it, refuse a socks:// proxy from the environment with a message
+    naming it, before connecting anywhere."""
+    import urllib.error
+
+    good = servers(pki)
+    proxy = socks_proxy()
+    cfg = make_cfg("rustls", tmp_path, ca=pki)
+    monkeypatch.setenv("https_proxy", proxy.url)
+    with pytest.raises(urllib.error.URLError, match=r"urllib cannot use the SOCKS proxy socks5h://127\.0\.0\.1:"):
+        ta.urllib_opener(cfg).open(good.url, timeout=10)
+    monkeypatch.setenv("no_proxy", "localhost")  # a host the proxy is not used for: direct
+    with ta.urllib_opener(cfg).open(good.url + "/direct", timeout=10) as resp:
+        assert resp.status == 200
+    monkeypatch.delenv("no_proxy")
+    ca = pki.root.write_pem(tmp_path / "ca.pem")
+    r = run_cli("fetch", good.url, env={"SSL_CERT_FILE": ca, "https_proxy": proxy.url})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "urllib cannot use the SOCKS proxy" in r.stderr and "hint" not in r.stderr
+    assert not proxy.targets and not proxy.errors
+    assert [r.path for r in good.requests] == ["/direct"]

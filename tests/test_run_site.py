@@ -95,6 +95,18 @@ def test_an_injection_failing_at_import_ssl_stops_the_program_there(failing_plug
     assert len(allowed.stderr.splitlines()) == 1 and "not injected" in allowed.stderr
 
 
+def test_a_program_stopped_at_import_ssl_keeps_what_it_printed(failing_plugin: Path, corp_dir: Path) -> None:
+    """Stopped at its first ``import ssl``, a program has already run: what it printed, still
+    in its stdout buffer (a pipe, no flush), is written out before it stops."""
+    script = "import sys; print('started'); sys.stderr.write('to stderr\\n'); import ssl; print('after')"
+    env = _with_path(child_env(SSL_CERT_DIR=corp_dir, TLSBACK_BACKEND="failing"), failing_plugin)
+    stopped = run(tlsback_cmd("run", "--", sys.executable, "-c", script), env)
+    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.stdout == "started\n"
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 2 and lines[0] == "to stderr" and "when it first imported ssl" in lines[1]
+
+
 def test_an_unknown_backend_stops_the_program_before_it_runs(corp_dir: Path) -> None:
     script = "print('started')"
     result = run(tlsback_cmd("run", "--", "env", "TLSBACK_BACKEND=nope", sys.executable, "-c", script),

@@ -629,3 +629,26 @@ def test_8_a_store_read_back_from_a_damaged_entry_trusts_the_sources(
     assert verdict(cfg, https_server(pki).port) == "ok"
     assert verdict(cfg, https_server(other_pki).port).startswith("fail:")
     assert load(tmp_path, loader_env, SSL_CERT_DIR=str(d)).store.cache["state"] == "built"
+
+
+@pytest.mark.parametrize("how", ["removed", "made a directory"])
+def test_8_a_file_removed_from_a_warm_entry_is_caught_at_the_lookup(
+        how: str, loader_env: dict[str, str], run_cli: Run, pki: PKI, other_pki: PKI,
+        tmp_path: Path) -> None:
+    """Removing a HASH.N file (or putting a directory in its place) changes the entry's mtime:
+    the next start does not use the entry at all and rebuilds it; `bundle` is the same."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a.pem")
+    other_pki.root.write_pem(d / "b.pem")
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy"}
+    cold, warm = tmp_path / "cold.der", tmp_path / "warm.der"
+    assert run_cli("bundle", "--format", "der", "-o", cold, env=env).returncode == 0
+    (entry,) = Path(os.environ["TLSBACK_CACHE_DIR"]).glob(cache._PREFIX + "*")
+    _damage(entry / pki.root.hash_name(), how, other_pki.intermediate)
+    info = run_cli("info", env=env)
+    assert "existing entry not trusted (entry was modified after it was built)" in info.stdout, info.stdout
+    r = run_cli("bundle", "--format", "der", "-o", warm, env=env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "is damaged (" not in r.stderr, r.stderr
+    assert warm.read_bytes() == cold.read_bytes()
+    assert pem(pki.root.der) in entry_pems(entry / pki.root.hash_name())

@@ -61,10 +61,19 @@ import sys as _sys
 def _tlsback_stop(why):
     # Fail closed: without the injection this program would trust the exported bundle with
     # none of tlsback's policy or insecure-host rules. os._exit, because SystemExit raised while
-    # `site` runs is a fatal interpreter error with a traceback; nothing has run yet to clean up.
-    _sys.stderr.write("tlsback run: %s\\n" % (why,))
-    _sys.stderr.flush()
-    _os._exit(1)
+    # `site` runs is a fatal interpreter error with a traceback, and at the program's first
+    # `import ssl` it would only end the thread importing it (or be caught). What the program
+    # printed by then is still in its buffers: written out first.
+    try:
+        for stream in (_sys.stdout, _sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # closed, None (no console): nothing to keep
+                pass
+        _sys.stderr.write("tlsback run: %s\\n" % (why,))
+        _sys.stderr.flush()
+    finally:  # whatever the streams do, the program does not go on
+        _os._exit(1)
 
 
 def _tlsback_allow_uninjected(cause):

@@ -195,12 +195,6 @@ def _private_dir(path: str, *, parents: bool = False) -> str:
     return path
 
 
-def _is_hash_file(name: str) -> bool:
-    """Whether ``name`` is a ``HASH.N`` file name (8 lowercase hex digits, a dot, a number)."""
-    return (len(name) > 9 and name[8] == "." and name.isascii() and name[9:].isdigit()
-            and all(c in "0123456789abcdef" for c in name[:8]))
-
-
 def _shown(path: str) -> str:
     from ._scantypes import shown
 
@@ -446,6 +440,8 @@ class Entry:
             OSError: the index cannot be read.
             ValueError: the index is damaged or does not match the metadata.
         """
+        from .sources import is_hash_name
+
         with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
             index = _json_loads(f.read())
         if not isinstance(index, list) or len(index) != self.count:
@@ -456,7 +452,7 @@ class Entry:
                     and isinstance(item[1], str) and type(item[2]) is int):
                 raise ValueError(f"{INDEX_NAME} holds {item!r}, not a [file, origin, place] triple")
             name, origin, place = item
-            if not _is_hash_file(name):  # never a path out of the entry
+            if not is_hash_name(name):  # never a path out of the entry
                 raise ValueError(f"{INDEX_NAME} names {name!r}, not a HASH.N file")
             triples.append((name, origin, place))
         return triples

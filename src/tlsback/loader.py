@@ -229,7 +229,8 @@ class TrustStore:
 
     def _materialize(self) -> None:
         # The one change after construction: a cache hit's certificates are read on first use
-        # (the same certificates the entry was built from; the value does not change).
+        # (the same certificates the entry was built from; the value does not change), and,
+        # should the entry be damaged, the store turns eager (the same certificates again).
         entry = self._entry
         if entry is None:
             return

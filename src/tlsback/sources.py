@@ -157,10 +157,15 @@ def is_certificate_name(name: str) -> bool:
 
     The names: docs/sources.md, "`SSL_CERT_DIR`".
     """
-    if name[-4:].lower() in _CERT_SUFFIXES:
-        return True
-    # OpenSSL's hash names, [0-9a-f]{8}\.[0-9]+, checked without a regular expression (its
-    # compilation alone costs a warm start more than all the names of /etc/ssl/certs).
+    return name[-4:].lower() in _CERT_SUFFIXES or is_hash_name(name)
+
+
+def is_hash_name(name: str) -> bool:
+    """Whether ``name`` is an OpenSSL hash name, ``[0-9a-f]{8}\\.[0-9]+`` (``HASH.N``).
+
+    Checked without a regular expression: its compilation alone costs a warm start more than
+    all the names of /etc/ssl/certs.
+    """
     tail = name[9:]
     return (len(name) > 9 and name[8] == "." and _HEX.issuperset(name[:8])
             and tail.isascii() and tail.isdigit())

@@ -180,12 +180,15 @@ def socks_proxy_manager_class() -> Any:
             f"(or 'requests[socks]'); {exc}"
         ) from exc
 
-    class TlsbackSOCKSHTTPSConnectionPool(classes["quiet"], SOCKSHTTPSConnectionPool):  # type: ignore[misc]
+    quiet: Any = classes["quiet"]
+    mixin: Any = classes["mixin"]
+
+    class TlsbackSOCKSHTTPSConnectionPool(quiet, SOCKSHTTPSConnectionPool):  # type: ignore[misc]
         """urllib3's SOCKS HTTPS pool, quiet for tlsback's insecure hosts."""
 
     classes["quiet_pools"][SOCKSHTTPSConnectionPool] = TlsbackSOCKSHTTPSConnectionPool
 
-    class TlsbackSOCKSProxyManager(classes["mixin"], SOCKSProxyManager):  # type: ignore[misc]
+    class TlsbackSOCKSProxyManager(mixin, SOCKSProxyManager):  # type: ignore[misc]
         """``urllib3.contrib.socks.SOCKSProxyManager`` with tlsback's contexts for the targets."""
 
         def __init__(self, cfg: TLSConfig, proxy_url: str, **kw: Any) -> None:
