@@ -7,8 +7,9 @@ Measured, medians over rounds, in one run with the reference beside each figure:
   registration; eager store: the whole store loaded into each context).
 * a urllib GET to a local HTTPS server (new connection and context per request, as urllib does):
   stdlib trusting the test CA by ``cafile`` against injected.
-* interpreter start: ``python -c pass`` against ``tlsback run -- python -c pass`` (sitecustomize,
-  tlsback import, warm store, inject), whole processes.
+* child interpreter start: ``python -c pass`` and ``python -c 'import ssl;
+  ssl.create_default_context()'`` started by a program, against the same under ``tlsback run``
+  (its sitecustomize: settings at start, the injection at the first ``import ssl``).
 
 Each measurement checks its result (docs/development.md, "Benchmarks"): the injected contexts
 verify the test server, the stdlib's default one refuses it.
@@ -20,6 +21,7 @@ Run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import ssl
 import statistics
@@ -100,19 +102,35 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONPATH"] = str(REPO / "src")
 
-    def start(cmd: list[str]) -> Callable[[], None]:
-        return lambda: subprocess.run(cmd, env=env, check=True)
-
     check = subprocess.run([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c",
                             f"import urllib.request; urllib.request.urlopen({url!r}, timeout=10)"], env=env, check=False)
     assert check.returncode == 0, "the program under run must verify the server"
-    start([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"])()  # warm cache
-    plain = median_us(start([sys.executable, "-c", "pass"]), opts.starts)
-    under = median_us(start([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"]), opts.starts)
-    child = median_us(start([sys.executable, "-c", "import tlsback.inject as i; i._run_hook()"]), opts.starts)
-    rows += [("python -c pass", plain, plain),
-             ("python -c 'inject at start' (what run's sitecustomize does)", child, plain),
-             ("tlsback run -- python -c pass", under, plain)]
+    # Child interpreters started by a program, with and without `run`'s sitecustomize (the
+    # program under run starts them, so they inherit it): one that never imports ssl, and one
+    # that makes a default context (which, under run, is where the injection happens).
+    children = {"python -c pass": "pass",
+                "python -c 'import ssl; ssl.create_default_context()'":
+                    "import ssl; ssl.create_default_context()"}
+    timer = (f"import json, statistics, subprocess, sys, time\n"
+             f"out = {{}}\n"
+             f"for name, code in {children!r}.items():\n"
+             f"    ts = []\n"
+             f"    for _ in range({opts.starts}):\n"
+             f"        t0 = time.perf_counter(); subprocess.run([sys.executable, '-c', code], check=True)\n"
+             f"        ts.append(time.perf_counter() - t0)\n"
+             f"    out[name] = statistics.median(ts) * 1e6\n"
+             f"print(json.dumps(out))")
+    def starts(cmd: list[str]) -> dict[str, float]:
+        done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        result: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+        return result
+
+    subprocess.run([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"], env=env, check=True)
+    plain = starts([sys.executable, "-c", timer])
+    under = starts([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", timer])
+    for name in children:
+        rows += [(f"{name} (child start)", plain[name], plain[name]),
+                 (f"{name} (child start under tlsback run)", under[name], plain[name])]
     srv.stop()
 
     width = max(len(r[0]) for r in rows)

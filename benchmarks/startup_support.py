@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 UV = os.environ.get("TLSBACK_BENCH_UV") or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
-__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "uv_compile"]
+__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "serve_process", "uv_compile"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,27 @@ def serve(pki: PKIFiles) -> Iterator[str]:
         yield srv.url
     finally:
         srv.stop()
+
+
+@contextmanager
+def serve_process(pki: PKIFiles) -> Iterator[int]:
+    """The same server in a process of its own; yields its port.
+
+    For handshake timings: a server thread in the measuring process competes with the client for
+    the GIL, which bills its share of each handshake to whichever side the scheduler picks.
+    """
+    code = ("import ssl, sys; sys.path.insert(0, sys.argv[1]); from tests.tlsserver import HTTPSServer; "
+            "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3]); "
+            "srv = HTTPSServer(None, context=ctx).start(); print(srv.url.rsplit(':', 1)[1], flush=True); "
+            "sys.stdin.read(); srv.stop()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(REPO), str(pki.chain), str(pki.key)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @dataclass

@@ -10,10 +10,12 @@ certificates (the load-count test).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Import every client now: some load certificates at import time (requests' preloaded context,
 # aiohttp's module-level contexts), which must not count as per-connection loads below.
@@ -356,6 +358,52 @@ def test_httpx_user_mounts_win(other_pki: PKI, servers: Servers, tmp_path: Path)
     mine = httpx.HTTPTransport(verify=cfg.context)
     with ta.httpx_client(cfg, mounts={f"https://localhost:{bad.port}": mine}) as client:
         assert client._transport_for_url(httpx.URL(bad.url)) is mine
+
+
+@pytest.mark.parametrize("factory", ["httpx_client", "httpx_async_client"])
+def test_httpx_own_transport_with_insecure_rules_is_refused(
+    factory: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+) -> None:
+    """``transport=`` plus allow-insecure-host rules: a TypeError naming both, before any request.
+
+    tlsback cannot choose the context inside a transport it did not build; sending the allowed
+    hosts around it would skip what the caller's transport does (its proxy, retries, own TLS).
+    Without rules the caller's transport carries every request.
+    """
+    import tlsback.adapters as ta
+
+    good = servers(pki)
+    bad = servers(other_pki)
+    seen: list[str] = []
+    if factory == "httpx_client":
+        class Mine(httpx.HTTPTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                seen.append(str(request.url))
+                return super().handle_request(request)
+
+        def get(client: Any, url: str) -> int:
+            with client:
+                return int(client.get(url).status_code)
+    else:
+        class Mine(httpx.AsyncHTTPTransport):  # type: ignore[no-redef]
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                seen.append(str(request.url))
+                return await super().handle_async_request(request)
+
+        def get(client: Any, url: str) -> int:
+            async def go() -> int:
+                async with client:
+                    return int((await client.get(url)).status_code)
+            return asyncio.run(go())
+
+    allowed = make_cfg("rustls", tmp_path, ca=pki, insecure=f"localhost:{bad.port}")
+    with pytest.raises(TypeError, match=rf"allow-insecure-host \(localhost:{bad.port}\) with your own transport="):
+        getattr(ta, factory)(allowed, transport=Mine(verify=allowed.context))
+    assert not bad.requests and not seen
+
+    strict = make_cfg("rustls", tmp_path, ca=pki)
+    assert get(getattr(ta, factory)(strict, transport=Mine(verify=strict.context)), good.url + "/mine") == 200
+    assert seen == [good.url + "/mine"]
 
 
 def test_httpx_environment_proxy_for_insecure_host(

@@ -228,3 +228,37 @@ def _urlopen_ctx(url: str, ctx: ssl.SSLContext) -> bytes:
     with urllib.request.urlopen(url, timeout=10, context=ctx) as r:
         body: bytes = r.read()
         return body
+
+
+class _NotInstalled:
+    """A meta path finder for which ``name`` is not installed; it counts the attempts."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.asked = 0
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == self.name:
+            self.asked += 1
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
+
+def test_without_certifi_the_import_is_tried_once(
+        pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Naming a CA file to an injected context asks whether it is certifi's bundle; without
+    certifi the failed import is remembered, not repeated (a sys.path search) on every call."""
+    import sys
+
+    srv = https_server(pki)
+    ca = pki.root.write_pem(tmp_path / "own-ca.pem")
+    finder = _NotInstalled("certifi")
+    monkeypatch.delitem(sys.modules, "certifi", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    monkeypatch.setattr(inject, "_bundle_paths", {})
+    tlsback.inject_into_ssl(tlsback.load())
+    for _ in range(3):
+        ctx = ssl.create_default_context(cafile=str(ca))
+        with urllib.request.urlopen(srv.url, timeout=10, context=ctx) as resp:
+            assert resp.status == 200
+    assert finder.asked == 1

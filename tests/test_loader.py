@@ -155,6 +155,20 @@ def test_empty_directory_is_not_a_problem(loader_env: dict[str, str], tmp_path: 
     assert warnings_of(caplog) == []
 
 
+def test_non_ascii_names_load_without_a_warning(loader_env: dict[str, str], tmp_path: Path, roots: list[Cert], caplog: pytest.LogCaptureFixture) -> None:
+    # Debian's own store holds such names (NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem).
+    d = tmp_path / "dir"
+    d.mkdir()
+    roots[0].write_pem(d / "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem")
+    roots[1].write_pem(d / "TÜBİTAK.crt")
+    os.symlink("TÜBİTAK.crt", d / roots[1].hash_name())
+    store = load(loader_env, dirs=[d])
+    assert set(store.certs) == {roots[0].der, roots[1].der}
+    report = store.sources[-1]
+    assert (report.files, report.aliases, report.problems) == (2, 1, [])
+    assert warnings_of(caplog) == []
+
+
 def _codes(store: TrustStore) -> dict[str, str]:
     return {os.path.basename(p.path): p.code for p in store.problems}
 

@@ -224,6 +224,68 @@ def test_run_injects_python_and_chains_an_existing_sitecustomize(pki: PKI, https
     assert result.stdout.split() == ["ran", "True", "200"]
 
 
+def test_run_stops_a_python_it_cannot_inject(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+    """A child Python in which the injection fails exits 1 with one line naming the cause and
+    the opt-out, before the program runs: it never goes on trusting the bare bundle without
+    tlsback's policy. TLSBACK_RUN_ALLOW_UNINJECTED=1 lets it go on (one warning line); a value
+    that is not a boolean stops it too.
+
+    The failure is real: the program's own environment (set between `run` and the interpreter)
+    holds a value tlsback refuses, so the child's configuration cannot be resolved.
+    """
+    srv = https_server(pki)
+    script = f"import urllib.request; print('ran', urllib.request.urlopen({srv.url!r}, timeout=10).status)"
+
+    def child(*assignments: str) -> subprocess.CompletedProcess[str]:
+        cmd = tlsback_cmd("run", "--", "env", "UV_NATIVE_TLS=maybe", *assignments,
+                          sys.executable, "-c", script)
+        return run(cmd, child_env(SSL_CERT_DIR=corp_dir))
+
+    stopped = child()
+    assert stopped.returncode == 1 and stopped.stdout == "", stopped.stderr
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 1, stopped.stderr
+    assert "UV_NATIVE_TLS" in lines[0] and "maybe" in lines[0]
+    assert "TLSBACK_RUN_ALLOW_UNINJECTED=1" in lines[0] and "Traceback" not in stopped.stderr
+    assert not srv.requests
+
+    allowed = child("TLSBACK_RUN_ALLOW_UNINJECTED=1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["ran", "200"]  # the bundle variables still apply
+    assert len(allowed.stderr.splitlines()) == 1 and "not injected" in allowed.stderr
+
+    bad_value = child("TLSBACK_RUN_ALLOW_UNINJECTED=perhaps")
+    assert bad_value.returncode == 1 and bad_value.stdout == ""
+    assert len(bad_value.stderr.splitlines()) == 1
+    assert "TLSBACK_RUN_ALLOW_UNINJECTED" in bad_value.stderr and "perhaps" in bad_value.stderr
+
+
+def test_run_files_are_private_and_written_through_unpredictable_names(corp_dir: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter hook is written 0600 in a 0700 directory through a temporary file whose
+    name nobody can plant ahead (a link at ``NAME.tmp-PID`` changes nothing); a damaged copy is
+    replaced, a current one kept."""
+    from tlsback import _run
+
+    monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    cfg = tlsback.load()
+    site = Path(_run.variables(cfg, python=True)["PYTHONPATH"].split(os.pathsep)[0])
+    hook = site / "sitecustomize.py"
+    good = hook.read_bytes()
+    assert stat.S_IMODE(site.stat().st_mode) == 0o700 and stat.S_IMODE(hook.stat().st_mode) == 0o600
+    decoy = tmp_path / "decoy"
+    decoy.write_text("untouched")
+    (site / f"sitecustomize.py.tmp-{os.getpid()}").symlink_to(decoy)
+    hook.write_bytes(b"raise SystemExit('damaged')\n")
+    assert Path(_run.variables(cfg, python=True)["PYTHONPATH"].split(os.pathsep)[0]) == site
+    assert hook.read_bytes() == good and stat.S_IMODE(hook.stat().st_mode) == 0o600
+    assert decoy.read_text() == "untouched"
+    inode = hook.stat().st_ino
+    _run.variables(cfg, python=True)
+    assert hook.stat().st_ino == inode  # current: kept, not rewritten
+    assert sorted(p.name for p in site.iterdir()) == ["sitecustomize.py", f"sitecustomize.py.tmp-{os.getpid()}"]
+
+
 # --- the CLI without tracebacks ------------------------------------------------------------------
 
 

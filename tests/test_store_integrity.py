@@ -532,3 +532,120 @@ def test_7_info_names_the_installed_scanner_apart_from_the_entry_builder(
     assert "cache        hit" in r.stdout
     assert "(the entry was built by the c scanner)" in r.stdout
     assert "installed    python scanner  (TLSBACK_NO_EXTENSIONS=1)" in r.stdout
+
+
+# --- 8. a damaged HASH.N file in a warm entry ----------------------------------------------------
+
+
+DAMAGE = ["truncated", "garbage", "another certificate", "removed", "made a directory"]
+
+
+def _damage(path: Path, how: str, other: Cert) -> None:
+    if how == "truncated":
+        data = path.read_bytes()
+        with open(path, "r+b") as f:
+            f.truncate(len(data) // 2)
+    elif how == "garbage":
+        path.write_bytes(os.urandom(len(path.read_bytes())))
+    elif how == "another certificate":
+        path.write_bytes(pem(other.der))  # well-formed, but not the certificate named HASH.N
+    elif how == "removed":
+        path.unlink()
+    elif how == "made a directory":
+        path.unlink()
+        path.mkdir()
+    else:  # pragma: no cover
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_8_a_damaged_certificate_file_in_a_warm_entry_is_never_read_back(
+        how: str, loader_env: dict[str, str], run_cli: Run, pki: PKI, other_pki: PKI,
+        tmp_path: Path) -> None:
+    """A warm start only checks the entry's metadata and directory (the files are OpenSSL's to read
+    lazily); with the directory's mtime restored, damage inside a HASH.N file is found when the
+    certificates are read back (`bundle`): one warning, the entry discarded, the certificates read
+    from the sources again: the same bundle, exit 0, no traceback. The next start rebuilds it."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a.pem")
+    other_pki.root.write_pem(d / "b.pem")
+    issue("filler CA", is_ca=True).write_pem(d / "c.pem")
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy"}
+    cold = tmp_path / "cold.der"
+    r = run_cli("bundle", "--format", "der", "-o", cold, env=env)
+    assert r.returncode == 0, r.stderr
+    (entry,) = Path(os.environ["TLSBACK_CACHE_DIR"]).glob(cache._PREFIX + "*")
+    before = entry.stat()
+    _damage(entry / pki.root.hash_name(), how, other_pki.intermediate)
+    os.utime(entry, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert "cache        hit" in run_cli("info", env=env).stdout  # the metadata still says "good"
+
+    for fmt in ("der", "pem"):
+        out = tmp_path / f"warm.{fmt}"
+        r = run_cli("bundle", "--format", fmt, "-o", out, env=env)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        if fmt == "der":
+            assert "is damaged (" in r.stderr and str(entry) in r.stderr and pki.root.hash_name() in r.stderr
+            assert len(r.stderr.splitlines()) == 2  # the warning, "wrote 3 certificates"
+            assert out.read_bytes() == cold.read_bytes()
+        else:
+            assert out.read_bytes() == b"".join(pem(der) for der in loader.load_trust_store(
+                cert_file=None, cert_dirs=[str(d)], include_platform=False).certs)
+    info = run_cli("info", env=env)
+    assert "cache        hit" in info.stdout, info.stdout  # rebuilt by the run after the damage
+    assert (entry / pki.root.hash_name()).read_bytes() == pem(pki.root.der)
+    r = run_cli("bundle", "--format", "der", "-o", tmp_path / "again.der", env=env)
+    assert r.returncode == 0 and "is damaged (" not in r.stderr, r.stderr
+    assert (tmp_path / "again.der").read_bytes() == cold.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["truncated", "another certificate"])
+def test_8_a_store_read_back_from_a_damaged_entry_trusts_the_sources(
+        how: str, loader_env: dict[str, str], pki: PKI, other_pki: PKI, tmp_path: Path,
+        https_server: Callable[..., HTTPSServer], caplog: pytest.LogCaptureFixture) -> None:
+    """Through the API: ``store.certs`` on a damaged hit gives the sources' certificates, and
+    a context built after that trusts them (eagerly), not the damaged directory."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a.pem")
+    issue("filler CA", is_ca=True).write_pem(d / "c.pem")
+    first = load(tmp_path, loader_env, SSL_CERT_DIR=str(d))
+    expected = first.store.certs
+    entry = Path(first.store.lazy_dir or "")
+    del first
+    before = entry.stat()
+    _damage(entry / pki.root.hash_name(), how, other_pki.root)
+    os.utime(entry, ns=(before.st_atime_ns, before.st_mtime_ns))
+    cfg = load(tmp_path, loader_env, SSL_CERT_DIR=str(d))
+    assert cfg.store.cache["state"] == "hit"
+    with caplog.at_level(logging.WARNING):
+        assert cfg.store.certs == expected
+    assert any("is damaged (" in w for w in warnings_of(caplog))
+    assert cfg.store.lazy_dir is None and cfg.store.cache["state"] == "eager"
+    assert verdict(cfg, https_server(pki).port) == "ok"
+    assert verdict(cfg, https_server(other_pki).port).startswith("fail:")
+    assert load(tmp_path, loader_env, SSL_CERT_DIR=str(d)).store.cache["state"] == "built"
+
+
+@pytest.mark.parametrize("how", ["removed", "made a directory"])
+def test_8_a_file_removed_from_a_warm_entry_is_caught_at_the_lookup(
+        how: str, loader_env: dict[str, str], run_cli: Run, pki: PKI, other_pki: PKI,
+        tmp_path: Path) -> None:
+    """Removing a HASH.N file (or putting a directory in its place) changes the entry's mtime:
+    the next start does not use the entry at all and rebuilds it; `bundle` is the same."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a.pem")
+    other_pki.root.write_pem(d / "b.pem")
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy"}
+    cold, warm = tmp_path / "cold.der", tmp_path / "warm.der"
+    assert run_cli("bundle", "--format", "der", "-o", cold, env=env).returncode == 0
+    (entry,) = Path(os.environ["TLSBACK_CACHE_DIR"]).glob(cache._PREFIX + "*")
+    _damage(entry / pki.root.hash_name(), how, other_pki.intermediate)
+    info = run_cli("info", env=env)
+    assert "existing entry not trusted (entry was modified after it was built)" in info.stdout, info.stdout
+    r = run_cli("bundle", "--format", "der", "-o", warm, env=env)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "is damaged (" not in r.stderr, r.stderr
+    assert warm.read_bytes() == cold.read_bytes()
+    assert (entry / pki.root.hash_name()).read_bytes() == pem(pki.root.der)

@@ -64,12 +64,8 @@ class ConfigFile:
 MAX_CONFIG_SIZE = 1024 * 1024
 
 
-def _read_toml(path: str) -> dict[str, Any]:
-    # Imported only when a file exists: most runs find none and skip the parser's start-up cost.
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+def _read_bytes(path: str) -> bytes:
+    """The bytes of a config file, read once, never hanging and never more than the cap."""
     shown = path if path.isprintable() else repr(path)
     try:
         # O_NONBLOCK and the fstat: a FIFO or device in place of a config file never hangs.
@@ -86,6 +82,16 @@ def _read_toml(path: str) -> dict[str, Any]:
     if len(data) > MAX_CONFIG_SIZE:
         raise ConfigError(f"Failed to read {shown}: the file is larger than {MAX_CONFIG_SIZE // 1024 // 1024} MiB; "
                           "a configuration file this large is a mistake")
+    return data
+
+
+def _parse_toml(path: str, data: bytes) -> dict[str, Any]:
+    # Imported only when a file needs parsing: most runs find none and skip the parser's start-up cost.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    shown = path if path.isprintable() else repr(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -109,32 +115,76 @@ def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] |
     return node
 
 
-_PREFILTER_MAX = MAX_CONFIG_SIZE  # a larger file goes to _read_toml, which refuses it
-
-
-def _may_hold_tables(path: str) -> bool:
+def _may_hold_tables(data: bytes) -> bool:
     """Whether a ``pyproject.toml`` can hold ``[tool.uv]`` or ``[tool.tlsback]`` at all.
 
     A TOML key is spelled with its own characters, bare or quoted, or with escapes inside a
     basic string (``"\\u0075v"``). A file with neither ``uv`` nor ``tlsback`` nor a backslash
     in its bytes has no such table: it is passed over without importing the TOML parser (about
-    as costly as the rest of a warm start). Anything else is parsed as before.
+    as costly as the rest of a warm start). Anything else is parsed.
     """
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_PREFILTER_MAX + 1)
-    except OSError:
-        return True  # let the parser report it, with the file's name
-    if len(data) > _PREFILTER_MAX:
-        return True  # the parser's own checks decide
     return b"uv" in data or b"tlsback" in data or b"\\" in data
 
 
-def _pyproject_tables(path: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-    if not _may_hold_tables(path):
-        return None, None
-    doc = _read_toml(path)
-    return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
+class _Reader:
+    """Reads and parses config files; their parsed tables are cached by content.
+
+    ``tomllib``'s import and parse cost a start-up about as much as everything else it does, and
+    a uv project's ``pyproject.toml`` has a ``[tool.uv]`` table, so without the cache every
+    start in such a project (and every Python that ``tlsback run`` starts there) would pay
+    them. The cached value is named by a hash of the file's bytes (``cache.json_name``): an
+    edited file is parsed again, whatever its timestamps say. Only the tables tlsback reads are
+    kept (not a whole ``pyproject.toml``); a document JSON cannot hold (a TOML date) is not
+    cached. No cache when the trust cache is off (``TLSBACK_NO_CACHE``, ``--no-cache``) or no
+    cache directory is usable.
+    """
+
+    def __init__(self, env: Mapping[str, str] | None) -> None:
+        self._env = env  # None: no cache
+        self._root: Any = None
+        self._resolved = env is None
+
+    def _cache_root(self) -> Any:
+        if not self._resolved:
+            self._resolved = True
+            from . import cache
+
+            assert self._env is not None
+            try:
+                self._root = cache.resolve_root(self._env.get("TLSBACK_CACHE_DIR") or None, self._env)
+            except OSError:  # no usable place: parse every time; the loader says why, once
+                self._root = None
+        return self._root
+
+    def _parsed(self, path: str, data: bytes, kind: str) -> dict[str, Any]:
+        root = self._cache_root()
+        name = None
+        if root is not None:
+            from . import cache
+
+            name = cache.json_name(f"config {kind}", data)
+            cached = cache.read_json(root, name)
+            if cached is not None:
+                return cached
+        doc = _parse_toml(path, data)
+        if kind == "pyproject":
+            tool = doc.get("tool")
+            # What _table reads, and nothing more: tool.uv and tool.tlsback (a non-table
+            # `tool` holds neither).
+            doc = {"tool": {k: tool[k] for k in ("uv", "tlsback") if k in tool}} if isinstance(tool, dict) else {}
+        if name is not None:
+            cache.write_json(root, name, doc)
+        return doc
+
+    def uv_toml(self, path: str) -> dict[str, Any]:
+        return self._parsed(path, _read_bytes(path), "uv.toml")
+
+    def pyproject(self, path: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+        data = _read_bytes(path)  # read once: the pre-filter and the parser see the same bytes
+        if not _may_hold_tables(data):
+            return None, None
+        doc = self._parsed(path, data, "pyproject")
+        return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
 
 
 def _parents(directory: str) -> Iterator[str]:
@@ -146,7 +196,7 @@ def _parents(directory: str) -> Iterator[str]:
         directory = parent
 
 
-def _project_files(cwd: str) -> Iterator[ConfigFile]:
+def _project_files(cwd: str, reader: _Reader) -> Iterator[ConfigFile]:
     """Yield the project's uv settings file and the nearest ``[tool.tlsback]`` holder.
 
     In one directory ``uv.toml`` hides ``[tool.uv]`` of ``pyproject.toml``, as in uv; a
@@ -158,12 +208,12 @@ def _project_files(cwd: str) -> Iterator[ConfigFile]:
             return
         uv_toml = os.path.join(directory, "uv.toml")
         if want_uv and os.path.isfile(uv_toml):
-            yield ConfigFile(uv_toml, "project", _read_toml(uv_toml))
+            yield ConfigFile(uv_toml, "project", reader.uv_toml(uv_toml))
             want_uv = False
         pyproject = os.path.join(directory, "pyproject.toml")
         if not os.path.isfile(pyproject):
             continue
-        uv, own = _pyproject_tables(pyproject)
+        uv, own = reader.pyproject(pyproject)
         use_uv, use_own = want_uv and uv is not None, want_own and own is not None
         if use_uv or use_own:
             yield ConfigFile(pyproject, "project", (uv if use_uv else None) or {},
@@ -191,13 +241,16 @@ def _system_files(env: Mapping[str, str]) -> list[str]:
     return []
 
 
-def discover(cwd: str, env: Mapping[str, str], *, no_config: bool) -> list[ConfigFile]:
+def discover(cwd: str, env: Mapping[str, str], *, no_config: bool, cache: bool = False) -> list[ConfigFile]:
     """Find the configuration files that apply, highest precedence first.
 
     Args:
         cwd: where the project search starts.
-        env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``).
+        env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``; the cache
+            location's variables).
         no_config: ``UV_NO_CONFIG`` was true: read no file at all.
+        cache: whether parsed tables may be cached in the trust cache's directory (the trust
+            cache is on).
 
     Returns:
         The files, project first, then user, then system.
@@ -207,18 +260,19 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool) -> list[Confi
     """
     if no_config:
         return []
+    reader = _Reader(env if cache else None)
     explicit = env.get("UV_CONFIG_FILE")
     if explicit:
         path = explicit
         if not os.path.isfile(path):
             raise ConfigError(f"UV_CONFIG_FILE={explicit}: no such file")
         if os.path.basename(path) == "pyproject.toml":
-            uv, own = _pyproject_tables(path)
+            uv, own = reader.pyproject(path)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
-        return [ConfigFile(path, "explicit", _read_toml(path))]
-    files = list(_project_files(os.path.realpath(cwd)))
+        return [ConfigFile(path, "explicit", reader.uv_toml(path))]
+    files = list(_project_files(os.path.realpath(cwd), reader))
     user = _user_file(env)
     if user is not None:
-        files.append(ConfigFile(user, "user", _read_toml(user)))
-    files.extend(ConfigFile(p, "system", _read_toml(p)) for p in _system_files(env))
+        files.append(ConfigFile(user, "user", reader.uv_toml(user)))
+    files.extend(ConfigFile(p, "system", reader.uv_toml(p)) for p in _system_files(env))
     return files

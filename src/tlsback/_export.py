@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .config import TLSConfig
     from .loader import TrustStore
 
-__all__ = ["bundle_store", "client_cert_file", "export_note", "pem_bytes", "where"]
+__all__ = ["bundle_store", "client_cert_file", "export_note", "pem_bytes", "where", "write_private"]
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,31 @@ def _usable(path: str) -> bool:
     return stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid) and not st.st_mode & 0o022
 
 
-def _write(root: str, name: str, data: bytes) -> str:
-    """Write ``root/name`` (mode 0600) through a temporary file and a rename; return the path."""
-    path = os.path.join(root, name)
-    if _usable(path):
+def _holds(path: str, data: bytes) -> bool:
+    """Whether the file at ``path`` (not a link) holds exactly ``data``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        return os.fstat(fd).st_size == len(data) and f.read(len(data) + 1) == data
+
+
+def write_private(directory: str, name: str, data: bytes) -> str:
+    """``directory/name`` holding ``data`` (mode 0600), kept if it already does; return its path.
+
+    ``directory`` is private (0700, the user's). A new file is written under an unpredictable
+    temporary name (``mkstemp``: ``O_EXCL``, mode 0600, so nothing planted ahead can be
+    followed or reused) and renamed into place atomically: a reader sees the old file or the
+    new one, never half of one. Other files of ours named like the bundles, unused for a
+    week, are pruned after a write.
+    """
+    path = os.path.join(directory, name)
+    if _usable(path) and _holds(path, data):
         with contextlib.suppress(OSError):
             os.utime(path)  # used now: keep it from pruning
         return path
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-export-", dir=root)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-export-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -115,7 +132,7 @@ def _write(root: str, name: str, data: bytes) -> str:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _prune(root, name)
+    _prune(directory, name)
     return path
 
 
@@ -168,7 +185,7 @@ def where(cfg: TLSConfig | None = None) -> str:
             return path
     data = pem_bytes(store.certs)
     tag = key if key else hashlib.sha256(data).hexdigest()[:32]
-    path = _write(root, f"bundle-{tag}.pem", data)
+    path = write_private(root, f"bundle-{tag}.pem", data)
     log.debug("where(): %d certificates in %s", store.count, path)
     return path
 
@@ -191,4 +208,4 @@ def client_cert_file(cfg: TLSConfig) -> str | None:
     # Applying it to a scratch context checks that the key matches (without loading the store).
     client.apply(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
     data = client.pem()
-    return _write(_root(cfg), f"client-{hashlib.sha256(data).hexdigest()[:32]}.pem", data)
+    return write_private(_root(cfg), f"client-{hashlib.sha256(data).hexdigest()[:32]}.pem", data)

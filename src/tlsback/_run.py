@@ -10,7 +10,8 @@ Two routes, both documented in docs/run.md:
   holding a ``sitecustomize.py`` goes first on ``PYTHONPATH``; it calls
   :func:`tlsback.inject_into_ssl` and then runs the ``sitecustomize`` that was there before.
   A Python program gets tlsback's policy, backend and per-host insecure rules, not only its
-  certificates.
+  certificates; one in which the injection fails stops before it runs (exit status 1, one line
+  naming the cause and ``TLSBACK_RUN_ALLOW_UNINJECTED=1``, the opt-out).
 """
 
 from __future__ import annotations
@@ -57,23 +58,66 @@ import os as _os
 import sys as _sys
 
 
+def _tlsback_stop(why):
+    # Fail closed: without the injection this program would trust the exported bundle with
+    # none of tlsback's policy or insecure-host rules. os._exit, because SystemExit raised while
+    # `site` runs is a fatal interpreter error with a traceback, and at the program's first
+    # `import ssl` it would only end the thread importing it (or be caught). What the program
+    # printed by then is still in its buffers: written out first.
+    try:
+        for stream in (_sys.stdout, _sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # closed, None (no console): nothing to keep
+                pass
+        _sys.stderr.write("tlsback run: %s\\n" % (why,))
+        _sys.stderr.flush()
+    finally:  # whatever the streams do, the program does not go on
+        _os._exit(1)
+
+
+def _tlsback_allow_uninjected(cause):
+    # Read here, not through tlsback's settings: tlsback itself may be what cannot be imported.
+    # The same booleans as every tlsback and uv variable.
+    name = "TLSBACK_RUN_ALLOW_UNINJECTED"
+    value = _os.environ.get(name)
+    if value is None or value.lower() in ("n", "no", "f", "false", "off", "0"):
+        return False
+    if value.lower() in ("y", "yes", "t", "true", "on", "1"):
+        return True
+    _tlsback_stop("%s=%r is not a boolean (1 or 0); and this Python cannot be given tlsback's TLS "
+                  "configuration (%s)" % (name, value, cause))
+
+
+def _tlsback_failed(cause, stopped):
+    if not _tlsback_allow_uninjected(cause):
+        _tlsback_stop("cannot give this Python tlsback's TLS configuration (%s); stopped %s. Fix the "
+                      "cause, or set TLSBACK_RUN_ALLOW_UNINJECTED=1 to run it with the CA bundle "
+                      "variables only (no tlsback policy or insecure-host rules)" % (cause, stopped))
+    _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
+                      "still apply (TLSBACK_RUN_ALLOW_UNINJECTED)\\n" % (cause,))
+
+
 def _tlsback_run():
     here = _os.path.dirname(_os.path.abspath(__file__))
     try:
         try:
-            import tlsback.inject as inject
+            import tlsback._site as site
         except ImportError:
             # An interpreter without tlsback (a fresh venv): import the package `run` came from,
             # and only it: the directory leaves sys.path again before the program starts.
             _sys.path.insert(0, {parent!r})
             try:
-                import tlsback.inject as inject
+                import tlsback._site as site
             finally:
                 _sys.path.remove({parent!r})
-        inject._run_hook()
+        # The settings now; the injection at the program's first `import ssl` (docs/run.md).
+        site.install(lambda cause: _tlsback_failed(
+            cause, "when it first imported ssl, before any TLS connection"))
     except Exception as exc:
-        _sys.stderr.write("tlsback run: this Python is not injected (%s); the CA bundle variables "
-                          "still apply\\n" % (exc,))
+        # One line, whatever the message holds.
+        _tlsback_failed("%s: %s" % (type(exc).__name__, " ".join(str(exc).splitlines())),
+                        "before the program ran")
     _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != here]
     this = _sys.modules.pop("sitecustomize", None)
     try:
@@ -89,25 +133,13 @@ _tlsback_run()
 '''
 
 
-def _write_private(root: str, name: str, files: Mapping[str, bytes]) -> str:
-    """A directory ``root/name`` (0700) with ``files`` (0600), reused when it already holds them."""
+def _private_file(root: str, name: str, fname: str, data: bytes) -> str:
+    """A directory ``root/name`` (0700) holding ``fname`` with ``data`` (0600); return the directory."""
     from . import cache
+    from ._export import write_private
 
-    path = os.path.join(root, name)
-    cache._private_dir(path)
-    for fname, data in files.items():
-        target = os.path.join(path, fname)
-        try:
-            with open(target, "rb") as f:
-                if f.read() == data:
-                    continue
-        except OSError:
-            pass
-        tmp = f"{target}.tmp-{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, target)
+    path = cache._private_dir(os.path.join(root, name))
+    write_private(path, fname, data)
     return path
 
 
@@ -144,7 +176,7 @@ def _curl_home(root: str, client_file: str, bundle: str, env: Mapping[str, str])
     lines = own + (b"\n" if own and not own.endswith(b"\n") else b"")
     lines += f"cert = {quoted(client_file)}\ncacert = {quoted(bundle)}\n".encode()
     name = "curl-" + hashlib.sha256(lines).hexdigest()[:16]
-    return _write_private(root, name, {".curlrc": lines})
+    return _private_file(root, name, ".curlrc", lines)
 
 
 def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
@@ -191,8 +223,8 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
 
         parent = os.path.dirname(os.path.dirname(os.path.abspath(tlsback.__file__)))
         code = _SITECUSTOMIZE.format(parent=parent).encode()
-        site_dir = _write_private(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
-                                  {"sitecustomize.py": code})
+        site_dir = _private_file(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
+                                 "sitecustomize.py", code)
         existing = environment().get("PYTHONPATH")
         out["PYTHONPATH"] = site_dir + (os.pathsep + existing if existing else "")
     return out

@@ -45,13 +45,15 @@ import os
 import stat
 import sys
 import time
-from array import array
 
 from . import _log
 from ._version import __version__
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
+    # array too: a Python that `tlsback run` starts reads its config cache through this module
+    # before anything has imported array (and with it collections).
+    from array import array
     from collections.abc import Iterator, Mapping, Sequence
     from hashlib import blake2b
     from typing import Any
@@ -68,10 +70,14 @@ __all__ = [
     "build_entry",
     "build_private",
     "candidate_roots",
+    "discard",
     "entry_key",
+    "json_name",
     "lookup",
     "prune",
+    "read_json",
     "resolve_root",
+    "write_json",
 ]
 
 log = _log.getLogger(__name__)
@@ -84,6 +90,7 @@ MAX_ENTRIES = 8
 PRUNE_AGE_S = 24 * 3600.0
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
+_JSON_PREFIX = "j1-"  # json_name: values derived from a file's content, pruned like entries
 #: The shared tmpfs tried after XDG_RUNTIME_DIR (a module attribute so tests can move it).
 SHM_DIR = "/dev/shm"
 
@@ -95,6 +102,7 @@ except ImportError:  # pragma: no cover - Windows
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO in place of a file never hangs a read
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | getattr(os, "O_BINARY", 0)
 _OPEN_AT = os.open in os.supports_dir_fd and bool(_O_DIRECTORY)
 
@@ -180,12 +188,6 @@ def _private_dir(path: str, *, parents: bool = False) -> str:
         st = os.lstat(path)
     _check_private(path, st)
     return path
-
-
-def _is_hash_file(name: str) -> bool:
-    """Whether ``name`` is a ``HASH.N`` file name (8 lowercase hex digits, a dot, a number)."""
-    return (len(name) > 9 and name[8] == "." and name.isascii() and name[9:].isdigit()
-            and all(c in "0123456789abcdef" for c in name[:8]))
 
 
 def _shown(path: str) -> str:
@@ -423,23 +425,44 @@ class Entry:
         """How many certificates the entry holds."""
         return int(self.meta["count"])
 
-    def read_index(self) -> tuple[list[bytes], list[str], list[int]]:
-        """The entry's certificates in store order: DER, origins, subject hashes."""
-        import ssl
+    def read_index(self) -> list[tuple[str, str]]:
+        """The entry's ``(HASH.N file name, origin)`` pairs, in store order.
 
-        certs: list[bytes] = []
-        origins: list[str] = []
-        hashes: list[int] = []
-        with open(os.path.join(self.path, INDEX_NAME), encoding="ascii") as f:
-            index = _json_loads(f.read().encode("ascii"))
-        for name, origin in index:
-            if not _is_hash_file(name):  # never a path out of the entry
-                raise ValueError(f"entry index names {name!r}, not a HASH.N file")
-            with open(os.path.join(self.path, name), encoding="ascii") as c:
-                certs.append(ssl.PEM_cert_to_DER_cert(c.read()))
-            origins.append(origin)
-            hashes.append(int(name.partition(".")[0], 16))
-        return certs, origins, hashes
+        Only the index is read and checked here (names, count); the certificate files are read
+        back and checked against it by the loader (``TrustStore``), with the scanner.
+
+        Raises:
+            OSError: the index cannot be read.
+            ValueError: the index is damaged or does not match the metadata.
+        """
+        from .sources import is_hash_name
+
+        with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
+            index = _json_loads(f.read())
+        if not isinstance(index, list) or len(index) != self.count:
+            raise ValueError(f"{INDEX_NAME} does not list the {self.count} certificates of the metadata")
+        pairs: list[tuple[str, str]] = []
+        for item in index:
+            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)):
+                raise ValueError(f"{INDEX_NAME} holds {item!r}, not a [file, origin] pair")
+            name, origin = item
+            if not is_hash_name(name):  # never a path out of the entry
+                raise ValueError(f"{INDEX_NAME} names {name!r}, not a HASH.N file")
+            pairs.append((name, origin))
+        return pairs
+
+
+def discard(entry: Entry) -> None:
+    """Make ``entry`` unusable for every later lookup (its certificate files were found damaged).
+
+    Its metadata goes: :func:`lookup` then refuses the entry ("no metadata") and the next
+    build moves it aside. The files stay until then, for processes whose contexts still hold
+    the directory (OpenSSL reads it by path).
+    """
+    try:
+        os.unlink(os.path.join(entry.path, META_NAME))
+    except FileNotFoundError:  # another thread or process found it first
+        pass
 
 
 _META_MAX = 16 * 1024 * 1024
@@ -484,19 +507,25 @@ def _json_loads(data: bytes) -> Any:
     return value
 
 
-def _load_meta(dir_fd: int) -> dict[str, Any]:
-    fd = os.open(META_NAME, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
+def _load_json(name: str, dir_fd: int | None, what: str) -> dict[str, Any]:
+    """A JSON object tlsback wrote: a regular file of ours that nobody else can write, read whole.
+
+    Raises:
+        OSError: it cannot be opened (missing, a symlink: O_NOFOLLOW).
+        ValueError: it is not to be trusted, or not a JSON object.
+    """
+    fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
         uid = _euid()
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError("metadata is not a regular file")
+            raise ValueError(f"{what} is not a regular file")
         if uid is not None and st.st_uid != uid:
-            raise ValueError(f"metadata is owned by uid {st.st_uid}")
+            raise ValueError(f"{what} is owned by uid {st.st_uid}")
         if st.st_mode & 0o022:
-            raise ValueError("metadata is writable by others")
+            raise ValueError(f"{what} is writable by others")
         if st.st_size > _META_MAX:
-            raise ValueError("metadata is too large")
+            raise ValueError(f"{what} is too large")
         # os.read of the size fstat gave: a buffered read(16 MiB) allocates (and faults in) the
         # whole 16 MiB first, which cost a warm start more than everything else it does.
         chunks = [os.read(fd, st.st_size + 1)]
@@ -504,13 +533,69 @@ def _load_meta(dir_fd: int) -> dict[str, Any]:
             chunks.append(os.read(fd, 65536))
         data = b"".join(chunks)
         if len(data) > _META_MAX:
-            raise ValueError("metadata is too large")
+            raise ValueError(f"{what} is too large")
     finally:
         os.close(fd)
-    meta = _json_loads(data)
-    if not isinstance(meta, dict):
-        raise ValueError("metadata is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
-    return meta
+    value = _json_loads(data)
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
+    return value
+
+
+def _load_meta(dir_fd: int) -> dict[str, Any]:
+    return _load_json(META_NAME, dir_fd, "metadata")
+
+
+def json_name(what: str, content: bytes) -> str:
+    """The cache root's name for a value derived from ``content`` (say, a config file's parsed
+    tables): a hash of the content itself, so a changed file never finds the old value."""
+    h = _new_hash(f"tlsback {__version__} {what}\n".encode("utf-8", "surrogateescape"))
+    h.update(content)
+    return f"{_JSON_PREFIX}{h.hexdigest()[:32]}.json"
+
+
+def read_json(root: CacheRoot, name: str) -> dict[str, Any] | None:
+    """A JSON object :func:`write_json` put in the cache root, or None (missing, damaged, not
+    ours: the caller computes the value again). Reading it counts as a use (pruning)."""
+    path = os.path.join(root.path, name)
+    try:
+        value = _load_json(path, None, name)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.utime(path, follow_symlinks=False)
+    except OSError:
+        pass
+    return value
+
+
+def write_json(root: CacheRoot, name: str, value: dict[str, Any]) -> bool:
+    """Write ``value`` as ``name`` in the cache root, atomically (a private temporary file, then
+    a rename). Best effort: False when the value is not JSON (a TOML date, a NaN) or the root
+    cannot be written."""
+    import json
+
+    try:
+        data = json.dumps(value, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError):
+        return False
+    tmp = os.path.join(root.path, f".tmp-{_token()}-{name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(root.path, name))
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
 
 
 _REPORT_COUNTS = ("files", "certificates", "unique", "aliases", "skipped")
@@ -853,6 +938,10 @@ def prune(root: CacheRoot, keep: str | None = None, *, now: float | None = None,
             if stale and _remove_unused(root.path, name):
                 removed.append(name)
             continue
+        if name.startswith(_JSON_PREFIX) and name.endswith(".json"):
+            if now - st.st_mtime > max_age_s and _remove_file(root.path, name):
+                removed.append(name)
+            continue
         if name.startswith("e") and "-" in name:
             if not name.startswith(_PREFIX):  # another format
                 if _remove_unused(root.path, name):
@@ -870,6 +959,14 @@ def prune(root: CacheRoot, keep: str | None = None, *, now: float | None = None,
     if removed:
         log.debug("trust cache: pruned %s", ", ".join(removed))
     return removed
+
+
+def _remove_file(root: str, name: str) -> bool:
+    try:
+        os.unlink(os.path.join(root, name))
+    except OSError:
+        return False
+    return True
 
 
 def _remove_unused(root: str, name: str) -> bool:

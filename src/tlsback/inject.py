@@ -88,7 +88,9 @@ def _realpath(path: object) -> str | None:
         return None
 
 
-_bundle_paths: dict[str, str] = {}
+# Module name -> its bundle's real path, or None when it has none (not installed, broken):
+# asked on every CA file an injected context is given, so each answer is found once.
+_bundle_paths: dict[str, str | None] = {}
 
 
 def _default_bundles() -> set[str]:
@@ -103,17 +105,20 @@ def _default_bundles() -> set[str]:
             if module is None and name == "certifi":
                 try:
                     import certifi as module
-                except ImportError:
+                except ImportError:  # not installed: a failed import searches sys.path each time
+                    _bundle_paths[name] = None
                     continue
-            if module is None:
+            if module is None:  # pip's copy, not imported yet: asked again next time
                 continue
             try:
                 _bundle_paths[name] = os.path.realpath(module.where())
             except (AttributeError, OSError, ValueError) as exc:  # a broken certifi: no default
                 log.debug("%s names no bundle: %s", name, exc)
+                _bundle_paths[name] = None
                 continue
-        if name in _bundle_paths:
-            found.add(_bundle_paths[name])
+        path = _bundle_paths[name]
+        if path is not None:
+            found.add(path)
     return found
 
 
@@ -458,11 +463,3 @@ def extract_from_ssl() -> None:
         _state.client_file = None
         _state.host_rules = None
         _state.export_root = False
-
-
-def _run_hook() -> None:
-    """``tlsback run``'s interpreter hook (its ``sitecustomize``): inject the configuration
-    the environment describes (``run`` put the command line's choices there)."""
-    from .config import load
-
-    inject_into_ssl(load())

@@ -160,7 +160,7 @@ class TrustStore:
             ``disabled``), ``path``, ``reason``, ...
     """
 
-    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_origins", "cache", "implementation",
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "cache", "implementation",
                  "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
                  "timings")
     _certs: list[bytes]
@@ -168,6 +168,7 @@ class TrustStore:
     _hashes: list[int]
     _count: int | None
     _entry: Entry | None
+    _load_args: dict[str, Any]
     sources: list[SourceReport]
     implementation: str
     implementation_reason: str
@@ -194,9 +195,13 @@ class TrustStore:
         lease: Lease | None = None,
         entry: Entry | None = None,
         cache: dict[str, Any] | None = None,
+        load_args: dict[str, Any] | None = None,
     ) -> None:
-        """A store from already scanned certificates, or from a cache ``entry`` (read lazily)."""
+        """A store from already scanned certificates, or from a cache ``entry`` (read lazily;
+        ``load_args``: the :func:`load_trust_store` arguments that read its sources without
+        the cache, should the entry's files be found damaged)."""
         init = object.__setattr__
+        init(self, "_load_args", load_args if load_args is not None else {})
         init(self, "_certs", certs if certs is not None else [])
         init(self, "_origins", origins if origins is not None else [])
         init(self, "_hashes", subject_hashes if subject_hashes is not None else [])
@@ -223,15 +228,37 @@ class TrustStore:
 
     def _materialize(self) -> None:
         # The one change after construction: a cache hit's certificates are read on first use
-        # (the same certificates the entry was built from; the value does not change).
+        # (the same certificates the entry was built from; the value does not change), and,
+        # should the entry be damaged, the store turns eager (the same certificates again).
         entry = self._entry
-        if entry is not None:
-            certs, origins, hashes = entry.read_index()
-            object.__setattr__(self, "_certs", certs)
-            object.__setattr__(self, "_origins", origins)
-            object.__setattr__(self, "_hashes", hashes)
-            object.__setattr__(self, "_entry", None)
-            object.__setattr__(self, "_count", None)
+        if entry is None:
+            return
+        load_args = self._load_args
+        setattr_ = object.__setattr__
+        try:
+            certs, origins, hashes = _read_entry(entry, load_args.get("scanner", "auto"))
+        except (OSError, ValueError) as exc:
+            # A warm start checks only the entry's metadata and directory; damage inside a
+            # HASH.N file (its directory's mtime unchanged) shows here. Never trusted: the entry
+            # is discarded for every later start, and this store is read from its sources
+            # again and becomes eager, so no context built from now on uses the directory.
+            from . import cache
+
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("The trust cache entry %s is damaged (%s); it will not be used again. "
+                        "Reading the certificates from their sources instead.", shown(entry.path), why)
+            cache.discard(entry)
+            fresh = load_trust_store(**load_args)
+            certs, origins, hashes = fresh.certs, fresh.origins, fresh.subject_hashes
+            setattr_(self, "lazy_dir", None)
+            setattr_(self, "lease", None)
+            setattr_(self, "cache", dict(self.cache, state="eager", path=None,
+                                         reason=f"the cache entry was damaged ({why}); loaded from the sources"))
+        setattr_(self, "_certs", certs)
+        setattr_(self, "_origins", origins)
+        setattr_(self, "_hashes", hashes)
+        setattr_(self, "_entry", None)
+        setattr_(self, "_count", None)
 
     @property
     def certs(self) -> list[bytes]:
@@ -269,6 +296,39 @@ class TrustStore:
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
         return b"".join(self.certs)
+
+
+def _read_entry(entry: Entry, scanner: str) -> tuple[list[bytes], list[str], list[int]]:
+    """A cache entry's certificates, read back and checked: DER, origins, subject hashes.
+
+    Each ``HASH.N`` file must hold exactly the canonical PEM copy tlsback wrote (byte for byte
+    the scanner's ``pem_encode`` of the one certificate it holds) of a certificate whose subject
+    hash is ``HASH``, and no two files the same certificate.
+
+    Raises:
+        OSError, ValueError: the index or a file is missing, unreadable or damaged (the message
+            names the file).
+    """
+    from . import _scan
+
+    index = entry.read_index()
+    paths = [os.path.join(entry.path, name) for name, _ in index]
+    items, problems = _read_files(paths)
+    for path in paths:  # the first problem, in index order
+        if path in problems:
+            raise ValueError(f"{os.path.basename(path)}: {problems[path].message}")
+    impl, _ = _scan.select(scanner)
+    result = impl.scan_files(items)
+    if result.problems:
+        p = result.problems[0]
+        raise ValueError(f"{os.path.basename(p.path)}: {p.message}")
+    pems = impl.pem_encode(result.certs) if len(result.certs) == len(items) else []
+    for i, ((name, _), (path, data)) in enumerate(zip(index, items)):
+        if i >= len(pems) or result.origins[i] != path or pems[i] != data:
+            raise ValueError(f"{name}: not the one certificate tlsback wrote there")
+        if result.subject_hashes[i] != int(name[:8], 16):
+            raise ValueError(f"{name}: holds a certificate with another subject hash")
+    return result.certs, [origin for _, origin in index], result.subject_hashes
 
 
 def _read_files(paths: Sequence[str]) -> tuple[list[tuple[str, bytes]], dict[str, Problem]]:
@@ -443,6 +503,8 @@ def load_trust_store(
                 timings={"list_s": t_list - t0, "lookup_s": t_end - t_list, "total_s": t_end - t0},
                 entry=hit,
                 cache=ctx.info("hit", hit.path, "entry found for these sources (they were only stat'ed)"),
+                load_args={"cert_file": cert_file, "cert_dirs": cert_dirs, "include_platform": include_platform,
+                           "mode": mode, "platform_paths": platform_paths, "scanner": scanner},
             )
     t_lookup = time.perf_counter()
 

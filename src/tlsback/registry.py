@@ -8,7 +8,6 @@ built-in backend: trust must never change because some package happened to be in
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -18,9 +17,12 @@ from .backends import load_builtin
 from .errors import BackendError
 
 if TYPE_CHECKING:
+    import ssl  # annotations only: checking a plugin's name at the start of a `tlsback run` child
+    # must not import ssl (tlsback._site)
+
     from .loader import TrustStore
 
-__all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendEntry", "discover", "get_backend"]
+__all__ = ["ENTRY_POINT_GROUP", "Backend", "BackendEntry", "discover", "find_entry", "get_backend"]
 
 ENTRY_POINT_GROUP = "tlsback.backends"
 
@@ -140,6 +142,20 @@ def discover() -> dict[str, BackendEntry]:
     return found
 
 
+def find_entry(name: str) -> BackendEntry:
+    """The registered backend called ``name``, not imported.
+
+    Raises:
+        BackendError: no backend has that name.
+    """
+    entries = discover()
+    entry = entries.get(name)
+    if entry is None:
+        known = ", ".join(sorted(k for k, e in entries.items() if not e.conflict))
+        raise BackendError(f"unknown TLS backend {name!r}; registered backends: {known}")
+    return entry
+
+
 def get_backend(name: str) -> Backend:
     """Load the backend called ``name``.
 
@@ -149,9 +165,4 @@ def get_backend(name: str) -> Backend:
     if name in _BUILTINS:
         # A plugin can never take a built-in's name, so no entry-point scan is needed here.
         return load_builtin(name)
-    entries = discover()
-    entry = entries.get(name)
-    if entry is None:
-        known = ", ".join(sorted(k for k, e in entries.items() if not e.conflict))
-        raise BackendError(f"unknown TLS backend {name!r}; registered backends: {known}")
-    return entry.load()
+    return find_entry(name).load()

@@ -477,7 +477,6 @@ def resolve(
     cwd_path = os.fspath(cwd) if cwd is not None else os.getcwd()
     no_config_raw = env.get("UV_NO_CONFIG")
     no_config = parse_bool("UV_NO_CONFIG", no_config_raw) if no_config_raw is not None else False
-    files = discover(cwd_path, env, no_config=no_config)
 
     cli_backend: Setting[str] | None = None
     cli_hosts: Setting[tuple[object, ...]] | None = None
@@ -506,6 +505,9 @@ def resolve(
         cache = Setting(not parse_bool("TLSBACK_NO_CACHE", env["TLSBACK_NO_CACHE"]), "env:TLSBACK_NO_CACHE")
     else:
         cache = Setting(True, "default")
+    # The config files' parsed tables are kept in the trust cache's directory, and only when
+    # the trust cache is on (cache_dir comes from the environment alone, never from a file).
+    files = discover(cwd_path, env, no_config=no_config, cache=cache.value)
 
     platform_raw = env.get("TLSBACK_PLATFORM_STORE")
     platform: Setting[tuple[str, ...] | None] = (

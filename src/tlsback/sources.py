@@ -154,10 +154,15 @@ def is_certificate_name(name: str) -> bool:
 
     The names: docs/sources.md, "`SSL_CERT_DIR`".
     """
-    if name[-4:].lower() in _CERT_SUFFIXES:
-        return True
-    # OpenSSL's hash names, [0-9a-f]{8}\.[0-9]+, checked without a regular expression (its
-    # compilation alone costs a warm start more than all the names of /etc/ssl/certs).
+    return name[-4:].lower() in _CERT_SUFFIXES or is_hash_name(name)
+
+
+def is_hash_name(name: str) -> bool:
+    """Whether ``name`` is an OpenSSL hash name, ``[0-9a-f]{8}\\.[0-9]+`` (``HASH.N``).
+
+    Checked without a regular expression: its compilation alone costs a warm start more than
+    all the names of /etc/ssl/certs.
+    """
     tail = name[9:]
     return (len(name) > 9 and name[8] == "." and _HEX.issuperset(name[:8])
             and tail.isascii() and tail.isdigit())
@@ -180,6 +185,20 @@ def identities(stats: Sequence[os.stat_result]) -> array[int]:
 def _has_surrogates(name: str) -> bool:
     # os.fsdecode turns undecodable bytes into lone surrogates (surrogateescape)
     return not name.isascii() and any("\udc80" <= ch <= "\udcff" for ch in name)
+
+
+def _encodable(names: str) -> bool:
+    """Whether no name holds an undecodable byte: the fast paths skip the bad-name warning.
+
+    Non-ASCII names are common (Debian's store has ``NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem``),
+    so this is a strict encode, not ``isascii()``: with ``isascii()`` every Debian system store
+    took the careful per-name loop.
+    """
+    try:
+        names.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _stat_problem(path: str, exc: OSError, *, what: str) -> Problem:
@@ -242,7 +261,7 @@ def _list_dir(listing: Listing, native: bool) -> None:
         prefix = path if path.endswith(os.sep) else path + os.sep
         wanted = [n for n in names if is_certificate_name(n)]
         listing.skipped += len(names) - len(wanted)
-        if fd is not None and "".join(wanted).isascii():
+        if fd is not None and _encodable("".join(wanted)):
             # Fast paths for large directories: every name stat'ed in one C call, or in one
             # comprehension. Any error (a dangling link, a loop) falls back to the careful loop.
             got = _bulk_stat(fd, wanted) if native and len(wanted) >= BULK_STAT_MIN else None

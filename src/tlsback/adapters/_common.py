@@ -15,8 +15,6 @@ __all__ = ["ca_bundle_config", "origin_url", "refuse", "resolve"]
 
 log = logging.getLogger("tlsback.adapters")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
 
 def resolve(cfg: TLSConfig | None) -> TLSConfig:
     """``cfg``, or the process-wide :func:`tlsback.default_config` when None."""
@@ -33,6 +31,8 @@ def origin_url(scheme: str, host: str, port: int | None) -> str:
     Clients hand connection pools host names without brackets (``::1``) or with them
     (``[::1]``); both give a well-formed URL.
     """
+    from ..insecure import _DEFAULT_PORTS  # the matcher's table: one notion of "default port"
+
     scheme = scheme.lower()
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"

@@ -113,6 +113,17 @@ def _transports(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[...,
         proxy_map: dict[str, Any] = {}
         if kw.get("proxy") is not None:
             raise TypeError("httpx does not use proxy= with transport=; pass one of them")
+        if cfg.insecure_hosts:
+            # tlsback cannot choose the context inside a transport it did not build, and
+            # sending the allowed hosts around it would skip what it does (its proxy, retries,
+            # own TLS): refused, as proxy= with transport= is.
+            rules = " ".join(str(rule) for rule in cfg.insecure_hosts)
+            raise TypeError(
+                f"tlsback's httpx adapter cannot honour allow-insecure-host ({rules}) with your "
+                "own transport=: it cannot choose the context inside a transport it did not "
+                "build. Drop transport= (tlsback's transports take proxy=, http2=, limits=), "
+                "or pass a TLSConfig without insecure hosts as cfg="
+            )
     else:
         proxy = kw.pop("proxy", None)
         if proxy is not None:
@@ -131,10 +142,9 @@ def _transports(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[...,
         ctx = cfg.context_for_origin(url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
         return httpx.Proxy(url, ssl_context=ctx, auth=given.auth, headers=given.headers)
 
-    def transport(proxy: Any = None, verified: Any = None) -> Any:
+    def transport(proxy: Any = None) -> Any:
         # Without rules no insecure context is built and no request needs a decision.
-        if verified is None:
-            verified = transport_cls(verify=cfg.context, proxy=proxy, **common)
+        verified = transport_cls(verify=cfg.context, proxy=proxy, **common)
         if not cfg.insecure_hosts:
             return verified
         return wrapper_cls(cfg, verified,
@@ -146,8 +156,10 @@ def _transports(cfg: TLSConfig, kw: dict[str, Any], transport_cls: Callable[...,
         mounts[pattern] = None if proxy is None else transport(make_proxy(proxy))
     mounts.update(user_mounts)  # the caller's own mounts win
     out: dict[str, Any] = {"verify": cfg.context, "mounts": mounts}
-    if user_transport is not None or cfg.insecure_hosts:
-        out["transport"] = transport(verified=user_transport)
+    if user_transport is not None:
+        out["transport"] = user_transport
+    elif cfg.insecure_hosts:
+        out["transport"] = transport()
     return out
 
 
@@ -163,7 +175,8 @@ def httpx_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.Client:
         ``httpx.Client`` sharing ``cfg.context``; each request's host picks its context.
 
     Raises:
-        TypeError: ``verify=`` or ``cert=`` was given (TLS comes from ``cfg``).
+        TypeError: ``verify=`` or ``cert=`` was given (TLS comes from ``cfg``); ``transport=``
+            with ``proxy=``, or with allow-insecure-host rules in ``cfg``.
     """
     import httpx
 
@@ -184,7 +197,7 @@ def httpx_async_client(cfg: TLSConfig | None = None, **kw: Any) -> httpx.AsyncCl
         ``httpx.AsyncClient`` sharing ``cfg.context``; each request's host picks its context.
 
     Raises:
-        TypeError: ``verify=`` or ``cert=`` was given (TLS comes from ``cfg``).
+        TypeError: as for :func:`httpx_client`.
     """
     import httpx
 

@@ -14,7 +14,9 @@ the context of every new connection. This adapter leaves the pools' TLS to tlsba
 * ``cert=...``: refused with ``ValueError`` (use ``tlsback.load(client_cert=PATH)``); the
   session does not read ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``;
 * proxies (``proxies=`` or the environment): ``proxy_manager_for`` builds tlsback proxy managers;
-  an ``https://`` proxy is verified with the context for its own URL.
+  an ``https://`` proxy is verified with the context for its own URL; through a ``socks5h://``
+  (or ``socks5``, ``socks4a``, ``socks4``) proxy the TLS to the target is tlsback's, decided on
+  the target host as for a direct connection.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from ._common import ca_bundle_config, resolve
-from ._urllib3 import CA_PATH_KEY, UNVERIFIED_KEY, pool_mixin, proxy_manager_class
+from ._urllib3 import (
+    CA_PATH_KEY,
+    UNVERIFIED_KEY,
+    is_socks,
+    proxy_manager_class,
+    socks_proxy_manager_class,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -40,6 +48,8 @@ def _build_classes() -> dict[str, Any]:
         return _classes
     import requests
     import requests.adapters
+    import requests.exceptions
+    import requests.utils
 
     from ._urllib3 import _build_classes as urllib3_classes
 
@@ -65,13 +75,24 @@ def _build_classes() -> dict[str, Any]:
         def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
             if proxy in self.proxy_manager:
                 return self.proxy_manager[proxy]
-            if proxy.lower().startswith("socks"):
-                manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-                # Give the SOCKS manager tlsback's per-origin contexts too.
-                manager.__class__ = type(
-                    "TlsbackSOCKSProxyManager", (pool_mixin(), type(manager)), {}
+            if is_socks(proxy):
+                # As requests builds its SOCKS manager, with tlsback's contexts for the targets.
+                try:
+                    socks_cls = socks_proxy_manager_class()
+                except ImportError as exc:
+                    raise requests.exceptions.InvalidSchema(
+                        f"Missing dependencies for SOCKS support: {exc}") from exc
+                username, password = requests.utils.get_auth_from_url(proxy)
+                manager = self.proxy_manager[proxy] = socks_cls(
+                    self._tlsback,
+                    proxy,
+                    username=username,
+                    password=password,
+                    num_pools=self._pool_connections,
+                    maxsize=self._pool_maxsize,
+                    block=self._pool_block,
+                    **proxy_kwargs,
                 )
-                manager._tlsback_init(self._tlsback)
                 return manager
             manager = self.proxy_manager[proxy] = proxy_cls(
                 self._tlsback,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
@@ -66,11 +67,29 @@ class TlsbackHTTPSHandler(urllib.request.HTTPSHandler):
                             tlsback=self._tlsback)
 
 
+class _ProxyHandler(urllib.request.ProxyHandler):
+    """urllib's proxy handler (proxies from the environment), refusing SOCKS proxies clearly.
+
+    urllib has no SOCKS support: given ``https_proxy=socks5h://...`` it would send an HTTP
+    ``CONNECT`` to the SOCKS port and fail with a reset connection. The error names the proxy.
+    """
+
+    def proxy_open(self, req: urllib.request.Request, proxy: str, type: str) -> Any:
+        # no_proxy first, as urllib's own proxy_open: a host it names is reached directly.
+        if proxy.lower().startswith("socks") and not (req.host and urllib.request.proxy_bypass(req.host)):
+            raise urllib.error.URLError(
+                f"urllib cannot use the SOCKS proxy {proxy} (the {type} proxy from the "
+                "environment); use tlsback's requests or urllib3 adapter with PySocks for SOCKS, "
+                "an HTTP proxy, or no proxy")
+        return super().proxy_open(req, proxy, type)
+
+
 def urllib_opener(cfg: TLSConfig | None = None) -> urllib.request.OpenerDirector:
     """A ``urllib.request`` opener with tlsback's TLS configuration.
 
     It has urllib's default handlers (proxies from the environment, redirects, cookies are not
-    included, as with ``build_opener``), with the HTTPS handler replaced.
+    included, as with ``build_opener``), with the HTTPS handler replaced, and a proxy handler
+    that refuses a ``socks://`` proxy with a clear error (urllib cannot use one).
 
     Args:
         cfg: the configuration; None for :func:`tlsback.default_config`.
@@ -79,4 +98,4 @@ def urllib_opener(cfg: TLSConfig | None = None) -> urllib.request.OpenerDirector
         ``urllib.request.OpenerDirector``; use ``opener.open(url)``. It is not installed
         globally (call ``urllib.request.install_opener`` for that).
     """
-    return urllib.request.build_opener(TlsbackHTTPSHandler(resolve(cfg)))
+    return urllib.request.build_opener(TlsbackHTTPSHandler(resolve(cfg)), _ProxyHandler())

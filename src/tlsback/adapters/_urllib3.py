@@ -57,7 +57,7 @@ def _build_classes() -> dict[str, Any]:
     import urllib3
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-    class TlsbackHTTPSConnectionPool(HTTPSConnectionPool):
+    class QuietUnverifiedPool:
         """Skips ``InsecureRequestWarning`` for pools tlsback made unverified on purpose.
 
         tlsback only gives a pool a ``CERT_NONE`` context for a URL the user allowed with
@@ -65,26 +65,39 @@ def _build_classes() -> dict[str, Any]:
         would repeat what ``tlsback info`` already says. Verification failures still raise.
         """
 
+        conn_kw: dict[str, Any]
+
         def _validate_conn(self, conn: Any) -> None:
             ctx = self.conn_kw.get("ssl_context")
             if ctx is not None and ctx.verify_mode == ssl.CERT_NONE:
-                HTTPConnectionPool._validate_conn(self, conn)
+                HTTPConnectionPool._validate_conn(self, conn)  # type: ignore[arg-type]
                 if conn.is_closed:
                     conn.connect()
                 return
-            super()._validate_conn(conn)
+            super()._validate_conn(conn)  # type: ignore[misc]
+
+    class TlsbackHTTPSConnectionPool(QuietUnverifiedPool, HTTPSConnectionPool):
+        """urllib3's HTTPS pool, quiet for tlsback's insecure hosts."""
+
+    # The https pool class of each manager tlsback wraps -> its quiet twin. Only these are
+    # replaced: any other class (a SOCKS pool without its twin) would lose what it does.
+    quiet_pools: dict[type, type] = {HTTPSConnectionPool: TlsbackHTTPSConnectionPool}
 
     class TlsbackPoolMixin:
         """Chooses ``ssl_context`` per origin and drops every keyword that would change it."""
 
         _tlsback: TLSConfig
+        pool_classes_by_scheme: dict[str, type]
 
         def _tlsback_init(self, cfg: TLSConfig) -> None:
             self._tlsback = cfg
-            self.pool_classes_by_scheme = {
-                "http": HTTPConnectionPool,
-                "https": TlsbackHTTPSConnectionPool,
-            }
+            pools = dict(self.pool_classes_by_scheme)
+            https = pools["https"]
+            if https not in quiet_pools:
+                # Fail closed: an unknown pool might not use the ssl_context chosen below.
+                raise TypeError(f"tlsback cannot wrap a urllib3 manager whose HTTPS pool is {https!r}")
+            pools["https"] = quiet_pools[https]
+            self.pool_classes_by_scheme = pools
 
         def connection_from_context(self, request_context: dict[str, Any]) -> Any:
             # Every pool lookup (connection_from_url/host, redirects, requests) ends here, with
@@ -133,10 +146,57 @@ def _build_classes() -> dict[str, Any]:
     _classes.update(
         pool_manager=TlsbackPoolManager,
         proxy_manager=TlsbackProxyManager,
-        https_pool=TlsbackHTTPSConnectionPool,
         mixin=TlsbackPoolMixin,
+        quiet=QuietUnverifiedPool,
+        quiet_pools=quiet_pools,
     )
     return _classes
+
+
+def socks_proxy_manager_class() -> Any:
+    """``TlsbackSOCKSProxyManager(cfg, proxy_url, **kw)``, created on first use.
+
+    urllib3's ``SOCKSProxyManager`` tunnels each connection through the SOCKS proxy (PySocks),
+    then wraps it in TLS with the pool's ``ssl_context`` like a direct connection: so tlsback
+    chooses that context per target origin, as for a direct connection, and insecure hosts are
+    decided on the target host (the SOCKS proxy itself speaks no TLS).
+
+    Raises:
+        ImportError: PySocks is not installed (the message says what to install).
+    """
+    classes = _build_classes()
+    if "socks_manager" in classes:
+        return classes["socks_manager"]
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # urllib3 warns before raising ImportError when PySocks is missing; the error says it.
+            warnings.simplefilter("ignore")
+            from urllib3.contrib.socks import SOCKSHTTPSConnectionPool, SOCKSProxyManager
+    except ImportError as exc:
+        raise ImportError(
+            "a socks:// proxy needs PySocks: pip install 'urllib3[socks]' "
+            f"(or 'requests[socks]'); {exc}"
+        ) from exc
+
+    quiet: Any = classes["quiet"]
+    mixin: Any = classes["mixin"]
+
+    class TlsbackSOCKSHTTPSConnectionPool(quiet, SOCKSHTTPSConnectionPool):  # type: ignore[misc]
+        """urllib3's SOCKS HTTPS pool, quiet for tlsback's insecure hosts."""
+
+    classes["quiet_pools"][SOCKSHTTPSConnectionPool] = TlsbackSOCKSHTTPSConnectionPool
+
+    class TlsbackSOCKSProxyManager(mixin, SOCKSProxyManager):  # type: ignore[misc]
+        """``urllib3.contrib.socks.SOCKSProxyManager`` with tlsback's contexts for the targets."""
+
+        def __init__(self, cfg: TLSConfig, proxy_url: str, **kw: Any) -> None:
+            super().__init__(proxy_url, **kw)
+            self._tlsback_init(cfg)
+
+    classes["socks_manager"] = TlsbackSOCKSProxyManager
+    return TlsbackSOCKSProxyManager
 
 
 def urllib3_pool_manager(cfg: TLSConfig | None = None, **kw: Any) -> urllib3.PoolManager:
@@ -146,18 +206,23 @@ def urllib3_pool_manager(cfg: TLSConfig | None = None, **kw: Any) -> urllib3.Poo
         cfg: the configuration; None for :func:`tlsback.default_config`.
         **kw: ``PoolManager`` keywords (``num_pools``, ``maxsize``, ``headers``, ``retries``,
             ``timeout``, ...); with ``proxy_url=`` a ``ProxyManager`` is returned instead
-            (an ``https://`` proxy is verified with the context for its URL).
+            (an ``https://`` proxy is verified with the context for its URL), or for a
+            ``socks5h://`` (``socks5``, ``socks4a``, ``socks4``) proxy a ``SOCKSProxyManager``
+            (PySocks needed; TLS to each target as for a direct connection).
 
     Returns:
-        ``urllib3.PoolManager`` (or ``urllib3.ProxyManager``).
+        ``urllib3.PoolManager`` (or ``urllib3.ProxyManager``, ``SOCKSProxyManager``).
 
     Raises:
         TypeError: a TLS keyword (``ssl_context``, ``ca_certs``, ``cert_reqs``, ...) was given.
+        ImportError: a SOCKS proxy without PySocks installed.
     """
     refuse(kw, TLS_KEYWORDS, "urllib3")
     cfg = resolve(cfg)
     classes = _build_classes()
     proxy_url = kw.pop("proxy_url", None)
+    if proxy_url is not None and is_socks(str(proxy_url)):
+        return socks_proxy_manager_class()(cfg, str(proxy_url), **kw)  # type: ignore[no-any-return]
     if proxy_url is not None:
         return classes["proxy_manager"](cfg, str(proxy_url), **kw)  # type: ignore[no-any-return]
     return classes["pool_manager"](cfg, **kw)  # type: ignore[no-any-return]
@@ -168,6 +233,6 @@ def proxy_manager_class() -> Any:
     return _build_classes()["proxy_manager"]
 
 
-def pool_mixin() -> Any:
-    """The mixin, for wrapping other managers (``SOCKSProxyManager``)."""
-    return _build_classes()["mixin"]
+def is_socks(proxy_url: str) -> bool:
+    """True for a ``socks4://``, ``socks4a://``, ``socks5://`` or ``socks5h://`` proxy URL."""
+    return proxy_url.lower().startswith("socks")

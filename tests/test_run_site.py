@@ -1,0 +1,128 @@
+"""The child side of ``tlsback run`` (``tlsback._site``): settings at interpreter start, the
+injection at the program's first ``import ssl``, and failures at either point fail closed.
+
+What it should do: docs/run.md, "In every Python it starts".
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.pki import PKI
+from tests.test_run_env import child_env, run, tlsback_cmd
+from tlsback import _site, inject
+
+# A third-party backend that is registered and loads, but cannot build a context: the only
+# kind of failure left once the settings and the backend's name were checked at start.
+FAILING_PLUGIN = '''
+class FailingBackend:
+    name = "failing"
+    description = "test plugin: cannot build a context"
+    uses_platform_store = True
+
+    def create_context(self, store, *, verify=True):
+        raise RuntimeError("no context today\\nsecond line")
+'''
+
+
+@pytest.fixture
+def failing_plugin(tmp_path: Path) -> Path:
+    site = tmp_path / "plugin-site"
+    dist_info = site / "tlsback_failingplugin-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: tlsback-failingplugin\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[tlsback.backends]\nfailing = tlsback_failingplugin:FailingBackend\n")
+    (site / "tlsback_failingplugin.py").write_text(FAILING_PLUGIN)
+    return site
+
+
+def _with_path(env: dict[str, str], extra: Path) -> dict[str, str]:
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), str(extra)) if p)
+    return env
+
+
+def test_a_child_that_never_imports_ssl_does_not_pay_for_it(corp_dir: Path) -> None:
+    script = "import sys; print(*(m in sys.modules for m in ('ssl', 'tlsback.inject', 'tlsback.settings')))"
+    result = run(tlsback_cmd("run", "--", sys.executable, "-c", script), child_env(SSL_CERT_DIR=corp_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True"]  # settings resolved, nothing else
+
+
+def test_the_injection_is_in_place_when_import_ssl_returns(pki: PKI, https_server: Any, corp_dir: Path) -> None:
+    srv = https_server(pki)
+    script = textwrap.dedent(f"""
+        import sys
+        assert 'ssl' not in sys.modules
+        import ssl
+        import tlsback.inject
+        print(tlsback.inject.injected() is not None, ssl.create_default_context.__module__)
+        import urllib.request
+        print(urllib.request.urlopen({srv.url!r}, timeout=10).status)
+    """)
+    result = run(tlsback_cmd("run", "--", sys.executable, "-c", script), child_env(SSL_CERT_DIR=corp_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "tlsback.inject", "200"]
+
+
+def test_an_injection_failing_at_import_ssl_stops_the_program_there(failing_plugin: Path, corp_dir: Path) -> None:
+    """The program runs until its first ``import ssl``; there it stops (exit 1, one line naming
+    the cause and the opt-out), before any TLS connection. With the opt-out it goes on, told
+    so, with the stdlib's ssl and the bundle variables."""
+    script = "print('started', flush=True); import ssl; print('after')"
+
+    def child(*assignments: str) -> Any:
+        cmd = tlsback_cmd("run", "--", "env", *assignments, sys.executable, "-c", script)
+        return run(cmd, _with_path(child_env(SSL_CERT_DIR=corp_dir, TLSBACK_BACKEND="failing"), failing_plugin))
+
+    stopped = child()
+    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.stdout.split() == ["started"]
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert "RuntimeError: no context today second line" in lines[0]
+    assert "when it first imported ssl" in lines[0] and "TLSBACK_RUN_ALLOW_UNINJECTED=1" in lines[0]
+
+    allowed = child("TLSBACK_RUN_ALLOW_UNINJECTED=1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["started", "after"]
+    assert len(allowed.stderr.splitlines()) == 1 and "not injected" in allowed.stderr
+
+
+def test_a_program_stopped_at_import_ssl_keeps_what_it_printed(failing_plugin: Path, corp_dir: Path) -> None:
+    """Stopped at its first ``import ssl``, a program has already run: what it printed, still
+    in its stdout buffer (a pipe, no flush), is written out before it stops."""
+    script = "import sys; print('started'); sys.stderr.write('to stderr\\n'); import ssl; print('after')"
+    env = _with_path(child_env(SSL_CERT_DIR=corp_dir, TLSBACK_BACKEND="failing"), failing_plugin)
+    stopped = run(tlsback_cmd("run", "--", sys.executable, "-c", script), env)
+    assert stopped.returncode == 1, stopped.stderr
+    assert stopped.stdout == "started\n"
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 2 and lines[0] == "to stderr" and "when it first imported ssl" in lines[1]
+
+
+def test_an_unknown_backend_stops_the_program_before_it_runs(corp_dir: Path) -> None:
+    script = "print('started')"
+    result = run(tlsback_cmd("run", "--", "env", "TLSBACK_BACKEND=nope", sys.executable, "-c", script),
+                 child_env(SSL_CERT_DIR=corp_dir))
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "unknown TLS backend 'nope'" in result.stderr and "before the program ran" in result.stderr
+
+
+def test_install_injects_at_once_when_ssl_is_already_loaded(corp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "ssl" in sys.modules
+    monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    try:
+        _site.install(lambda cause: pytest.fail(f"no deferred injection expected: {cause}"))
+        assert inject.injected() is not None
+        assert isinstance(ssl.create_default_context(), ssl.SSLContext)
+        assert not [f for f in sys.meta_path if isinstance(f, _site._InjectAfterSSL)]  # nothing deferred
+    finally:
+        inject.extract_from_ssl()
