@@ -301,3 +301,16 @@ def corp_dir(pki: PKI, tmp_path: Path) -> Path:
     d.mkdir()
     pki.root.write_pem(d / "corp.pem")
     return d
+
+
+# --- Ctrl-C in the children (tests/test_run_env.py) ---------------------------------------------
+# A shell without job control starts background commands with SIGINT ignored, and an ignored
+# signal stays ignored across exec: every child of such a pytest would ignore the SIGINT the
+# Ctrl-C tests send it, and they would time out. Handing SIGINT to Python's own handler here
+# gives the children the default disposition again (a handled signal is reset on exec), as a
+# pytest started in the foreground has. .ci/run starts suites in the background.
+def pytest_configure(config: pytest.Config) -> None:
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -103,6 +103,8 @@ class RecordingServer:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         self._listener.close()
         self._accepter.join(5)
         for t in self._threads:
