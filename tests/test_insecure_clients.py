@@ -241,6 +241,7 @@ def rules(draw: st.DrawFn) -> InsecureHost | None:
 @example(rule=parse_host("example.com", "cli"), url="https://ex\u200dample.com/")
 @example(rule=parse_host("example.com", "cli"), url="https://exa%6Dple.com/")
 @example(rule=parse_host("https://localhost:8443", "cli"), url="https://localhost:08443/")
+@example(rule=parse_host("bücher.example", "cli"), url="wss://bücher.example/")  # urllib3: not encoded for wss
 def test_context_for_is_insecure_only_for_the_host_every_client_connects_to(
     rule: InsecureHost | None, url: str,
 ) -> None:

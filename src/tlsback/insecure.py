@@ -168,7 +168,8 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
     client, urllib (IDNA 2003) included. None for anything else, so verification stays on: a
     backslash or whitespace anywhere before the path, user information (urllib would connect to
     ``user@host``), no ``//`` after the scheme, a scheme that is not http, https, ws or wss, a
-    port that is not plain digits, or a host that :func:`host_key` refuses. The port is None
+    port that is not plain digits, a non-ASCII host with ``ws``/``wss`` (urllib3 does not encode
+    it there), or a host that :func:`host_key` refuses. The port is None
     when it is absent or the scheme's default.
     """
     m = _SCHEME_RE.match(url)
@@ -202,6 +203,11 @@ def url_origin(url: str) -> tuple[str, str, int | None] | None:
         if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
             return None
         port = int(port_text)
+    if scheme in ("ws", "wss") and not host.isascii():
+        # urllib3 IDNA-encodes hosts for http and https only: for ws/wss it hands on the
+        # Unicode name as it is, so no rule (which names the encoded host) can be said to name
+        # the host it connects to.
+        return None
     try:
         key = host_key(host)
         if not host.isascii() and _stdlib_idna(host) != key:
