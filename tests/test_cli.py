@@ -145,3 +145,32 @@ def test_console_script_matches_python_m(run_cli: Run) -> None:
     via_module = run_cli("backends", "--json")
     assert via_script.returncode == via_module.returncode == 0
     assert json.loads(via_script.stdout) == json.loads(via_module.stdout)
+
+
+def test_ctrl_c_wrapped_by_an_interrupted_import_is_still_an_interruption(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A KeyboardInterrupt inside a class body's __set_name__ (a module being imported when
+    Ctrl-C came) reaches the CLI as a RuntimeError caused by it: exit 130, one line, no traceback.
+    Any other error is not taken for one."""
+    import functools
+
+    from tlsback import cli
+
+    class Interrupting(functools.cached_property):  # type: ignore[type-arg]
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    def interrupted_import(argv: object) -> int:
+        type("CertInfo", (), {"issuer": Interrupting(lambda self: None)})
+        return 0
+
+    original = cli._main
+    cli._main = interrupted_import  # type: ignore[assignment]
+    try:
+        assert cli.main([]) == 130
+        assert capsys.readouterr().err == "\ninterrupted\n"
+        cli._main = lambda argv: (_ for _ in ()).throw(RuntimeError("a real bug"))  # type: ignore[assignment]
+        with pytest.raises(RuntimeError, match="a real bug"):
+            cli.main([])
+    finally:
+        cli._main = original  # type: ignore[assignment]

@@ -492,6 +492,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 141  # 128 + SIGPIPE, what a program killed by the closed pipe reports
+    except Exception as exc:
+        # Ctrl-C while a module was being imported can reach here wrapped: an exception raised
+        # in a class body's __set_name__ (functools.cached_property) becomes a RuntimeError
+        # whose cause is the KeyboardInterrupt.
+        if not _interrupted(exc):
+            raise
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _main(argv: Sequence[str] | None) -> int:
