@@ -186,7 +186,7 @@ class _Scan:
             self._chunk(paths[first:stop], buf + start, [e - start for e in ends[first:stop]])
             first, start = stop, ends[stop - 1]
 
-    def _chunk(self, chunk_paths: list[str], data: Any, ends: list[int]) -> None:
+    def _chunk(self, chunk_paths: Sequence[str], data: Any, ends: list[int]) -> None:
         nfiles = len(chunk_paths)
         total = ends[-1]
         store, result = self.store, self.result
