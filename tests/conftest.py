@@ -235,6 +235,22 @@ _REQUIRE_EXTENSIONS = os.environ.get("TLSBACK_REQUIRE_EXTENSIONS", "").strip().l
 )
 
 
+def import_extension_module(name: str) -> Any:
+    """``tlsback.<name>``, a module that needs the C extension, for a test module's top level.
+
+    Missing extension: the test module is skipped, or, with ``TLSBACK_REQUIRE_EXTENSIONS=1``
+    (CI), the ImportError fails it.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(f"tlsback.{name}")
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        if _REQUIRE_EXTENSIONS:
+            raise
+        pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
+
+
 @pytest.fixture(params=["c", "python"])
 def loader_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """The environment switch selecting one scanner implementation, for every loader test.

@@ -20,14 +20,9 @@ from hypothesis import strategies as st
 if sys.platform == "win32":  # pragma: no cover - no fstatat there
     pytest.skip("no fstatat on Windows", allow_module_level=True)
 
-try:
-    from tlsback import _ext
-except ImportError as exc:  # pragma: no cover - depends on the build
-    from tests.conftest import _SCAN_REQUIRE_EXTENSIONS
+from tests.conftest import import_extension_module  # noqa: E402
 
-    if _SCAN_REQUIRE_EXTENSIONS:
-        raise
-    pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
+_ext = import_extension_module("_ext")
 
 from tlsback import sources
 

@@ -21,14 +21,9 @@ from hypothesis import strategies as st
 
 from tests.test_scan_support import make_cert, simple_name
 
-try:
-    from tlsback import _scan_c
-except ImportError as exc:  # pragma: no cover - depends on the build
-    from tests.conftest import _SCAN_REQUIRE_EXTENSIONS
+from tests.conftest import import_extension_module  # noqa: E402
 
-    if _SCAN_REQUIRE_EXTENSIONS:
-        raise
-    pytest.skip(f"C extension not built: {exc}", allow_module_level=True)
+_scan_c = import_extension_module("_scan_c")
 
 from tlsback import _scan_py
 
