@@ -227,6 +227,18 @@ def run_cli(hermetic_env: HermeticEnv) -> Callable[..., subprocess.CompletedProc
 # ============================================================================================
 
 
+def write_plugin_dist(site: Path, name: str, module_source: str, entry_points: str) -> Path:
+    """A tiny installed distribution ``name`` in ``site``, laid out as pip would: the module
+    ``name``.py and a ``.dist-info`` with ``entry_points.txt``. Returns ``site``."""
+    dist_info = site / f"{name}-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    dist = name.replace("_", "-")  # the distribution name, as pip lists it
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(entry_points)
+    (site / f"{name}.py").write_text(module_source)
+    return site
+
+
 # --- scanner implementations -----------------------------------------------------------------
 # Read at collection time: hermetic_env removes TLSBACK_* from os.environ inside tests. With
 # TLSBACK_REQUIRE_EXTENSIONS=1 (CI) a missing C extension fails the "c" cases, never skips them.

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import tlsback
+from tests.conftest import write_plugin_dist
 from tests.pki import PKI
 from tests.tlsserver import HTTPSServer, get
 from tlsback import registry
@@ -57,12 +58,7 @@ bogus = tlsback_testplugin:NotABackend
 
 @pytest.fixture
 def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = tmp_path / "site"
-    dist_info = site / "tlsback_testplugin-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: tlsback-testplugin\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text(ENTRY_POINTS)
-    (site / "tlsback_testplugin.py").write_text(textwrap.dedent(PLUGIN_MODULE))
+    site = write_plugin_dist(tmp_path / "site", "tlsback_testplugin", textwrap.dedent(PLUGIN_MODULE), ENTRY_POINTS)
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
     yield site

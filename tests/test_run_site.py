@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import write_plugin_dist
 from tests.pki import PKI
 from tests.test_run_env import child_env, run, tlsback_cmd
 from tlsback import _site, inject
@@ -34,13 +35,8 @@ class FailingBackend:
 
 @pytest.fixture
 def failing_plugin(tmp_path: Path) -> Path:
-    site = tmp_path / "plugin-site"
-    dist_info = site / "tlsback_failingplugin-1.0.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: tlsback-failingplugin\nVersion: 1.0\n")
-    (dist_info / "entry_points.txt").write_text("[tlsback.backends]\nfailing = tlsback_failingplugin:FailingBackend\n")
-    (site / "tlsback_failingplugin.py").write_text(FAILING_PLUGIN)
-    return site
+    return write_plugin_dist(tmp_path / "plugin-site", "tlsback_failingplugin", FAILING_PLUGIN,
+                             "[tlsback.backends]\nfailing = tlsback_failingplugin:FailingBackend\n")
 
 
 def _with_path(env: dict[str, str], extra: Path) -> dict[str, str]:
