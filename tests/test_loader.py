@@ -260,3 +260,20 @@ def test_anchors_skip_a_certificate_openssl_refuses(loader_env: dict[str, str], 
     load_anchors(ctx, store)
     assert ctx.cert_store_stats()["x509"] == 2  # the two good ones
     assert any("broken" in m for m in warnings_of(caplog))
+
+
+def test_a_huge_sparse_file_is_one_warning_not_a_memory_error(loader_env: dict[str, str], tmp_path: Path,
+                                                               roots: list[Cert]) -> None:
+    """The C reader sizes its buffer from the listing: a 2 TB sparse file among the sources must
+    not make it allocate 2 TB (a MemoryError ended the cold load); it is skipped as too large."""
+    d = tmp_path / "dir"
+    d.mkdir()
+    roots[0].write_pem(d / "good.pem")
+    with open(d / "huge.pem", "wb") as f:
+        try:
+            f.truncate(2 * 1024**4)
+        except OSError:
+            pytest.skip("this file system cannot hold a 2 TB sparse file")
+    store = load(loader_env, dirs=[d])
+    assert store.certs == [roots[0].der]
+    assert _codes(store) == {"huge.pem": "too-large"}

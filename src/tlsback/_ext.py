@@ -102,6 +102,9 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
 
 
 
+_BUFFER_MAX = 64 * 1024 * 1024
+
+
 def read_files(paths: list[str], size_hint: int, max_size: int
                ) -> tuple[list[tuple[Any, array[int]]], array[int], array[int]] | None:
     """Open, check and read every file of ``paths`` as ``loader._read_files`` does, in C calls.
@@ -129,7 +132,11 @@ def read_files(paths: list[str], size_hint: int, max_size: int
     at_ends, at_status, at_sizes = (ffi.from_buffer("uint64_t[]", ends), ffi.from_buffer("int32_t[]", status),
                                     ffi.from_buffer("uint64_t[]", sizes))
     done = ffi.new("size_t *")
-    cap = size_hint + n + 4096  # each read asks for one byte beyond the file's size
+    # Each read asks for one byte beyond the file's size. The hint is what the listing saw, which
+    # may be any size (a sparse 2 TB file among the sources): one buffer is at most _BUFFER_MAX,
+    # and what does not fit goes into the next one, or (a single file larger than that) is
+    # READ_RETRY for the caller, whose own read refuses it as too large.
+    cap = min(size_hint, _BUFFER_MAX) + n + 4096
     buffers: list[tuple[Any, array[int]]] = []
     first = pos = 0
     while first < n:
