@@ -228,7 +228,10 @@ int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, c
                 used = 0;
             }
             if (e == 0) {
-                tb_pem_encode(ders + from, &one, 1, scratch + used, scratch_cap - used, &pem_end);
+                if (tb_pem_encode(ders + from, &one, 1, scratch + used, scratch_cap - used, &pem_end) != TB_OK) {
+                    close(fd); /* cannot happen (len was checked): never write what was not encoded */
+                    return TB_ENOSPC;
+                }
                 used += (size_t)pem_end;
             }
         }
