@@ -469,6 +469,9 @@ def discard(entry: Entry) -> None:
         os.unlink(os.path.join(entry.path, META_NAME))
     except FileNotFoundError:  # another thread or process found it first
         pass
+    except OSError as exc:  # read-only, permissions: this process still reads the sources instead
+        log.warning("The damaged trust cache entry %s cannot be discarded (%s); it is checked and "
+                    "refused again at each read-back.", _shown(entry.path), exc.strerror or exc)
 
 
 _META_MAX = 16 * 1024 * 1024
