@@ -691,10 +691,13 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     """Drop from ``result`` the certificates of a subject-hash collision that OpenSSL refuses.
 
     The scanners accept only what OpenSSL's ``d2i_X509`` accepts (tests/test_store_integrity.py
-    holds them to that on the fuzz corpus). Where a subject hash is shared, a certificate OpenSSL
-    could not load would, as ``HASH.N`` in a lazy store, hide ``HASH.N+1`` (its directory lookup
-    stops there), so these few are also loaded by OpenSSL itself, in both stores alike (each
-    load costs about a millisecond; collisions are rare). Returns the problems to report.
+    holds them to that on the fuzz corpus): that equivalence is the defence. A lazy entry puts
+    up to ``cache.BUCKET`` certificates in one file, and OpenSSL's directory lookup fails a whole
+    file on one certificate it cannot load, so a certificate the scanners wrongly accepted would
+    hide the others of its file. Where a subject hash is shared (the lookup also stops at the
+    first unloadable ``HASH.N``), these few are loaded by OpenSSL itself as well, in both stores
+    alike (each load costs about a millisecond; collisions are rare); the rest are not, which
+    would cost an eager load of the whole store. Returns the problems to report.
     """
     if len(set(result.subject_hashes)) == len(result.subject_hashes):  # the usual case, at C speed
         return []
