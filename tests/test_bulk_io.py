@@ -34,7 +34,9 @@ from tlsback.bench import make_cert
 
 
 def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
-    c_items, c_problems = loader._read_files(paths, loader._read_bulk(paths, size_hint))
+    bulk = loader._read_bulk(paths, size_hint)
+    assert bulk is not None  # else both sides below would be the Python reader
+    c_items, c_problems = loader._read_files(paths, bulk)
     py_items, py_problems = loader._read_files(paths)
     c = ([(p, bytes(d)) for p, d in c_items], c_problems)
     return c, (py_items, py_problems)
