@@ -171,6 +171,30 @@ def test_env_client_cert_and_insecure_hosts(tmp_path: Path, corp_dir: Path) -> N
     assert f'cert = "{copy}"' in (Path(values["CURL_HOME"]) / ".curlrc").read_text()
 
 
+def test_env_exports_only_what_the_rules_say(tmp_path: Path, corp_dir: Path) -> None:
+    """An http:// rule concerns no TLS: it never becomes a pip trusted host (which would turn
+    off certificate checks for https:// there). Config-file rules are not exported as
+    UV_INSECURE_HOST (each program reads its own files), even beside a command-line rule, and
+    a config path containing "cli" is not taken for the command line."""
+    project = tmp_path / "client-project"
+    project.mkdir()
+    (project / "uv.toml").write_text('allow-insecure-host = ["from-config.example"]\n')
+    env = child_env(SSL_CERT_DIR=corp_dir)
+
+    def values(*args: str) -> dict[str, str]:
+        out = run(tlsback_cmd(*args, "env", "--shell", "json"), env, cwd=project)
+        assert out.returncode == 0, out.stderr
+        result: dict[str, str] = json.loads(out.stdout)
+        return result
+
+    only_config = values()
+    assert "UV_INSECURE_HOST" not in only_config
+    assert only_config["PIP_TRUSTED_HOST"] == "from-config.example"
+    both = values("--allow-insecure-host", "http://plain.example", "--allow-insecure-host", "https://tls.example")
+    assert both["UV_INSECURE_HOST"] == "http://plain.example https://tls.example"
+    assert both["PIP_TRUSTED_HOST"].split() == ["tls.example", "from-config.example"]
+
+
 # --- run ---------------------------------------------------------------------------------------
 
 

@@ -147,6 +147,10 @@ def _pip_host(rule: object) -> str | None:
     host, port = getattr(rule, "host", ""), getattr(rule, "port", None)
     if host == "*":
         return None  # pip has no wildcard
+    if getattr(rule, "scheme", None) == "http":
+        # An http:// rule concerns no TLS (docs/inject.md); as a pip trusted host it would
+        # turn off certificate checks for https:// on that host too.
+        return None
     if ":" in host:
         host = f"[{host}]"
     return host if port is None else f"{host}:{port}"
@@ -208,8 +212,11 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
     if hosts:
         out["PIP_TRUSTED_HOST"] = " ".join(dict.fromkeys(hosts))
     s = cfg.settings
-    if s.insecure_hosts.value and ("cli" in s.insecure_hosts.origin or "argument:" in s.insecure_hosts.origin):
-        out["UV_INSECURE_HOST"] = " ".join(str(r) for r in cfg.insecure_hosts)
+    # The command line's rules (which replace UV_INSECURE_HOST, as in uv) reach the programs as
+    # UV_INSECURE_HOST; config-file rules are not copied: each program finds its own files.
+    given = [r for r in cfg.insecure_hosts if r.origin == "cli" or r.origin.startswith("argument:")]
+    if given:
+        out["UV_INSECURE_HOST"] = " ".join(str(r) for r in given)
     if s.backend.origin == "cli" or s.backend.origin.startswith("argument:"):
         # The first variable tlsback (and uv, for the built-in names) reads wins in the child too.
         if s.backend.value in ("native", "rustls"):
