@@ -115,10 +115,11 @@ def test_an_unknown_backend_stops_the_program_before_it_runs(corp_dir: Path) -> 
 def test_install_injects_at_once_when_ssl_is_already_loaded(corp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ssl" in sys.modules
     monkeypatch.setenv("SSL_CERT_DIR", str(corp_dir))
+    original = ssl.create_default_context
     try:
         _site.install(lambda cause: pytest.fail(f"no deferred injection expected: {cause}"))
         assert inject.injected() is not None
-        assert isinstance(ssl.create_default_context(), ssl.SSLContext)
+        assert ssl.create_default_context is not original
         assert not [f for f in sys.meta_path if isinstance(f, _site._InjectAfterSSL)]  # nothing deferred
     finally:
         inject.extract_from_ssl()

@@ -56,8 +56,11 @@ class _InjectAfterSSL:
                 continue
             spec = find(name, path, target)
             if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _Loader(spec.loader, self)
+                if spec.loader is None:  # nothing to follow: ssl would load uninjected
+                    self._on_failure("ssl was found without a loader; the injection cannot follow it")
+                    sys.meta_path.remove(self)
+                    return spec
+                spec.loader = _Loader(spec.loader, self)
                 return spec
         return None
 

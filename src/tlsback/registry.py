@@ -146,13 +146,15 @@ def find_entry(name: str) -> BackendEntry:
     """The registered backend called ``name``, not imported.
 
     Raises:
-        BackendError: no backend has that name.
+        BackendError: no backend has that name, or the entry is refused (a conflict).
     """
     entries = discover()
     entry = entries.get(name)
     if entry is None:
         known = ", ".join(sorted(k for k, e in entries.items() if not e.conflict))
         raise BackendError(f"unknown TLS backend {name!r}; registered backends: {known}")
+    if entry.conflict:  # refused now, not at its first load (a `tlsback run` child checks here)
+        raise BackendError(f"backend {entry.name!r} from {entry.distribution}: {entry.conflict}")
     return entry
 
 
