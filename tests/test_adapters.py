@@ -336,6 +336,12 @@ def test_requests_verify_and_cert_arguments(
             s.get(good.url + "/", cert=str(client_cert.path))
         s.verify = False
         assert s.get(bad.url + "/session-nv", timeout=10).status_code == 200
+    # The bundle replaced in place (a rotation): its new content is the trust, never the old.
+    pki.root.write_pem(other_ca)
+    with ta.requests_session(cfg) as s, pytest.raises(requests.exceptions.SSLError):
+        s.get(bad.url + "/rotated-out", verify=str(other_ca), timeout=10)
+    with ta.requests_session(cfg) as s:
+        assert s.get(good.url + "/rotated-in", verify=str(other_ca), timeout=10).status_code == 200
 
 
 def test_requests_adapter_for_own_session(pki: PKI, servers: Servers, tmp_path: Path) -> None:

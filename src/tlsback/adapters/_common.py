@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -75,20 +76,27 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
     from ..config import TLSConfig
     from ..settings import Setting, replaced
 
-    key = os.fspath(path)
-    if not os.path.exists(key):
-        raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {key}")
+    given = os.fspath(path)
+    try:
+        st = os.stat(given)
+    except OSError:
+        raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {given}") from None
+    # The configuration is kept per file as it is now: by its real path (a relative path after a
+    # chdir names another file) and its identity (a replaced or edited bundle is loaded again,
+    # never trusted as it was).
+    real = os.path.realpath(given)
+    key = (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _ca_lock:
-        configs: dict[str, TLSConfig] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
+        configs: dict[tuple[object, ...], TLSConfig] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
         found = configs.get(key)
         if found is None:
             origin = "argument:verify"
-            is_dir = os.path.isdir(key)
+            is_dir = stat.S_ISDIR(st.st_mode)
             s = replaced(
                 cfg.settings,
                 custom_certs=Setting("only", origin),
-                cert_file=Setting(None if is_dir else key, origin),
-                cert_dirs=Setting((key,) if is_dir else (), origin),
+                cert_file=Setting(None if is_dir else real, origin),
+                cert_dirs=Setting((real,) if is_dir else (), origin),
             )
             if not cfg.backend.uses_platform_store:
                 s = replaced(s, backend=Setting("rustls", origin))
