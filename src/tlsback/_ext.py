@@ -45,7 +45,9 @@ if lib.tb_abi_version() != ABI:
     )
 
 READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
-_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+# Buffers the C code fills before anything reads them: not cleared (a fresh process touches only
+# what is filled). The scanner's wrapper uses the same allocator.
+new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | None:
@@ -85,11 +87,11 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
     counts = ffi.new("size_t[3]")
     for _ in range(3):  # the directory may grow between two calls
         # Not cleared: of the room the size hint gives, only what the names fill is touched.
-        out = _new_raw("char[]", room)
-        errs = _new_raw("int32_t[]", slots)
-        ids = _new_raw("int64_t[]", 6 * slots)
-        rc = lib.tb_list_dir(dir_fd, _new_raw("char[]", room), out, room, _new_raw("uint32_t[]", slots),
-                             _new_raw("uint32_t[]", slots), slots, errs, ids, counts, counts + 1, counts + 2)
+        out = new_raw("char[]", room)
+        errs = new_raw("int32_t[]", slots)
+        ids = new_raw("int64_t[]", 6 * slots)
+        rc = lib.tb_list_dir(dir_fd, new_raw("char[]", room), out, room, new_raw("uint32_t[]", slots),
+                             new_raw("uint32_t[]", slots), slots, errs, ids, counts, counts + 1, counts + 2)
         if rc == lib.TB_OK:
             n = counts[0]
             names = ffi.buffer(out, counts[1])[:-1].decode("ascii").split("\0") if n else []
@@ -140,7 +142,7 @@ def read_files(paths: list[str], size_hint: int, max_size: int
     buffers: list[tuple[Any, array[int]]] = []
     first = pos = 0
     while first < n:
-        buf = _new_raw("unsigned char[]", cap)
+        buf = new_raw("unsigned char[]", cap)
         if lib.tb_read_files(-1, ffi.from_buffer(blob) + pos, len(blob) - pos, n - first, max_size, buf, cap,
                              at_ends + first, at_status + first, at_sizes + first, done) != lib.TB_OK:
             return None
@@ -191,8 +193,8 @@ def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int], bucke
     err = ffi.new("int32_t *")
     rc = lib.tb_write_certs(dir_fd, b"".join(ders), ffi.from_buffer("uint64_t[]", ends),
                             ffi.from_buffer("uint32_t[]", array("I", hashes)), n, bucket, names,
-                            ffi.from_buffer("uint32_t[]", positions), _new_raw("uint32_t[]", work), work,
-                            _new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
+                            ffi.from_buffer("uint32_t[]", positions), new_raw("uint32_t[]", work), work,
+                            new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)
     if rc == lib.TB_EIO:
         raise OSError(err[0], os.strerror(err[0]), ffi.string(names + size * failed[0]).decode("ascii"))
     if rc != lib.TB_OK:  # buffers are sized here from the C side's bounds: a bug, never bad input

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._ext import ABI, ffi, lib
+from ._ext import new_raw as _new_raw
 from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
 
 __all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
@@ -27,7 +28,6 @@ __all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "s
 IMPLEMENTATION = "c"
 
 CHUNK = 4 * 1024 * 1024
-_new_raw = ffi.new_allocator(should_clear_after_alloc=False)
 
 
 def _problem(path: str, code: int, line: int) -> Problem:
