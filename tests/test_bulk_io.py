@@ -169,6 +169,37 @@ def test_scan_read_scans_as_scan_files(tmp_path_factory: pytest.TempPathFactory,
     items = [("system store", make_cert(1000 + c)) for c in system]
     bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
     assert bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(paths)
-    got = _scan_c.scan_read(items, paths, *bulk[0][0])
+    got = _scan_c.scan_read(items, paths, bulk[0])
     read = [(p, (d / Path(p).name).read_bytes()) for p in paths]
     assert got == _scan_c.scan_files(items + read) == _scan_py.scan_files(items + read)
+
+
+def test_a_store_over_one_buffer_is_scanned_in_place_and_as_python_scans_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources larger than ``_ext``'s buffer (50,000 certificates are over 64 MiB) are read into
+    several buffers; the loader scans them all in place, as it does one, and the store is the
+    Python scanner's, certificate for certificate."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    ders = [make_cert(2000 + i) for i in range(40)]
+    for i, der in enumerate(ders):
+        (d / f"c{i:02d}.pem").write_bytes(b"".join(_scan_py.pem_encode([der, ders[i // 2]])))
+    paths = sorted(str(p) for p in d.iterdir())
+    monkeypatch.setattr(_ext, "_BUFFER_MAX", 0)  # each buffer: the 4 KiB slack, a few files
+    bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
+    assert bulk is not None and len(bulk[0]) > 3 and bulk[1].count(0) == len(paths)
+
+    scanned: list[int] = []
+    real = _scan_c.scan_read
+    monkeypatch.setattr(_scan_c, "scan_read", lambda *a: scanned.append(len(a[2])) or real(*a))
+
+    def load(scanner: str) -> loader.TrustStore:
+        return loader.load_trust_store(cert_file=None, cert_dirs=[str(d)], include_platform=False,
+                                       scanner=scanner)
+
+    c, py = load("c"), load("python")
+    assert scanned and scanned[0] > 3  # the in-place scan ran, over every buffer
+    assert c.implementation == "c" and py.implementation == "python"
+    assert (c.certs, c.origins, c.subject_hashes) == (py.certs, py.origins, py.subject_hashes)
+    assert c.certs == ders and c.duplicates == py.duplicates == 40
+    assert [(r.files, r.certificates, r.unique) for r in c.sources] == [(40, 80, 40)]

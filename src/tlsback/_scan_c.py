@@ -250,21 +250,29 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
     return scan.finish()
 
 
-def scan_read(items: Sequence[tuple[str, bytes]], paths: Sequence[str], buf: Any, ends: Sequence[int]) -> ScanResult:
-    """``scan_files(items + files)``, the files as ``_ext.read_files`` left them in one buffer.
+def scan_read(items: Sequence[tuple[str, bytes]], paths: Sequence[str],
+              buffers: Sequence[tuple[Any, Sequence[int]]]) -> ScanResult:
+    """``scan_files(items + files)``, the files as ``_ext.read_files`` left them in its buffers.
 
     Args:
         items: scanned first (a system store's certificates).
-        paths: the files in ``buf``, in order.
-        buf: a cffi buffer holding them back to back; file ``i`` ends at ``ends[i]``.
+        paths: the files in ``buffers``, in order.
+        buffers: ``(buf, ends)`` pairs: a cffi buffer holding files back to back (its file
+            ``i`` ends at ``ends[i]``); the first buffer holds the first ``len(ends)`` paths, the
+            next one the following paths, and so on.
 
     Returns:
         What ``scan_files`` returns for the same items and files.
     """
-    scan = _Scan(sum(len(d) for _p, d in items) + (ends[-1] if ends else 0))
+    if sum(len(ends) for _buf, ends in buffers) != len(paths):
+        raise ValueError("scan_read: the buffers do not hold one file per path")
+    scan = _Scan(sum(len(d) for _p, d in items) + sum(ends[-1] for _buf, ends in buffers if ends))
     scan.items(items)
-    if paths:
-        scan.buffer(paths, buf, ends)
+    first = 0
+    for buf, ends in buffers:
+        if ends:
+            scan.buffer(paths[first:first + len(ends)], buf, ends)
+            first += len(ends)
     return scan.finish()
 
 

@@ -631,11 +631,12 @@ def load_trust_store(
         owner.update(zip(owned[-1][1], repeat(report)))
         done += kept
     bulk = _read_bulk(to_read, size_hint) if impl.IMPLEMENTATION == "c" else None
-    if bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(to_read):
-        # Every file read into one buffer: the scanner takes it as it is.
+    if bulk is not None and bulk[1].count(0) == len(to_read):
+        # Every file read (into one buffer, or a few for a store over _ext's buffer size): the
+        # scanner takes them as they are.
         t_read = time.perf_counter()
         read_problems: dict[str, Problem] = {}
-        result: ScanResult = impl.scan_read(system_items, to_read, *bulk[0][0])
+        result: ScanResult = impl.scan_read(system_items, to_read, bulk[0])
     else:
         items, read_problems = _read_files(to_read, bulk)
         t_read = time.perf_counter()
