@@ -81,15 +81,27 @@ def test_stat_at_refuses_malformed_names() -> None:
         os.close(fd)
 
 
+# Names besides ASCII: UTF-8 (Debian's store has some), and bytes that are not UTF-8 (listed,
+# reported as bad names). b"\x80" sorts before "\u00e9" as bytes, after it as decoded (U+DC80).
+_UTF8_NAMES = ["\u00e9t\u00e9.pem", "NetLock_Arany_=Class_Gold=_F\u0151tan\u00fas\u00edtv\u00e1ny.pem", "\u4e2d.crt"]
+_UNDECODABLE_NAMES = [b"\x80.pem", b"\xff\xfe.crt", b"a\xc3.pem"]
+
+
 @pytest.mark.parametrize("way", ["list_dir", "stat_at"])
+@pytest.mark.parametrize("names", ["ascii", "utf8", "undecodable"])
 @pytest.mark.parametrize("broken", [False, True], ids=["clean", "dangling-link"])
-def test_large_directory_listed_alike(tmp_path, broken: bool, way: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_directory_listed_alike(tmp_path, broken: bool, names: str, way: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # list_dir: the C call lists the directory (whatever its size in bytes); stat_at: Python
     # lists, the C call stats.
     monkeypatch.setattr(sources, "BULK_LIST_MIN_BYTES", 0 if way == "list_dir" else 2**62)
     tmp_path = tmp_path / "d"
     tmp_path.mkdir()
     _tree(tmp_path, sources.BULK_STAT_MIN + 5)
+    extra = {"ascii": [], "utf8": _UTF8_NAMES, "undecodable": _UTF8_NAMES + _UNDECODABLE_NAMES}[names]
+    for name in extra:
+        with open(os.path.join(os.fsencode(tmp_path), os.fsencode(name)), "wb") as f:
+            f.write(b"x")
     if broken:  # an error in the bulk call: the careful loop lists the directory
         os.symlink("missing.pem", tmp_path / "dangling.pem")
     src = sources.Source("SSL_CERT_DIR", str(tmp_path), "dir", "env:SSL_CERT_DIR")
@@ -97,46 +109,53 @@ def test_large_directory_listed_alike(tmp_path, broken: bool, way: str, monkeypa
     real = getattr(_ext, way)
     monkeypatch.setattr(_ext, way, lambda *a: calls.append(real(*a)) or calls[-1])
     native = sources.list_source(src, native=True)
-    assert calls and calls[0] is not None
-    if broken and way == "stat_at":  # the dangling link made the careful loop take over
+    if way == "list_dir" or names != "undecodable":  # names to report: stat'ed one by one
+        assert calls and calls[0] is not None
+    if broken and way == "stat_at" and calls:  # the dangling link made the careful loop take over
         assert any(calls[0][0])  # type: ignore[index]
     python = sources.list_source(src, native=False)
     assert native.files == python.files
     assert native.ids == python.ids
     assert (native.skipped, native.problems) == (python.skipped, python.problems)
-    assert len(native.files) == sources.BULK_STAT_MIN + 6  # the files and the hash link
+    assert len(native.files) == sources.BULK_STAT_MIN + 6 + len(extra)  # the files and the hash link
     assert native.skipped == 2 + broken  # the subdirectory, the FIFO, the dangling link
+    assert native.files == sorted(native.files)
+    assert sorted(p.path for p in native.problems) == sorted(  # each undecodable name, reported once
+        str(tmp_path / os.fsencode(n).decode("utf-8", "backslashreplace"))
+        for n in extra if isinstance(n, bytes))
 
 
-_NAME_PARTS = ["a", "Z", "0", "9", "f", "g", ".", "pem", "PEM", "Crt", "cer", "crt~", "0123abcd", "é", " ", "-"]
+_NAME_PARTS = [b"a", b"Z", b"0", b"9", b"f", b"g", b".", b"pem", b"PEM", b"Crt", b"cer", b"crt~", b"0123abcd",
+               "\u00e9".encode(), "\u0130".encode(), "\u212a".encode(), "\u4e2d".encode(), b"\x80", b"\xc3",
+               b"\xff", b" ", b"-"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(names=st.lists(st.lists(st.sampled_from(_NAME_PARTS), min_size=1, max_size=5).map("".join),
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(names=st.lists(st.lists(st.sampled_from(_NAME_PARTS), min_size=1, max_size=5).map(b"".join),
                       min_size=1, max_size=30, unique=True))
 def test_list_dir_keeps_and_orders_names_as_python_does(tmp_path_factory: pytest.TempPathFactory,
-                                                        names: list[str]) -> None:
-    d = tmp_path_factory.mktemp("names")
-    made = []
+                                                        names: list[bytes]) -> None:
+    # Names as bytes: valid UTF-8, and not (decoded as os.listdir does, with lone surrogates).
+    d = os.fsencode(tmp_path_factory.mktemp("names"))
     for n in names:
-        if n in (".", "..") or "/" in n:
+        if n in (b".", b".."):
             continue
         try:
-            (d / n).write_bytes(b"")
+            with open(os.path.join(d, n), "wb"):
+                pass
         except OSError:  # a name the file system refuses
             continue
-        made.append(n)
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
         got = _ext.list_dir(fd, 0)  # a hint too small: the call is made again with the sizes needed
     finally:
         os.close(fd)
-    wanted = sorted(n for n in os.listdir(d) if sources.is_certificate_name(n))
-    if not "".join(wanted).isascii():
-        assert got is None  # the careful listing decodes, sorts and reports such names
-        return
+    listed_all = os.listdir(os.fsdecode(d))
+    wanted = sorted(n for n in listed_all if sources.is_certificate_name(n))
     assert got is not None
     listed, others, errs, ids = got
     assert listed == wanted
-    assert others == len(os.listdir(d)) - len(wanted)
+    assert others == len(listed_all) - len(wanted)
     assert list(errs) == [0] * len(wanted) and len(ids) == 6 * len(wanted)
+    for i, name in enumerate(listed):  # each name's numbers, in the new order
+        assert ids[6 * i:6 * i + 6] == sources.identities([os.stat(os.path.join(os.fsdecode(d), name))]), name

@@ -20,7 +20,7 @@
 
 /* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
    so a stale extension left by an editable install is refused. */
-#define TB_ABI_VERSION 4
+#define TB_ABI_VERSION 5
 
 /* Status codes of the exported functions. */
 #define TB_OK 0
@@ -28,7 +28,6 @@
 #define TB_ENOSPC -2    /* a caller buffer is too small (a bug in the caller's sizing) */
 #define TB_EINVAL -3    /* inconsistent arguments */
 #define TB_EIO -4       /* a system call failed (tb_write_certs: *err holds its errno) */
-#define TB_ENOTASCII -5 /* tb_list_dir: a certificate file name is not ASCII */
 
 /* tb_read_files: a file's status besides 0 (read) and an errno (open, fstat or read failed). */
 #define TB_READ_NOT_REGULAR -1  /* not a regular file (any more) */
@@ -157,9 +156,9 @@ int tb_write_certs(int dirfd, const unsigned char *ders, const uint64_t *ends, c
    NUL-terminated one after the other) and stats each as tb_stat_at does into errs / ids
    (offs_cap and 6 * offs_cap slots). *n_names, *names_len
    (bytes) and *n_other (entries of other names, "." and ".." not counted) are set in every case
-   but TB_EIO. TB_OK; TB_ENOSPC (too small: call again with the sizes given); TB_ENOTASCII (a
-   kept name is not ASCII: the caller lists the directory itself); TB_EIO (opendir or readdir
-   failed); TB_EINVAL (Windows). */
+   but TB_EIO. Names are bytes as readdir gives them (the caller decodes them). TB_OK; TB_ENOSPC
+   (too small: call again with the sizes given); TB_EIO (opendir or readdir failed); TB_EINVAL
+   (Windows). */
 int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t *offs, uint32_t *tmp,
                 size_t offs_cap, int32_t *errs, int64_t *ids, size_t *n_names, size_t *names_len, size_t *n_other);
 

@@ -78,9 +78,12 @@ int tb_stat_at(int dirfd, const char *names, size_t len, size_t n, int32_t *errs
 }
 
 #if !defined(_WIN32)
-/* sources.is_certificate_name on the bytes of a name: a .pem/.crt/.cer suffix (any case), or
-   OpenSSL's hash name [0-9a-f]{8}\.[0-9]+. Equal to the Python rule on every name whose
-   matching this function can decide alone (the caller refuses non-ASCII matches, see below). */
+/* sources.is_certificate_name on the bytes of a name: a .pem/.crt/.cer suffix (ASCII letters,
+   any case), or OpenSSL's hash name [0-9a-f]{8}\.[0-9]+. Equal to the Python rule on the name
+   decoded from UTF-8 (surrogateescape included): there an ASCII byte is always its own character,
+   no non-ASCII character lowers to one of these letters (U+0130 and U+212A, the only two that
+   lower to ASCII at all, give i and k), and the hash name is ASCII. _ext.list_dir does not use
+   this listing under any other file system encoding. */
 static int is_certificate_name(const char *name, size_t len) {
     static const char *const suffixes[] = {".pem", ".crt", ".cer"};
     size_t k;
@@ -106,8 +109,8 @@ static int is_certificate_name(const char *name, size_t len) {
 }
 
 /* Sort offs[0..n) (offsets of NUL-terminated names in base) by strcmp: a bottom-up merge sort
-   through tmp; the result is in offs. Byte order is code point order for ASCII names, which is
-   Python's sorted(). */
+   through tmp; the result is in offs. Byte order is code point order for valid UTF-8 names,
+   which is Python's sorted() (_ext.list_dir sorts names holding undecodable bytes again). */
 static void sort_names(const char *base, uint32_t *offs, uint32_t *tmp, size_t n) {
     uint32_t *src = offs, *dst = tmp, *swap;
     size_t width, i;
@@ -141,7 +144,6 @@ int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t
     DIR *dir;
     struct dirent *e;
     size_t n = 0, used = 0, other = 0, i;
-    int ascii = 1;
     if (fd < 0)
         return TB_EIO;
     dir = fdopendir(fd);
@@ -164,9 +166,6 @@ int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t
             other++;
             continue;
         }
-        for (i = 0; i < len; i++)
-            if ((unsigned char)name[i] >= 0x80)
-                ascii = 0;
         if (n < offs_cap && used <= names_cap && len + 1 <= names_cap - used && used <= UINT32_MAX) {
             offs[n] = (uint32_t)used;
             memcpy(names + used, name, len + 1);
@@ -182,8 +181,6 @@ int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t
     *n_names = n;
     *names_len = used;
     *n_other = other;
-    if (!ascii)
-        return TB_ENOTASCII; /* the caller's careful path: names to decode, sort and report */
     if (n > offs_cap || used > names_cap || used > UINT32_MAX)
         return TB_ENOSPC; /* the sizes needed are in *n_names and *names_len: call again */
     sort_names(names, offs, tmp, n);

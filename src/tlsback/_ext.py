@@ -14,8 +14,9 @@ tests/test_bulk_stat.py hold each pair to the same results.
 from __future__ import annotations
 
 import os
+import sys
 from array import array
-from itertools import accumulate
+from itertools import accumulate, chain
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ __all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD",
            "read_files", "stat_at", "views", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
-ABI = 4
+ABI = 5
 
 REBUILD = (
     "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
@@ -48,6 +49,9 @@ READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_R
 # Buffers the C code fills before anything reads them: not cleared (a fresh process touches only
 # what is filled). The scanner's wrapper uses the same allocator.
 new_raw = ffi.new_allocator(should_clear_after_alloc=False)
+# The bulk listing's names are decoded as os.listdir decodes them only where that is UTF-8 with
+# surrogateescape (Linux, macOS): its C filter and sort equal Python's there (statat.c).
+_UTF8_NAMES = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()) == ("utf-8", "surrogateescape")
 
 
 def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | None:
@@ -78,9 +82,11 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
     Returns:
         ``(names, others, errs, ids)``: the names ``sources.is_certificate_name`` accepts, in
         ``sorted`` order; how many other entries there are; ``errs`` / ``ids`` as from
-        :func:`stat_at`. None when this cannot be done here: a kept name is not ASCII (the
-        careful listing decodes and reports it), readdir failed (the careful listing says why),
-        or the platform has no ``fstatat``.
+        :func:`stat_at`. Names are decoded as ``os.listdir`` decodes them (``os.fsdecode``:
+        an undecodable byte becomes a lone surrogate, which the caller reports). None when this
+        cannot be done here: readdir failed (the careful listing says why), a kept name is not
+        ASCII and the file system encoding is not UTF-8 (the C filter and sort are Python's
+        only on UTF-8), or the platform has no ``fstatat``.
     """
     slots = max(size_hint, 64)
     room = 32 * slots
@@ -94,14 +100,33 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
                              new_raw("uint32_t[]", slots), slots, errs, ids, counts, counts + 1, counts + 2)
         if rc == lib.TB_OK:
             n = counts[0]
-            names = ffi.buffer(out, counts[1])[:-1].decode("ascii").split("\0") if n else []
-            return (names, counts[2], array("i", ffi.buffer(errs, 4 * n)[:]),
-                    array("q", ffi.buffer(ids, 48 * n)[:]))
+            raw = ffi.buffer(out, counts[1])[:-1]
+            got = array("i", ffi.buffer(errs, 4 * n)[:]), array("q", ffi.buffer(ids, 48 * n)[:])
+            if not _UTF8_NAMES and not raw.isascii():
+                return None  # os.listdir decodes otherwise: the careful listing
+            try:
+                # Valid UTF-8 (ASCII included): byte order is code point order, sorted() as is.
+                names = raw.decode("utf-8").split("\0") if n else []
+            except UnicodeDecodeError:
+                return _resorted(raw, counts[2], *got)
+            return (names, counts[2], *got)
         if rc != lib.TB_ENOSPC:
             return None
         slots, room = counts[0] + 64, counts[1] + 4096
     return None
 
+
+def _resorted(raw: bytes, others: int, errs: array[int], ids: array[int]
+              ) -> tuple[list[str], int, array[int], array[int]]:
+    """The listing of names holding undecodable bytes, in ``sorted`` order (rare: one loop).
+
+    An undecodable byte decodes to U+DC80..U+DCFF, which sorts after characters that UTF-8
+    encodes with a larger first byte (b"\\x80" before "é" by bytes, after it by code points).
+    """
+    names = os.fsdecode(raw).split("\0")
+    order = sorted(range(len(names)), key=names.__getitem__)
+    return ([names[i] for i in order], others, array("i", map(errs.__getitem__, order)),
+            array("q", chain.from_iterable(ids[6 * i:6 * i + 6] for i in order)))
 
 
 _BUFFER_MAX = 64 * 1024 * 1024

@@ -282,9 +282,10 @@ def _list_dir(listing: Listing, native: bool) -> None:
             wanted = [n for n in names if is_certificate_name(n)]
             listing.skipped += len(names) - len(wanted)
             got = None
-        if fd is not None and (listed is not None or _encodable("".join(wanted))):
+        if fd is not None and _encodable("".join(wanted)):
             # Fast paths for large directories: every name stat'ed in one C call, or in one
-            # comprehension. Any error (a dangling link, a loop) falls back to the careful loop.
+            # comprehension. A name that is not valid UTF-8 (to report), or any error (a dangling
+            # link, a loop), falls back to the careful loop.
             if got is None and native and len(wanted) >= BULK_STAT_MIN:
                 got = _bulk_stat(fd, wanted)
             if got is not None:
