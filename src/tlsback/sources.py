@@ -245,6 +245,20 @@ def _bulk_list(fd: int, size: int) -> tuple[list[str], int, array[int], array[in
     return _ext.list_dir(fd, size // 16)  # ~16 bytes per entry or more (ext4, tmpfs, btrfs)
 
 
+def _add_regular(listing: Listing, prefix: str, names: list[str], ids: array[int]) -> None:
+    """The regular files of ``names`` (not subdirectories etc.), ``ids`` six numbers per name."""
+    regular = list(map(stat.S_ISREG, ids[3::6]))
+    if all(regular):
+        listing.files.extend(map(prefix.__add__, names))
+        listing.ids.extend(ids)
+        return
+    for i, (name, ok) in enumerate(zip(names, regular)):
+        if ok:
+            listing.files.append(prefix + name)
+            listing.ids.extend(ids[6 * i:6 * i + 6])
+    listing.skipped += regular.count(False)
+
+
 def _list_dir(listing: Listing, native: bool) -> None:
     path = listing.source.path
     try:
@@ -270,9 +284,9 @@ def _list_dir(listing: Listing, native: bool) -> None:
         listed = _bulk_list(fd, st.st_size) if native and fd is not None and st.st_size >= BULK_LIST_MIN_BYTES \
             else None
         if listed is not None:
-            wanted, others, errs, ids = listed
+            wanted, others = listed[:2]
             listing.skipped += others
-            got: tuple[array[int], array[int]] | None = (errs, ids)
+            got: tuple[array[int], array[int]] | None = listed[2:]
         else:
             try:
                 names = sorted(os.listdir(fd if fd is not None else path))
@@ -282,37 +296,23 @@ def _list_dir(listing: Listing, native: bool) -> None:
             wanted = [n for n in names if is_certificate_name(n)]
             listing.skipped += len(names) - len(wanted)
             got = None
+        # Fast paths: every name stat'ed in one C call, or in one comprehension. A name that is
+        # not valid UTF-8 (to report), or any error (a dangling link, a loop), falls back to the
+        # careful loop.
         if fd is not None and _encodable("".join(wanted)):
-            # Fast paths for large directories: every name stat'ed in one C call, or in one
-            # comprehension. A name that is not valid UTF-8 (to report), or any error (a dangling
-            # link, a loop), falls back to the careful loop.
             if got is None and native and len(wanted) >= BULK_STAT_MIN:
                 got = _bulk_stat(fd, wanted)
-            if got is not None:
-                errs, ids = got
-                if errs.count(0) == len(errs):
-                    regular = list(map(stat.S_ISREG, ids[3::6]))  # not subdirectories etc.
-                    if all(regular):
-                        listing.files.extend(map(prefix.__add__, wanted))
-                        listing.ids.extend(ids)
-                    else:
-                        for i, (name, ok) in enumerate(zip(wanted, regular)):
-                            if ok:
-                                listing.files.append(prefix + name)
-                                listing.ids.extend(ids[6 * i:6 * i + 6])
-                        listing.skipped += regular.count(False)
-                    return
-            else:
+            found: array[int] | None = None
+            if got is None:
                 try:
-                    found = [os.stat(n, dir_fd=fd) for n in wanted]
+                    found = identities([os.stat(n, dir_fd=fd) for n in wanted])
                 except OSError:
                     pass
-                else:
-                    regular = [stat.S_ISREG(st.st_mode) for st in found]
-                    listing.files.extend([prefix + n for n, ok in zip(wanted, regular) if ok])
-                    listing.ids.extend(identities([st for st, ok in zip(found, regular) if ok]))
-                    listing.skipped += regular.count(False)
-                    return
+            elif got[0].count(0) == len(wanted):
+                found = got[1]
+            if found is not None:
+                _add_regular(listing, prefix, wanted, found)
+                return
         files, is_reg, os_stat = listing.files, stat.S_ISREG, os.stat
         stats: list[os.stat_result] = []
         for name in wanted:
