@@ -349,6 +349,33 @@ def test_old_and_surplus_entries_are_pruned_unless_in_use(certdir: Path, hermeti
     assert handshake(https_server(pki).port, ctx)
 
 
+def test_a_used_entry_is_kept_by_pruning_without_a_write_per_start(certdir: Path,
+                                                                    hermetic_env: HermeticEnv) -> None:
+    """A warm start records the entry's use (its metadata's mtime, for pruning) only when the
+    last one recorded is old enough to matter; an entry used nearly a day ago and now is kept."""
+    import gc
+
+    cfg = load(certdir)
+    meta = Path(cfg.store.lazy_dir or "") / cache.META_NAME
+    del cfg
+    gc.collect()
+    recent = time.time_ns() - 3600 * 10**9
+    os.utime(meta, ns=(recent, recent))
+    cfg = load(certdir)
+    assert cfg.store.cache["state"] == "hit", cfg.store.cache
+    assert meta.stat().st_mtime_ns == recent  # read, not written
+    del cfg
+    old = time.time() - cache.PRUNE_AGE_S + 60
+    os.utime(meta, (old, old))
+    cfg = load(certdir)
+    assert cfg.store.cache["state"] == "hit", cfg.store.cache
+    del cfg
+    gc.collect()  # no lease left: only the recorded use keeps it
+    root = cache.CacheRoot(str(hermetic_env.tlsback_cache), "test")
+    assert meta.parent.name not in cache.prune(root, now=time.time() + 120)
+    assert meta.exists()
+
+
 def test_an_entry_is_removed_only_when_its_last_context_is_gone(certdir: Path, hermetic_env: HermeticEnv) -> None:
     """The lease lives with the contexts: drop them all and prune may remove the entry."""
     import gc

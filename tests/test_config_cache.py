@@ -140,3 +140,23 @@ def test_unused_cached_values_are_pruned(hermetic_env: HermeticEnv) -> None:
     os.utime(entry, (old, old))
     assert cache.prune(root) == [entry.name]
     assert _cached(hermetic_env) == []
+
+
+def test_a_used_value_is_kept_by_pruning_without_a_write_per_read(hermetic_env: HermeticEnv) -> None:
+    """A read records a use (for pruning) only when the last one recorded is old enough to
+    matter: a value read an hour ago is not written again; one nearly a day old is, and
+    pruning keeps it."""
+    (hermetic_env.cwd / "pyproject.toml").write_text(PYPROJECT)
+    resolve(cwd=hermetic_env.cwd)
+    [entry] = _cached(hermetic_env)
+    root = cache.resolve_root(str(hermetic_env.tlsback_cache), {})
+    recent = time.time_ns() - 3600 * 10**9
+    os.utime(entry, ns=(recent, recent))
+    assert resolve(cwd=hermetic_env.cwd).backend.value == "native"
+    assert entry.stat().st_mtime_ns == recent  # read, not written
+    old = time.time() - cache.PRUNE_AGE_S + 60
+    os.utime(entry, (old, old))
+    assert resolve(cwd=hermetic_env.cwd).backend.value == "native"  # a use
+    assert cache.prune(root, now=time.time() + 120) == []  # a day after the one before
+    assert _cached(hermetic_env) == [entry]
+

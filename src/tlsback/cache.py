@@ -93,6 +93,7 @@ MAX_ENTRIES = 8
 #: costs an OpenSSL lookup one more parse (~0.1 ms), which a first handshake pays.
 BUCKET = 2
 PRUNE_AGE_S = 24 * 3600.0
+_USE_MARK_S = PRUNE_AGE_S / 8  # a use is recorded when the last one recorded is older (_mark_used)
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
 _JSON_PREFIX = "j1-"  # json_name: values derived from a file's content, pruned like entries
@@ -516,8 +517,11 @@ def _json_loads(data: bytes) -> Any:
     return value
 
 
-def _load_json(name: str, dir_fd: int | None, what: str) -> dict[str, Any]:
+def _load_json(name: str, dir_fd: int | None, what: str) -> tuple[dict[str, Any], float]:
     """A JSON object tlsback wrote: a regular file of ours that nobody else can write, read whole.
+
+    Returns:
+        The object, and the file's mtime (its last use, see :func:`_mark_used`).
 
     Raises:
         OSError: it cannot be opened (missing, a symlink: O_NOFOLLOW).
@@ -548,11 +552,24 @@ def _load_json(name: str, dir_fd: int | None, what: str) -> dict[str, Any]:
     value = _json_loads(data)
     if not isinstance(value, dict):
         raise ValueError(f"{what} is not an object")  # noqa: TRY004 - corrupt data, not a caller's type
-    return value
+    return value, st.st_mtime
 
 
-def _load_meta(dir_fd: int) -> dict[str, Any]:
+def _load_meta(dir_fd: int) -> tuple[dict[str, Any], float]:
     return _load_json(META_NAME, dir_fd, "metadata")
+
+
+def _mark_used(path: str, mtime: float) -> None:
+    """Record a use of ``path`` for :func:`prune` (its mtime), only when the last one recorded is
+    old enough to matter: a warm start does not write to the cache every time it reads it.
+
+    A file used at least once per ``PRUNE_AGE_S - _USE_MARK_S`` is never older than
+    ``PRUNE_AGE_S`` when pruned."""
+    if abs(time.time() - mtime) > _USE_MARK_S:
+        try:
+            os.utime(path, follow_symlinks=False)
+        except OSError:
+            pass
 
 
 def json_name(what: str, content: bytes) -> str:
@@ -568,13 +585,10 @@ def read_json(root: CacheRoot, name: str) -> dict[str, Any] | None:
     ours: the caller computes the value again). Reading it counts as a use (pruning)."""
     path = os.path.join(root.path, name)
     try:
-        value = _load_json(path, None, name)
+        value, mtime = _load_json(path, None, name)
     except (OSError, ValueError):
         return None
-    try:
-        os.utime(path, follow_symlinks=False)
-    except OSError:
-        pass
+    _mark_used(path, mtime)
     return value
 
 
@@ -620,8 +634,11 @@ def _reports_ok(reports: object) -> bool:
         for r in reports)
 
 
-def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
-    """Open, lease (shared flock) and check one entry; raise ValueError/OSError if unusable."""
+def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any], float]:
+    """Open, lease (shared flock) and check one entry; raise ValueError/OSError if unusable.
+
+    Returns:
+        The entry's descriptor (its lease), its metadata and the metadata file's mtime."""
     fd = _open_dir(path)  # O_NOFOLLOW: a symlink in place of an entry fails here (ELOOP)
     try:
         if not _flock(fd, exclusive=False):
@@ -632,7 +649,7 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
         except UnsafeDirectory as exc:
             raise ValueError(str(exc).replace(path, "entry")) from None
         try:
-            meta = _load_meta(fd)
+            meta, used = _load_meta(fd)
         except FileNotFoundError:
             raise ValueError("entry has no metadata (half-written)") from None
         if meta.get("format") != FORMAT or meta.get("tlsback") != __version__:
@@ -651,7 +668,7 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any]]:
     except BaseException:
         os.close(fd)
         raise
-    return fd, meta
+    return fd, meta, used
 
 
 def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
@@ -664,7 +681,7 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
     path = os.path.join(root.path, _PREFIX + key)
     try:
         _check_private(root.path)
-        fd, meta = _validate(path, key)
+        fd, meta, used = _validate(path, key)
     except FileNotFoundError:
         return None, "no entry for these sources yet"
     except UnsafeDirectory as exc:
@@ -675,10 +692,7 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
             reason = "entry is a symlink"
         log.info("trust cache entry %s not used: %s; rebuilding it", _shown(path), reason)
         return None, f"existing entry not trusted ({reason}); rebuilt"
-    try:
-        os.utime(os.path.join(path, META_NAME), dir_fd=None)  # last use, for pruning
-    except OSError:
-        pass
+    _mark_used(os.path.join(path, META_NAME), used)
     return Entry(path, meta, Lease(path, fd)), ""
 
 
@@ -889,7 +903,7 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
             # Someone else's entry is there: another builder won the race, or it is the
             # unusable one the lookup refused. Use it if it is good, else move it aside.
             try:
-                ofd, ometa = _validate(final, key)
+                ofd, ometa, _ = _validate(final, key)
             except (OSError, ValueError):
                 if not _move_aside(root.path, final):
                     break
