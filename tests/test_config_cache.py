@@ -160,3 +160,27 @@ def test_a_used_value_is_kept_by_pruning_without_a_write_per_read(hermetic_env: 
     assert cache.prune(root, now=time.time() + 120) == []  # a day after the one before
     assert _cached(hermetic_env) == [entry]
 
+
+@pytest.mark.parametrize("place", ["TLSBACK_CACHE_DIR", "XDG_RUNTIME_DIR"])
+def test_the_config_cache_is_where_the_settings_put_the_trust_cache(hermetic_env: HermeticEnv,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    place: str) -> None:
+    """The cache directory is read from the environment once, by the settings: the config
+    files' cache uses the resolved ``cache_dir`` / ``cache_env``, not variables of its own."""
+    from tlsback import _config_files
+
+    (hermetic_env.cwd / "pyproject.toml").write_text(PYPROJECT)
+    if place == "XDG_RUNTIME_DIR":
+        monkeypatch.delenv("TLSBACK_CACHE_DIR")
+    env = dict(os.environ)
+    settings = resolve(cwd=hermetic_env.cwd, env=env)
+    root = cache.resolve_root(settings.cache_dir.value, settings.cache_env.value).path
+    expected = hermetic_env.tlsback_cache if place == "TLSBACK_CACHE_DIR" else hermetic_env.runtime / "tlsback"
+    assert Path(root) == expected
+    assert [p.parent for p in Path(root).glob("j1-*.json")] == [expected]
+    # discover itself takes the place it is given, whatever its environment says.
+    elsewhere = hermetic_env.home / "elsewhere"
+    files = _config_files.discover(str(hermetic_env.cwd), env, no_config=False, cache=(str(elsewhere), {}))
+    assert [f.uv.get("native-tls") for f in files] == [True]
+    assert len(list(elsewhere.glob("j1-*.json"))) == 1
+

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from typing import Any
 
+    CachePlace = tuple[str | None, Mapping[str, str]]  # TLSBACK_CACHE_DIR, the location variables
+
 __all__ = ["ConfigFile", "discover"]
 
 
@@ -139,19 +141,19 @@ class _Reader:
     cache directory is usable.
     """
 
-    def __init__(self, env: Mapping[str, str] | None) -> None:
-        self._env = env  # None: no cache
+    def __init__(self, place: CachePlace | None) -> None:
+        self._place = place  # None: no cache
         self._root: Any = None
-        self._resolved = env is None
+        self._resolved = place is None
 
     def _cache_root(self) -> Any:
         if not self._resolved:
             self._resolved = True
             from . import cache
 
-            assert self._env is not None
+            assert self._place is not None
             try:
-                self._root = cache.resolve_root(self._env.get("TLSBACK_CACHE_DIR") or None, self._env)
+                self._root = cache.resolve_root(*self._place)
             except OSError:  # no usable place: parse every time; the loader says why, once
                 self._root = None
         return self._root
@@ -241,16 +243,17 @@ def _system_files(env: Mapping[str, str]) -> list[str]:
     return []
 
 
-def discover(cwd: str, env: Mapping[str, str], *, no_config: bool, cache: bool = False) -> list[ConfigFile]:
+def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
+             cache: CachePlace | None = None) -> list[ConfigFile]:
     """Find the configuration files that apply, highest precedence first.
 
     Args:
         cwd: where the project search starts.
-        env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``; the cache
-            location's variables).
+        env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``).
         no_config: ``UV_NO_CONFIG`` was true: read no file at all.
-        cache: whether parsed tables may be cached in the trust cache's directory (the trust
-            cache is on).
+        cache: where the trust cache is, as the settings resolved it (``Settings.cache_dir``
+            and ``Settings.cache_env``, for ``cache.resolve_root``): parsed tables may be
+            cached there. None when the trust cache is off.
 
     Returns:
         The files, project first, then user, then system.
@@ -260,7 +263,7 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool, cache: bool =
     """
     if no_config:
         return []
-    reader = _Reader(env if cache else None)
+    reader = _Reader(cache)
     explicit = env.get("UV_CONFIG_FILE")
     if explicit:
         path = explicit

@@ -507,7 +507,9 @@ def resolve(
         cache = Setting(True, "default")
     # The config files' parsed tables are kept in the trust cache's directory, and only when
     # the trust cache is on (cache_dir comes from the environment alone, never from a file).
-    files = discover(cwd_path, env, no_config=no_config, cache=cache.value)
+    cache_dir, cache_env = _path_setting(env, "TLSBACK_CACHE_DIR"), _cache_env(env)
+    files = discover(cwd_path, env, no_config=no_config,
+                     cache=(cache_dir.value, cache_env.value) if cache.value else None)
 
     platform_raw = env.get("TLSBACK_PLATFORM_STORE")
     platform: Setting[tuple[str, ...] | None] = (
@@ -530,11 +532,11 @@ def resolve(
         client_cert=_path_setting(env, "SSL_CLIENT_CERT"),
         insecure_hosts=_resolve_insecure_hosts(cli_hosts, env, files),
         cache=cache,
-        cache_dir=_path_setting(env, "TLSBACK_CACHE_DIR"),
+        cache_dir=cache_dir,
         platform_paths=platform,
         store=_resolve_store(env),
         scanner=_resolve_scanner(env),
-        cache_env=_cache_env(env),
+        cache_env=cache_env,
         config_files=tuple(f.path for f in files),
     )
 
