@@ -597,6 +597,10 @@ def test_8_a_damaged_certificate_file_in_a_warm_entry_is_never_read_back(
             assert any(f"({name}: " in r.stderr for name in names), (names, r.stderr)
             assert len(r.stderr.splitlines()) == 2  # the warning, "wrote 3 certificates"
             assert out.read_bytes() == cold.read_bytes()
+            # The next start rebuilds it and says what was wrong with the discarded one.
+            shown = run_cli("info", env=env).stdout
+            assert any(f"not trusted (entry was found damaged and discarded: {name}: " in shown
+                       for name in names), shown
         else:
             assert out.read_bytes() == b"".join(pem(der) for der in loader.load_trust_store(
                 cert_file=None, cert_dirs=[str(d)], include_platform=False).certs)

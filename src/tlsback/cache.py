@@ -96,6 +96,7 @@ PRUNE_AGE_S = 24 * 3600.0
 _USE_MARK_S = PRUNE_AGE_S / 8  # a use is recorded when the last one recorded is older (_mark_used)
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
+_DISCARDED = "discarded"  # the metadata key discard() leaves, with what was found wrong
 _JSON_PREFIX = "j1-"  # json_name: values derived from a file's content, pruned like entries
 #: The shared tmpfs tried after XDG_RUNTIME_DIR (a module attribute so tests can move it).
 SHM_DIR = "/dev/shm"
@@ -459,13 +460,16 @@ class Entry:
         return triples
 
 
-def discard(entry: Entry) -> None:
+def discard(entry: Entry, why: str) -> None:
     """Make ``entry`` unusable for every later lookup (its certificate files were found damaged).
 
-    Its metadata goes: :func:`lookup` then refuses the entry ("no metadata") and the next
-    build moves it aside. The files stay until then, for processes whose contexts still hold
-    the directory (OpenSSL reads it by path).
+    Its metadata is replaced by one that says only ``why`` (what was found wrong): :func:`lookup`
+    refuses the entry, and says why, and the next build moves it aside. Where that cannot be
+    written, the metadata is removed (lookup refuses an entry without one). The files stay until
+    then, for processes whose contexts still hold the directory (OpenSSL reads it by path).
     """
+    if _write_json_file(entry.path, META_NAME, {_DISCARDED: why}):
+        return
     try:
         os.unlink(os.path.join(entry.path, META_NAME))
     except FileNotFoundError:  # another thread or process found it first
@@ -596,13 +600,17 @@ def write_json(root: CacheRoot, name: str, value: dict[str, Any]) -> bool:
     """Write ``value`` as ``name`` in the cache root, atomically (a private temporary file, then
     a rename). Best effort: False when the value is not JSON (a TOML date, a NaN) or the root
     cannot be written."""
+    return _write_json_file(root.path, name, value)
+
+
+def _write_json_file(directory: str, name: str, value: dict[str, Any]) -> bool:
     import json
 
     try:
         data = json.dumps(value, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError):
         return False
-    tmp = os.path.join(root.path, f".tmp-{_token()}-{name}")
+    tmp = os.path.join(directory, f".tmp-{_token()}-{name}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
         try:
@@ -611,7 +619,7 @@ def write_json(root: CacheRoot, name: str, value: dict[str, Any]) -> bool:
                 view = view[os.write(fd, view):]
         finally:
             os.close(fd)
-        os.replace(tmp, os.path.join(root.path, name))
+        os.replace(tmp, os.path.join(directory, name))
     except OSError:
         try:
             os.unlink(tmp)
@@ -652,6 +660,9 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any], float]:
             meta, used = _load_meta(fd)
         except FileNotFoundError:
             raise ValueError("entry has no metadata (half-written)") from None
+        # What discard() leaves (never usable either way: it says nothing else, "complete" included).
+        if isinstance(meta.get(_DISCARDED), str):
+            raise ValueError(f"entry was found damaged and discarded: {meta[_DISCARDED][:300]}")
         if meta.get("format") != FORMAT or meta.get("tlsback") != __version__:
             raise ValueError("entry was written by another tlsback version")
         if key is not None and meta.get("key") != key:

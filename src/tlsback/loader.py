@@ -248,7 +248,7 @@ class TrustStore:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             log.warning("The trust cache entry %s is damaged (%s); it will not be used again. "
                         "Reading the certificates from their sources instead.", shown(entry.path), why)
-            cache.discard(entry)
+            cache.discard(entry, why)
             fresh = load_trust_store(**load_args)
             certs, origins, hashes = fresh.certs, fresh.origins, fresh.subject_hashes
             setattr_(self, "lazy_dir", None)
