@@ -249,6 +249,27 @@ def test_adapters_share_the_configs_contexts(pki: PKI, other_pki: PKI, servers: 
     assert asyncio.run(connector_ssl()) is cfg.context
 
 
+@clients
+def test_every_adapter_asks_the_one_decision_point(
+    client: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Which context an origin gets is decided by ``cfg.context_for_origin`` alone: where it
+    answers "verify" for an allowed insecure host, every client verifies (and fails)."""
+    bad = servers(other_pki)
+    cfg = make_cfg("rustls", tmp_path, ca=pki, insecure=f"localhost:{bad.port}")
+    assert fetch(client, cfg, bad.url + "/").status == 200
+    asked: list[tuple[str, str, int | None]] = []
+
+    def verify_all(scheme: str, host: str, port: int | None) -> object:
+        asked.append((scheme, host, port))
+        return cfg.context
+
+    monkeypatch.setattr(cfg, "context_for_origin", verify_all)
+    expect_cert_error(client, cfg, bad.url + "/")
+    assert ("https", "localhost", bad.port) in asked
+
+
 def test_wildcard_rule_turns_verification_off_everywhere(
     other_pki: PKI, servers: Servers, tmp_path: Path,
 ) -> None:

@@ -4,9 +4,9 @@ httpx takes an ``SSLContext`` as ``verify`` and uses it as is. When insecure hos
 configured, every transport of the client (the default one and each proxy's) is a
 :class:`TlsbackTransport`: it holds a verifying and an insecure ``HTTPTransport`` (each with
 its own connection pool, so a verified and an unverified connection never mix) and sends each
-request, redirect hops included, through the one that ``cfg``'s matcher picks for the host
-httpx connects to (``request.url.raw_host``, already IDNA-encoded by httpx). Proxies are
-resolved here (``proxy=`` or, with ``trust_env``, the environment, as httpx itself does) so that
+request, redirect hops included, through the one whose context ``cfg.context_for_origin`` gives
+for the host httpx connects to (``request.url.raw_host``, already IDNA-encoded by httpx).
+Proxies are resolved here (``proxy=`` or, with ``trust_env``, the environment, as httpx itself does) so that
 
 * an insecure host reached through a proxy still goes through that proxy, and
 * an ``https://`` proxy is verified with the context for its own URL (httpx would otherwise
@@ -50,9 +50,12 @@ def transport_classes() -> tuple[type[httpx.BaseTransport], type[httpx.AsyncBase
     import httpx
 
     def pick(cfg: TLSConfig, url: httpx.URL) -> bool:
-        # The host httpx connects to: lower case, IDNA-encoded, IPv6 without brackets.
-        insecure = cfg.insecure_hosts.matches_origin(
-            url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
+        # The one decision point every adapter asks (cfg.context_for_origin), on the host httpx
+        # connects to: lower case, IDNA-encoded, IPv6 without brackets. The insecure transport
+        # was built with cfg.insecure_context (built once, never replaced): it is taken only for
+        # that very context; any other answer goes through the verifying transport.
+        ctx = cfg.context_for_origin(url.scheme, url.raw_host.decode("ascii", "replace"), url.port)
+        insecure = ctx is cfg.insecure_context
         if insecure:
             log.debug("httpx: %s matches an allowed insecure host: not verified", url)
         return insecure
