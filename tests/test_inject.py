@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import ssl
 import threading
 import urllib.error
@@ -222,6 +223,44 @@ def test_named_ca_file_is_loaded_as_asked(pki: PKI, other_pki: PKI, https_server
     assert requests.get(srv.url, timeout=10, verify=str(other)).status_code == 200
     ctx = ssl.create_default_context(cafile=str(other))
     assert _urlopen_ctx(srv.url, ctx).startswith(b"hello")
+
+
+def test_a_named_ca_file_is_judged_by_the_file_it_leads_to_now(
+        pki: PKI, other_pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link to certifi's bundle means tlsback's store; the same link replaced to lead to
+    another CA file is that file, loaded as asked (the real path is remembered per name only
+    while the name leads to the same file), and back again. Unchanged, the name's real path is
+    looked up once."""
+    import certifi
+
+    srv, other = https_server(pki), https_server(other_pki)
+    own = other_pki.root.write_pem(tmp_path / "other.pem")
+    link = tmp_path / "ca.pem"
+    monkeypatch.setattr(inject, "_real_paths", {})
+    real = os.path.realpath
+    looked_up: list[str] = []
+    monkeypatch.setattr(os.path, "realpath", lambda p, *a, **k: looked_up.append(p) or real(p, *a, **k))
+    tlsback.inject_into_ssl(tlsback.load())
+
+    def trusts(server: Any) -> bool:
+        ctx = ssl.create_default_context(cafile=str(link))
+        try:
+            return _urlopen_ctx(server.url, ctx).startswith(b"hello")
+        except urllib.error.URLError as exc:
+            assert isinstance(exc.reason, ssl.SSLCertVerificationError), exc
+            return False
+
+    for target, default in [(certifi.where(), True), (str(own), False), (certifi.where(), True)]:
+        tmp = tmp_path / "ca.pem.new"
+        tmp.symlink_to(target)
+        os.replace(tmp, link)
+        assert trusts(srv)  # tlsback's store, either way
+        assert trusts(other) is not default  # the named file added, unless it is certifi's
+    looked_up.clear()
+    for _ in range(3):
+        inject._is_default_bundle(str(link))
+    assert str(link) not in looked_up
 
 
 def _urlopen_ctx(url: str, ctx: ssl.SSLContext) -> bytes:

@@ -81,11 +81,42 @@ def injected() -> TLSConfig | None:
     return _state.cfg
 
 
+# A CA file's name -> (the identity of the file it led to, its real path). realpath costs an
+# lstat per path component, in Python, on every load_verify_locations; one os.stat tells
+# whether the name still leads to that same file. A replaced link or file changes the identity
+# (a new file has a new inode or ctime), and the real path is then looked up again: the answer
+# for a name is never one its file no longer has.
+_real_paths: dict[str, tuple[tuple[int, ...], str]] = {}
+_REAL_PATHS_MAX = 64  # callers that name many files (temporary ones) keep it small
+
+
+def _identity(path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # missing, unreadable: no identity to remember it by
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def _realpath(path: object) -> str | None:
     try:
-        return os.path.realpath(os.fsdecode(path))  # type: ignore[arg-type]
+        name = os.fsdecode(path)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+    ident = _identity(name)
+    known = _real_paths.get(name)
+    if ident is not None and known is not None and known[0] == ident:
+        return known[1]
+    try:
+        real = os.path.realpath(name)
+    except ValueError:  # a NUL in the name
+        return None
+    # Remembered only when the real path is that same file (no link replaced meanwhile).
+    if ident is not None and _identity(real) == ident:
+        if len(_real_paths) >= _REAL_PATHS_MAX:
+            _real_paths.clear()
+        _real_paths[name] = (ident, real)
+    return real
 
 
 # Module name -> its bundle's real path, or None when it has none (not installed, broken):
