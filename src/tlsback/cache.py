@@ -568,7 +568,7 @@ def _mark_used(path: str, mtime: float) -> None:
     old enough to matter: a warm start does not write to the cache every time it reads it.
 
     A file used at least once per ``PRUNE_AGE_S - _USE_MARK_S`` is never older than
-    ``PRUNE_AGE_S`` when pruned."""
+    ``PRUNE_AGE_S`` when pruned. An mtime in the future (a clock set back) is set to now."""
     if abs(time.time() - mtime) > _USE_MARK_S:
         try:
             os.utime(path, follow_symlinks=False)

@@ -6,7 +6,8 @@ configured, every transport of the client (the default one and each proxy's) is 
 its own connection pool, so a verified and an unverified connection never mix) and sends each
 request, redirect hops included, through the one whose context ``cfg.context_for_origin`` gives
 for the host httpx connects to (``request.url.raw_host``, already IDNA-encoded by httpx).
-Proxies are resolved here (``proxy=`` or, with ``trust_env``, the environment, as httpx itself does) so that
+Proxies are resolved here (``proxy=`` or, with ``trust_env``, the environment, as httpx itself
+does) so that
 
 * an insecure host reached through a proxy still goes through that proxy, and
 * an ``https://`` proxy is verified with the context for its own URL (httpx would otherwise
