@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from itertools import accumulate, chain
+from itertools import accumulate
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def stat_at(dir_fd: int, names: list[str]) -> tuple[array[int], array[int]] | No
     return (errs, ids) if rc == 0 else None
 
 
-def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], array[int]] | None:
+def list_dir(dir_fd: int, size_hint: int
+             ) -> tuple[list[str], int, array[int], array[int]] | tuple[list[str], int, None, None] | None:
     """The certificate files of a directory, sorted and stat'ed as ``sources._list_dir`` does.
 
     Args:
@@ -82,11 +83,12 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
     Returns:
         ``(names, others, errs, ids)``: the names ``sources.is_certificate_name`` accepts, in
         ``sorted`` order; how many other entries there are; ``errs`` / ``ids`` as from
-        :func:`stat_at`. Names are decoded as ``os.listdir`` decodes them (``os.fsdecode``:
-        an undecodable byte becomes a lone surrogate, which the caller reports). None when this
-        cannot be done here: readdir failed (the careful listing says why), a kept name is not
-        ASCII and the file system encoding is not UTF-8 (the C filter and sort are Python's
-        only on UTF-8), or the platform has no ``fstatat``.
+        :func:`stat_at`. Names are decoded as ``os.listdir`` decodes them (``os.fsdecode``);
+        when one is not valid UTF-8 (an undecodable byte becomes a lone surrogate, which the
+        caller reports), they are sorted again here and ``errs`` / ``ids`` are None: the caller
+        stats them one by one. None when this cannot be done here: readdir failed (the careful
+        listing says why), a kept name is not ASCII and the file system encoding is not UTF-8
+        (the C filter and sort are Python's only on UTF-8), or the platform has no ``fstatat``.
     """
     slots = max(size_hint, 64)
     room = 32 * slots
@@ -101,32 +103,21 @@ def list_dir(dir_fd: int, size_hint: int) -> tuple[list[str], int, array[int], a
         if rc == lib.TB_OK:
             n = counts[0]
             raw = ffi.buffer(out, counts[1])[:-1]
-            got = array("i", ffi.buffer(errs, 4 * n)[:]), array("q", ffi.buffer(ids, 48 * n)[:])
             if not _UTF8_NAMES and not raw.isascii():
                 return None  # os.listdir decodes otherwise: the careful listing
             try:
                 # Valid UTF-8 (ASCII included): byte order is code point order, sorted() as is.
                 names = raw.decode("utf-8").split("\0") if n else []
             except UnicodeDecodeError:
-                return _resorted(raw, counts[2], *got)
-            return (names, counts[2], *got)
+                # An undecodable byte decodes to U+DC80..U+DCFF, which sorts after characters
+                # whose UTF-8 first byte is larger (b"\x80" before "é" by bytes, after it as str).
+                return sorted(os.fsdecode(raw).split("\0")), counts[2], None, None
+            return (names, counts[2], array("i", ffi.buffer(errs, 4 * n)[:]),
+                    array("q", ffi.buffer(ids, 48 * n)[:]))
         if rc != lib.TB_ENOSPC:
             return None
         slots, room = counts[0] + 64, counts[1] + 4096
     return None
-
-
-def _resorted(raw: bytes, others: int, errs: array[int], ids: array[int]
-              ) -> tuple[list[str], int, array[int], array[int]]:
-    """The listing of names holding undecodable bytes, in ``sorted`` order (rare: one loop).
-
-    An undecodable byte decodes to U+DC80..U+DCFF, which sorts after characters that UTF-8
-    encodes with a larger first byte (b"\\x80" before "é" by bytes, after it by code points).
-    """
-    names = os.fsdecode(raw).split("\0")
-    order = sorted(range(len(names)), key=names.__getitem__)
-    return ([names[i] for i in order], others, array("i", map(errs.__getitem__, order)),
-            array("q", chain.from_iterable(ids[6 * i:6 * i + 6] for i in order)))
 
 
 _BUFFER_MAX = 64 * 1024 * 1024

@@ -237,7 +237,8 @@ def _bulk_stat(fd: int, names: list[str]) -> tuple[array[int], array[int]] | Non
     return _ext.stat_at(fd, names)
 
 
-def _bulk_list(fd: int, size: int) -> tuple[list[str], int, array[int], array[int]] | None:
+def _bulk_list(fd: int, size: int
+               ) -> tuple[list[str], int, array[int], array[int]] | tuple[list[str], int, None, None] | None:
     try:
         from . import _ext
     except ImportError:  # not built or stale: the scanner's selection says so; Python lists it
@@ -283,10 +284,12 @@ def _list_dir(listing: Listing, native: bool) -> None:
         # listed, filtered, sorted and stat'ed in one C call, with the same result.
         listed = _bulk_list(fd, st.st_size) if native and fd is not None and st.st_size >= BULK_LIST_MIN_BYTES \
             else None
+        got: tuple[array[int], array[int]] | None = None
         if listed is not None:
-            wanted, others = listed[:2]
+            wanted, others, errs, ids = listed
             listing.skipped += others
-            got: tuple[array[int], array[int]] | None = listed[2:]
+            if errs is not None and ids is not None:  # else a name to report: the careful loop
+                got = errs, ids
         else:
             try:
                 names = sorted(os.listdir(fd if fd is not None else path))
@@ -295,11 +298,10 @@ def _list_dir(listing: Listing, native: bool) -> None:
                 return
             wanted = [n for n in names if is_certificate_name(n)]
             listing.skipped += len(names) - len(wanted)
-            got = None
         # Fast paths: every name stat'ed in one C call, or in one comprehension. A name that is
         # not valid UTF-8 (to report), or any error (a dangling link, a loop), falls back to the
-        # careful loop.
-        if fd is not None and _encodable("".join(wanted)):
+        # careful loop. (The C listing's stat results come with valid UTF-8 names only.)
+        if fd is not None and (got is not None or _encodable("".join(wanted))):
             if got is None and native and len(wanted) >= BULK_STAT_MIN:
                 got = _bulk_stat(fd, wanted)
             found: array[int] | None = None
