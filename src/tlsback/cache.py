@@ -661,8 +661,9 @@ def _validate(path: str, key: str | None) -> tuple[int, dict[str, Any], float]:
         except FileNotFoundError:
             raise ValueError("entry has no metadata (half-written)") from None
         # What discard() leaves (never usable either way: it says nothing else, "complete" included).
-        if isinstance(meta.get(_DISCARDED), str):
-            raise ValueError(f"entry was found damaged and discarded: {meta[_DISCARDED][:300]}")
+        why = meta.get(_DISCARDED)
+        if why is not None:
+            raise ValueError(f"entry was found damaged and discarded: {str(why)[:300]}")
         if meta.get("format") != FORMAT or meta.get("tlsback") != __version__:
             raise ValueError("entry was written by another tlsback version")
         if key is not None and meta.get("key") != key:
