@@ -183,3 +183,34 @@ def test_a_child_importing_the_same_tlsback_version_elsewhere_is_injected(corp_d
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["started", tlsback.__version__, str(copy / "tlsback" / "__init__.py"), "True"]
     assert result.stderr == ""
+
+
+def test_run_applies_a_port_rule_to_its_port_only_and_to_https_only(other_pki: PKI, https_server: Any,
+                                                                    corp_dir: Path) -> None:
+    """Under `tlsback run`, `localhost:PORT` turns verification off for requests to that port
+    only; a TLS connection to that same port that does not say it is HTTP (ALPN) is verified."""
+    a, b = https_server(other_pki), https_server(other_pki)
+    script = textwrap.dedent(f"""
+        import socket, ssl, requests
+        def raw(alpn):
+            ctx = ssl.create_default_context()
+            if alpn:
+                ctx.set_alpn_protocols(alpn)
+            with socket.create_connection(("localhost", {a.port}), timeout=10) as s:
+                try:
+                    ctx.wrap_socket(s, server_hostname="localhost").close()
+                    return "open"
+                except ssl.SSLCertVerificationError:
+                    return "verified"
+        def get(url):
+            try:
+                return str(requests.get(url, timeout=10).status_code)
+            except requests.exceptions.SSLError:
+                return "verified"
+        print(get({a.url!r}), get({b.url!r}), raw(["http/1.1"]), raw(None))
+    """)
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    result = run(tlsback_cmd("--allow-insecure-host", f"localhost:{a.port}", "run", "--", sys.executable,
+                             "-c", script), env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "verified", "open", "verified"]
