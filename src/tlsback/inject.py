@@ -65,7 +65,7 @@ class _State:
     client_file: str | None = None
     host_rules: Any = None
     export_root: str | None | bool = False  # False: not looked up yet
-    warned: set[str]  # hosts told about a rule not applied (_not_applied)
+    warned: set[str]  # hosts already looked at by _not_applied
     # (module, attribute, original value, our value): restored only if ours is still there.
     patches: list[tuple[Any, str, Any, Any]]
 
@@ -277,9 +277,9 @@ def _not_applied(rules: Any, host: str, why: str) -> None:
     """Say once per host that a rule naming it was not applied to a connection, and why."""
     if host in _state.warned:
         return
+    _state.warned.add(host)
     named = [r for r in rules if r.is_wildcard or type(rules)((r,)).matches_origin("https", host, r.port)]
     if named:
-        _state.warned.add(host)
         log.warning("allow-insecure-host %s not applied to a TLS connection to %s made through "
                     "inject_into_ssl(): %s; verified (docs/inject.md)",
                     ", ".join(str(r) for r in named), host, why)
@@ -369,16 +369,22 @@ class InjectedSSLContext(_original_SSLContext):
     def wrap_socket(self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
                     suppress_ragged_eofs: bool = True, server_hostname: Any = None,
                     session: Any = None) -> Any:
+        wrap = super().wrap_socket
         other = _route(self, server_hostname, sock)
-        return (other or super()).wrap_socket(
-            sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
-            suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname, session=session)
+        if other is not None:
+            wrap = other.wrap_socket
+        return wrap(sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
+                    suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
+                    session=session)
 
     def wrap_bio(self, incoming: Any, outgoing: Any, server_side: bool = False,
                  server_hostname: Any = None, session: Any = None) -> Any:
+        wrap = super().wrap_bio
         other = _route(self, server_hostname)
-        return (other or super()).wrap_bio(incoming, outgoing, server_side=server_side,
-                                           server_hostname=server_hostname, session=session)
+        if other is not None:
+            wrap = other.wrap_bio
+        return wrap(incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+                    session=session)
 
 
 def _create_default_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, cafile: Any = None,
