@@ -35,6 +35,7 @@ PROMPT = 30.0
 #   finalizer a __del__ that runs when the client has connected: the KeyboardInterrupt is
 #             raised inside it, and Python drops it ("Exception ignored")
 #   import    inside the module body of tlsback.cli, while the command's modules load
+#   atexit    a second one, from an atexit callback: while the interpreter exits
 _HOOK = textwrap.dedent("""
     import os, signal, sys
 
@@ -70,7 +71,15 @@ _HOOK = textwrap.dedent("""
         elif _at == "finalizer" and event == "socket.connect":
             _Finalized()
 
-    if _at:
+    def _at_exit():
+        _interrupt()
+        for _ in range(1000):  # where its KeyboardInterrupt would be raised
+            pass
+
+    if _at == "atexit":
+        import atexit
+        atexit.register(_at_exit)  # registered first: runs last, after tlsback's own
+    elif _at:
         sys.addaudithook(_hook)
 """)
 
@@ -111,7 +120,7 @@ def _fetch_interrupted(tmp_path: Path, *, at: str = "", delay: float = 0.0) -> t
                 conn, _ = listener.accept()  # the client has started: it connects from main()
             time.sleep(delay)
             start = time.monotonic()
-            if not at:
+            if at in ("", "atexit"):
                 proc.send_signal(signal.SIGINT)
             try:
                 _, err = proc.communicate(timeout=PROMPT)
@@ -149,6 +158,13 @@ def test_ctrl_c_dropped_by_a_finalizer_is_raised_again(tmp_path: Path) -> None:
     assert code == 130, err
     assert err.endswith("\ninterrupted\n") and "Exception ignored" in err  # the dropped one
     assert seconds < PROMPT
+
+
+def test_ctrl_c_while_the_interpreter_exits_changes_nothing(tmp_path: Path) -> None:
+    """A second Ctrl-C once the command has ended (the interpreter exiting: atexit callbacks,
+    a --no-cache directory removed) shows no traceback and keeps the status."""
+    code, err, _ = _fetch_interrupted(tmp_path, at="atexit")
+    assert (code, err) == (130, "\ninterrupted\n")
 
 
 def test_ctrl_c_during_fetch_under_load(tmp_path: Path) -> None:

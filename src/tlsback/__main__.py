@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _interrupt.exit_interrupted()
         return cli_main(argv)
     finally:
-        _interrupt.settled()
+        _interrupt.ended()
 
 
 if __name__ == "__main__":

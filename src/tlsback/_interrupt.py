@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 
-__all__ = ["STATUS", "exit_interrupted", "install", "is_interruption", "settled"]
+__all__ = ["STATUS", "ended", "exit_interrupted", "install", "is_interruption", "settled"]
 
 #: 128 + SIGINT, what a shell reports for a program ended by Ctrl-C.
 STATUS = 130
@@ -24,6 +24,7 @@ AGAIN_EVERY = 1.0
 
 class _State:
     pending = False  # Ctrl-C arrived and the command has not ended yet
+    ended = False  # the command has returned its status: the interpreter is exiting
 
 
 _state = _State()
@@ -46,6 +47,10 @@ def install() -> None:
 
 
 def _on_sigint(signum: int, frame: object) -> None:
+    if _state.ended:
+        # Only the interpreter's exit is left (atexit: a --no-cache directory removed, streams
+        # flushed; milliseconds): interrupting it would only show a traceback.
+        return
     if not _state.pending and hasattr(signal, "setitimer"):
         try:
             signal.signal(signal.SIGALRM, _again)
@@ -86,6 +91,12 @@ def is_interruption(exc: BaseException) -> bool:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def ended() -> None:
+    """The command has returned its exit status: from now on Ctrl-C changes nothing."""
+    settled()
+    _state.ended = True
 
 
 def exit_interrupted() -> int:
