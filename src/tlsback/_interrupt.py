@@ -1,14 +1,21 @@
 """Ctrl-C in the ``tlsback`` command: exit status 130 and one line, wherever it lands.
 
-Imports nothing but ``sys`` and ``signal``: the command's entry point
+Imports nothing but ``sys`` and ``_signal``: the command's entry point
 (``tlsback.__main__.main``) imports this module before it imports the CLI, so that a Ctrl-C
 while the CLI's own modules load is caught too (docs/cli.md, "Ctrl-C").
 """
 
 from __future__ import annotations
 
-import signal
 import sys
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    import signal
+else:
+    # _signal, not signal: the same functions without the enum classes, whose import costs
+    # the command's start-up milliseconds (as inject.py uses _thread, not threading).
+    import _signal as signal
 
 __all__ = ["STATUS", "ended", "exit_interrupted", "install", "is_interruption", "settled"]
 
