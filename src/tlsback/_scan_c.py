@@ -23,7 +23,7 @@ from ._ext import ABI, ffi, lib
 from ._ext import new_raw as _new_raw
 from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
 
-__all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
+__all__ = ["ABI", "IMPLEMENTATION", "Scan", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
 
 IMPLEMENTATION = "c"
 
@@ -149,9 +149,10 @@ class _Store:
             self._arena(max(st.arena_len + nbytes, 2 * st.arena_cap))
 
 
-class _Scan:
-    """One deduplicated scan, fed in chunks: files as ``(path, bytes)`` items, or already laid
-    out back to back in one buffer (``_ext.read_files``: no copy, no object per file)."""
+class Scan:
+    """One deduplicated scan, fed in order: files as ``(path, bytes)`` items, or as
+    ``_ext.read_files`` laid them out back to back in its buffers (no copy, no object per file).
+    ``scan_files`` and ``scan_read`` in steps; ``finish`` gives their result."""
 
     def __init__(self, arena: int) -> None:
         self.result = ScanResult()
@@ -176,17 +177,30 @@ class _Scan:
         if chunk_data:
             self._chunk(chunk_paths, b"".join(chunk_data), list(itertools.accumulate(map(len, chunk_data))))
 
-    def buffer(self, paths: Sequence[str], buf: Any, ends: Sequence[int]) -> None:
+    def read(self, paths: Sequence[str], buffers: Sequence[tuple[Any, Sequence[int]]]) -> None:
+        """The files of ``paths`` as ``_ext.read_files`` left them in ``buffers`` (see ``scan_read``)."""
+        if sum(len(ends) for _buf, ends in buffers) != len(paths):
+            raise ValueError("scan_read: the buffers do not hold one file per path")
+        first = 0
+        for buf, ends in buffers:
+            if ends:
+                self._buffer(paths[first:first + len(ends)], buf, ends)
+                first += len(ends)
+
+    def _buffer(self, paths: Sequence[str], buf: Any, ends: Sequence[int]) -> None:
         """Files laid back to back in ``buf`` (a cffi buffer): file i ends at ``ends[i]``."""
-        first = start = 0
         n = len(paths)
+        if ends[-1] <= CHUNK:  # the loader's chunks: one call, the ends as they are
+            self._chunk(paths, buf, ends)
+            return
+        first = start = 0
         while first < n:
             # As many files as fit in a chunk (at least one), found without a loop per file.
             stop = max(first + 1, bisect.bisect_right(ends, start + CHUNK, first, n))
             self._chunk(paths[first:stop], buf + start, [e - start for e in ends[first:stop]])
             first, start = stop, ends[stop - 1]
 
-    def _chunk(self, chunk_paths: Sequence[str], data: Any, ends: list[int]) -> None:
+    def _chunk(self, chunk_paths: Sequence[str], data: Any, ends: Sequence[int]) -> None:
         nfiles = len(chunk_paths)
         total = ends[-1]
         store, result = self.store, self.result
@@ -199,8 +213,10 @@ class _Scan:
         problems = _new_raw("tb_problem[]", pcap)
         longest = max(map(operator.sub, ends, [0, *ends[:-1]]))
         buf, size = self.scratch.get(longest)
+        # _ext.read_files' ends (an array of uint64) as they are; a list is copied.
+        c_ends = ffi.from_buffer("uint64_t[]", ends) if isinstance(ends, array) else ffi.new("uint64_t[]", ends)
         status = lib.tb_scan_files(
-            store.st, data, ffi.new("uint64_t[]", ends), nfiles, first, found, unique, problems, pcap,
+            store.st, data, c_ends, nfiles, first, found, unique, problems, pcap,
             self.n_problems, buf, size,
         )  # fmt: skip
         _check(status, "tb_scan_files")
@@ -243,9 +259,9 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
         and subject hash, per-file counts, the number of duplicates and every problem.
     """
     if isinstance(items, (list, tuple)):
-        scan = _Scan(sum(len(d) for _p, d in items))
+        scan = Scan(sum(len(d) for _p, d in items))
     else:
-        scan = _Scan(0)
+        scan = Scan(0)
     scan.items(items)
     return scan.finish()
 
@@ -264,15 +280,9 @@ def scan_read(items: Sequence[tuple[str, bytes]], paths: Sequence[str],
     Returns:
         What ``scan_files`` returns for the same items and files.
     """
-    if sum(len(ends) for _buf, ends in buffers) != len(paths):
-        raise ValueError("scan_read: the buffers do not hold one file per path")
-    scan = _Scan(sum(len(d) for _p, d in items) + sum(ends[-1] for _buf, ends in buffers if ends))
+    scan = Scan(sum(len(d) for _p, d in items) + sum(ends[-1] for _buf, ends in buffers if ends))
     scan.items(items)
-    first = 0
-    for buf, ends in buffers:
-        if ends:
-            scan.buffer(paths[first:first + len(ends)], buf, ends)
-            first += len(ends)
+    scan.read(paths, buffers)
     return scan.finish()
 
 

@@ -398,6 +398,126 @@ def _read_bulk(paths: Sequence[str], size_hint: int) -> tuple[list[Any], array[i
     return _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
 
 
+# The C scanner's files are read and scanned in chunks of about this many bytes (as listed): the
+# memory of a cold build is the unique certificates plus a few chunks, whatever the store's size.
+READ_CHUNK = 4 * 1024 * 1024
+# From this many bytes to read (more than two chunks) a worker thread reads the next chunks
+# while this one is scanned: the C calls release the GIL, so reading and scanning run on two
+# cores (a wall-time gain; the CPU time stays the same). Below it a thread costs more than the
+# overlap gives. Measured by benchmarks/bench_tree_ab.py (docs/cache.md).
+READ_AHEAD_MIN = 3 * READ_CHUNK
+# How many chunks the worker may read ahead of the scan (each one is memory held).
+READ_AHEAD_DEPTH = 2
+
+
+def _spans(sizes: Sequence[int], chunk: int) -> list[tuple[int, int, int]]:
+    """``sizes`` cut into consecutive ``(start, stop, bytes)`` spans of about ``chunk`` bytes
+    (at least one file each), found without a Python loop per file."""
+    from bisect import bisect_right
+    from itertools import accumulate
+
+    ends = list(accumulate(sizes))
+    out: list[tuple[int, int, int]] = []
+    start, base, n = 0, 0, len(ends)
+    while start < n:
+        stop = max(start + 1, bisect_right(ends, base + chunk, start, n))
+        out.append((start, stop, ends[stop - 1] - base))
+        start, base = stop, ends[stop - 1]
+    return out
+
+
+class _ReadAhead:
+    """``read(span)`` for each span in order, in a worker thread that stays up to ``depth`` spans
+    ahead of the caller's :meth:`next`. :meth:`close` (always, in a ``finally``) stops and joins
+    the worker: it finishes the read it is in (one chunk), then ends. The worker takes no lock
+    that other code takes, and runs no code but ``read``."""
+
+    def __init__(self, read: Any, spans: Sequence[tuple[int, int, int]], depth: int) -> None:
+        import threading
+        from collections import deque
+
+        self._done: deque[tuple[bool, Any]] = deque()  # append / popleft: atomic
+        self._ready = threading.Semaphore(0)  # one release per item in _done
+        self._room = threading.Semaphore(depth)  # one acquire per read, one release per next()
+        self._stop = False
+        # A daemon: should close() itself be interrupted, the worker still ends after its read
+        # (it sees _stop), and never holds up the interpreter's exit.
+        self._thread = threading.Thread(target=self._run, args=(read, spans), name="tlsback-read-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, read: Any, spans: Sequence[tuple[int, int, int]]) -> None:
+        try:
+            for span in spans:
+                self._room.acquire()
+                if self._stop:
+                    return
+                self._done.append((True, read(span)))
+                self._ready.release()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            self._done.append((False, exc))
+            self._ready.release()
+
+    def next(self) -> Any:
+        """The next span's ``read`` result (or its exception, raised here)."""
+        self._ready.acquire()
+        ok, value = self._done.popleft()
+        self._room.release()
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._stop = True
+        self._room.release()  # a worker waiting for room wakes up, and sees _stop
+        self._thread.join()
+
+
+def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequence[str],
+                 sizes: Sequence[int]) -> tuple[ScanResult, dict[str, Problem], float]:
+    """``impl.scan_files(system_items + items)`` for ``items, problems = _read_files(paths)``,
+    read and scanned chunk by chunk with the C extension (in place, as ``_ext.read_files``
+    leaves the files), the reads of large stores in a worker thread ahead of the scan.
+
+    Args:
+        sizes: each path's size as listed (to cut the chunks; a file may have changed since).
+
+    Returns:
+        The scan's result, the problems of the files not read, and the seconds the scan waited
+        for reads.
+    """
+    from . import _ext
+
+    spans = _spans(sizes, READ_CHUNK)
+    total = sum(span[2] for span in spans)
+    scan = impl.Scan(total + sum(len(data) for _, data in system_items))
+    scan.items(system_items)
+    problems: dict[str, Problem] = {}
+
+    def read(span: tuple[int, int, int]) -> Any:
+        start, stop, nbytes = span
+        return _ext.read_files(list(paths[start:stop]), nbytes, MAX_FILE_SIZE)
+
+    ahead = _ReadAhead(read, spans, READ_AHEAD_DEPTH) if total >= READ_AHEAD_MIN else None
+    waited = 0.0
+    try:
+        for span in spans:
+            t = time.perf_counter()
+            bulk = ahead.next() if ahead is not None else read(span)
+            waited += time.perf_counter() - t
+            chunk = paths[span[0]:span[1]]
+            if bulk is not None and bulk[1].count(0) == len(chunk):
+                scan.read(chunk, bulk[0])  # the usual case: every file read, scanned where it lies
+            else:  # some files not read (or no bulk read here): the careful path, for this chunk
+                items, more = _read_files(chunk, bulk)
+                problems.update(more)
+                scan.items(items)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return scan.finish(), problems, waited
+
+
 def _read_problem(path: str, code: int, size: int) -> Problem:
     """The problem of a file that was not read: ``code`` an errno, or a ``_ext.READ_*`` code."""
     if code == _READ_NOT_REGULAR:
@@ -596,7 +716,7 @@ def load_trust_store(
     paths: list[str] = []
     keys: list[tuple[int, int]] = []
     spans: list[tuple[SourceReport, int, int]] = []
-    size_hint = 0
+    sizes = array("q")  # each path's size as listed
     system_items: list[tuple[str, bytes]] = []
     for listing in listings:
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -613,7 +733,7 @@ def load_trust_store(
             system_items += items
             continue
         ids = listing.ids
-        size_hint += sum(ids[0::6])
+        sizes += ids[0::6]
         spans.append((report, len(paths), len(paths) + len(listing.files)))
         paths += listing.files
         keys += zip(ids[2::6], ids[1::6])  # (device, inode)
@@ -630,15 +750,12 @@ def load_trust_store(
         owned.append((report, to_read[done:done + kept]))
         owner.update(zip(owned[-1][1], repeat(report)))
         done += kept
-    bulk = _read_bulk(to_read, size_hint) if impl.IMPLEMENTATION == "c" else None
-    if bulk is not None and bulk[1].count(0) == len(to_read):
-        # Every file read (into one buffer, or a few for a store over _ext's buffer size): the
-        # scanner takes them as they are.
-        t_read = time.perf_counter()
-        read_problems: dict[str, Problem] = {}
-        result: ScanResult = impl.scan_read(system_items, to_read, bulk[0])
+    if impl.IMPLEMENTATION == "c":
+        to_sizes = sizes if len(first) == len(paths) else array("q", map(sizes.__getitem__, first))
+        result, read_problems, waited = _read_scan_c(impl, system_items, to_read, to_sizes)
+        t_read = t_lookup + waited  # read_s: what reading cost beyond the scan it overlapped
     else:
-        items, read_problems = _read_files(to_read, bulk)
+        items, read_problems = _read_files(to_read)
         t_read = time.perf_counter()
         result = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
