@@ -30,6 +30,7 @@ from tests.conftest import import_extension_module  # noqa: E402
 _ext = import_extension_module("_ext")
 
 from tlsback import _scan_c, _scan_py, cache, loader
+from tlsback._scantypes import ScanResult
 from tlsback.bench import make_cert
 
 
@@ -117,10 +118,12 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
     a, b = tmp_path_factory.mktemp("c"), tmp_path_factory.mktemp("py")
     wa, wb = cache.EntryWriter(str(a)), cache.EntryWriter(str(b))
     try:
-        assert wa.add_der(ders, hashes, origins)
+        der = ScanResult()
+        der.certs = ders
+        assert wa.add_der(*der.der(), hashes, origins)
         wb.add(_scan_py.pem_encode(ders), hashes, origins)
         assert wa._index == wb._index
-        assert not wa.add_der(ders, hashes, origins)  # only into an empty writer
+        assert not wa.add_der(*der.der(), hashes, origins)  # only into an empty writer
     finally:
         wa.close()
         wb.close()
@@ -145,7 +148,7 @@ def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Pa
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with pytest.raises(OSError) as info:
-            _ext.write_certs(fd, [b"\x30\x00", b"\x30\x01"], [1, 1], cache.BUCKET)
+            _ext.write_certs(fd, b"\x30\x00\x30\x01", [2, 4], [1, 1], cache.BUCKET)
     finally:
         os.close(fd)
     assert info.value.errno == errno.EEXIST and info.value.filename == "00000001.1"

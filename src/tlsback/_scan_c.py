@@ -132,7 +132,7 @@ class _Store:
         if st.arena_len:
             ffi.memmove(new, st.arena, st.arena_len)
         st.arena, st.arena_cap = new, cap
-        self._keep["arena"] = new
+        self.arena = new  # owns the memory
 
     def reserve(self, nbytes: int, ncerts: int) -> None:
         """Make room for ``ncerts`` more certificates totalling at most ``nbytes`` bytes."""
@@ -238,10 +238,15 @@ class Scan:
     def finish(self) -> ScanResult:
         result, st = self.result, self.store.st
         n = st.n_unique
-        arena = ffi.buffer(st.arena, st.arena_len)
-        offs = ffi.unpack(st.u_off, n)
-        lens = ffi.unpack(st.u_len, n)
-        result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
+        # The unique certificates lie back to back in the arena, in store order: it is handed on
+        # as it is (an entry is written from it), the bytes objects made only if asked for.
+        ends = array("Q")
+        ends.frombytes(ffi.buffer(st.u_off, 8 * n))
+        if n:
+            ends.pop(0)
+            ends.append(st.arena_len)
+        # (The buffer of the owning cdata, which it keeps alive: st.arena does not own it.)
+        result.set_der(ffi.buffer(self.store.arena, st.arena_len), ends)
         result.origins = list(map(self.paths.__getitem__, ffi.unpack(st.u_file, n)))
         result.subject_hashes = ffi.unpack(st.u_hash, n)
         result.duplicates = st.n_duplicates

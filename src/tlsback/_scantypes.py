@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections import namedtuple
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem", "shown"]
 
@@ -83,24 +86,51 @@ class ScanResult:
         problems: per-file problems, in input order.
     """
 
-    __slots__ = ("certs", "duplicates", "origins", "per_file", "problems", "subject_hashes")
+    __slots__ = ("_certs", "_der", "duplicates", "origins", "per_file", "problems", "subject_hashes")
+    _FIELDS = ("certs", "duplicates", "origins", "per_file", "problems", "subject_hashes")
 
     def __init__(self) -> None:
-        self.certs: list[bytes] = []
+        self._certs: list[bytes] | None = []
+        self._der: tuple[Any, Sequence[int]] | None = None
         self.origins: list[str] = []
         self.subject_hashes: list[int] = []
         self.per_file: dict[str, FileStats] = {}
         self.duplicates = 0
         self.problems: list[Problem] = []
 
+    @property
+    def certs(self) -> list[bytes]:
+        if self._certs is None:  # made from der on first use (a lazy store may never need them)
+            der, ends = self._der  # type: ignore[misc]
+            self._certs = list(map(der.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+        return self._certs
+
+    @certs.setter
+    def certs(self, certs: list[bytes]) -> None:
+        self._certs, self._der = certs, None
+
+    def set_der(self, der: Any, ends: Sequence[int]) -> None:
+        """The certificates as they lie back to back in ``der`` (bytes or a buffer whose slices
+        are bytes), certificate ``i`` ending at ``ends[i]``: ``certs`` is made from it when asked."""
+        self._certs, self._der = None, (der, ends)
+
+    def der(self) -> tuple[Any, Sequence[int]]:
+        """The certificates back to back, and where each ends (not copied when the scanner
+        left them so: the C scanner's store)."""
+        if self._der is not None:
+            return self._der
+        from itertools import accumulate
+
+        return b"".join(self.certs), list(accumulate(map(len, self.certs)))
+
     def __repr__(self) -> str:
-        return (f"ScanResult({len(self.certs)} certificates, {self.duplicates} duplicates, "
+        return (f"ScanResult({len(self.origins)} certificates, {self.duplicates} duplicates, "
                 f"{len(self.problems)} problems)")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScanResult):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in self._FIELDS)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 

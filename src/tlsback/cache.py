@@ -762,8 +762,12 @@ class EntryWriter:
                         os.link(join(self.directory, lead), join(self.directory, names[i]))
         self._index.extend(zip(names, origins, positions))
 
-    def add_der(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
+    def add_der(self, der: Any, ends: Sequence[int], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
         """``add`` of the certificates' canonical PEM, encoded and written by the C extension.
+
+        Args:
+            der, ends: the DER certificates back to back, and where each ends
+                (``ScanResult.der``: the C scanner's store as it is, not copied).
 
         Returns:
             False, having written nothing, when the extension cannot do it (not built, stale,
@@ -775,7 +779,7 @@ class EntryWriter:
             from . import _ext
         except ImportError:
             return False
-        names, positions = _ext.write_certs(self._fd, ders, subject_hashes, BUCKET)
+        names, positions = _ext.write_certs(self._fd, der, ends, subject_hashes, BUCKET)
         self._index.extend(zip(names, origins, positions))
         return True
 

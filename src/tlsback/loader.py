@@ -161,7 +161,7 @@ class TrustStore:
             ``disabled``), ``path``, ``reason``, ...
     """
 
-    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "cache", "implementation",
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "_scan", "cache", "implementation",
                  "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
                  "timings")
     _certs: list[bytes]
@@ -169,6 +169,7 @@ class TrustStore:
     _hashes: list[int]
     _count: int | None
     _entry: Entry | None
+    _scan: ScanResult | None
     _load_args: dict[str, Any]
     sources: list[SourceReport]
     implementation: str
@@ -197,17 +198,20 @@ class TrustStore:
         entry: Entry | None = None,
         cache: dict[str, Any] | None = None,
         load_args: dict[str, Any] | None = None,
+        scan: ScanResult | None = None,
     ) -> None:
         """A store from already scanned certificates, or from a cache ``entry`` (read lazily;
         ``load_args``: the :func:`load_trust_store` arguments that read its sources without
-        the cache, should the entry's files be found damaged)."""
+        the cache, should the entry's files be found damaged), or from a ``scan`` (its
+        certificates made when first asked for; origins and hashes given)."""
         init = object.__setattr__
+        init(self, "_scan", scan)
         init(self, "_load_args", load_args if load_args is not None else {})
         init(self, "_certs", certs if certs is not None else [])
         init(self, "_origins", origins if origins is not None else [])
         init(self, "_hashes", subject_hashes if subject_hashes is not None else [])
         init(self, "_entry", entry)
-        init(self, "_count", entry.count if entry is not None else None)
+        init(self, "_count", entry.count if entry is not None else len(scan.origins) if scan is not None else None)
         init(self, "sources", sources if sources is not None else [])
         init(self, "implementation", implementation)
         init(self, "implementation_reason", implementation_reason)
@@ -231,6 +235,11 @@ class TrustStore:
         # The one change after construction: a cache hit's certificates are read on first use
         # (the same certificates the entry was built from; the value does not change), and,
         # should the entry be damaged, the store turns eager (the same certificates again).
+        if self._scan is not None:  # the scan's certificates, made from its store on first use
+            object.__setattr__(self, "_certs", self._scan.certs)
+            object.__setattr__(self, "_scan", None)
+            object.__setattr__(self, "_count", None)
+            return
         entry = self._entry
         if entry is None:
             return
@@ -296,6 +305,9 @@ class TrustStore:
 
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
+        if self._scan is not None:  # the scan's store as it is: no bytes object per certificate
+            der, ends = self._scan.der()
+            return der[:ends[-1]] if ends else b""
         return b"".join(self.certs)
 
 
@@ -488,6 +500,8 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
     """
     from . import _ext
 
+    if sizes and max(sizes) > MAX_FILE_SIZE:  # not read (a sparse 2 TB file): no room for it
+        sizes = [min(size, MAX_FILE_SIZE) for size in sizes]
     spans = _spans(sizes, READ_CHUNK)
     total = sum(span[2] for span in spans)
     scan = impl.Scan(total + sum(len(data) for _, data in system_items))
@@ -797,7 +811,7 @@ def load_trust_store(
     log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.certs),
               impl.IMPLEMENTATION, reason, cache_info.get("state"))
     return TrustStore(
-        result.certs, result.origins, result.subject_hashes, reports,
+        None, result.origins, result.subject_hashes, reports, scan=result,
         implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode,
         platform_fallback=platform_fallback, timings=timings,
         lazy_dir=entry.path if entry is not None else None,
@@ -817,12 +831,16 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     alike (each load costs about a millisecond; collisions are rare); the rest are not, which
     would cost an eager load of the whole store. Returns the problems to report.
     """
-    if len(set(result.subject_hashes)) == len(result.subject_hashes):  # the usual case, at C speed
+    hashes = result.subject_hashes
+    if len(set(hashes)) == len(hashes):  # the usual case, at C speed
         return []
-    groups: dict[int, list[int]] = {}
-    for i, h in enumerate(result.subject_hashes):
-        groups.setdefault(h, []).append(i)
-    shared = [i for members in groups.values() if len(members) > 1 for i in members]
+    from collections import Counter
+    from itertools import compress
+
+    # The shared hashes counted at C speed (Counter), then every member of those few, in store
+    # order, without a Python loop per certificate.
+    shared_hashes = {h for h, k in Counter(hashes).items() if k > 1}
+    shared = list(compress(range(len(hashes)), map(shared_hashes.__contains__, hashes)))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     bad: dict[int, str] = {}
     for i in shared:
@@ -955,7 +973,7 @@ class _Plan:
         pems: list[bytes] = []
 
         def fill(writer: EntryWriter) -> None:
-            if impl.IMPLEMENTATION == "c" and writer.add_der(result.certs, result.subject_hashes, result.origins):
+            if impl.IMPLEMENTATION == "c" and writer.add_der(*result.der(), result.subject_hashes, result.origins):
                 return
             if not pems:  # encoded once, whichever place is written to first
                 pems.extend(impl.pem_encode(result.certs))
