@@ -114,6 +114,13 @@ class ScanResult:
         are bytes), certificate ``i`` ending at ``ends[i]``: ``certs`` is made from it when asked."""
         self._certs, self._der = None, (der, ends)
 
+    def cert(self, i: int) -> bytes:
+        """``certs[i]``, without making the others."""
+        if self._certs is not None:
+            return self._certs[i]
+        der, ends = self._der  # type: ignore[misc]
+        return der[ends[i - 1] if i else 0:ends[i]]  # type: ignore[no-any-return]
+
     def der(self) -> tuple[Any, Sequence[int]]:
         """The certificates back to back, and where each ends (not copied when the scanner
         left them so: the C scanner's store)."""

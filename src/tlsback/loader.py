@@ -845,7 +845,7 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     bad: dict[int, str] = {}
     for i in shared:
         try:
-            ctx.load_verify_locations(cadata=result.certs[i])
+            ctx.load_verify_locations(cadata=result.cert(i))
         except ssl.SSLError as exc:
             bad[i] = str(exc.reason or exc)
     if not bad:
