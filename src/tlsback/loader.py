@@ -796,7 +796,7 @@ def load_trust_store(
             owner[path].problems.append(Problem(
                 path, "more-problems", f"{count - MAX_PROBLEMS_PER_FILE} more problems in this file are not "
                                        f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
-    _log_reports(reports, len(result.certs), mode=mode, include_platform=include_platform, custom=bool(custom))
+    _log_reports(reports, len(result.origins), mode=mode, include_platform=include_platform, custom=bool(custom))
 
     entry, cache_info = ctx.place(reports, impl, result)
     t_end = time.perf_counter()
@@ -808,7 +808,7 @@ def load_trust_store(
         **({"build_s": t_end - t_scan} if entry is not None else {}),
         "total_s": t_end - t0,
     }
-    log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.certs),
+    log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.origins),
               impl.IMPLEMENTATION, reason, cache_info.get("state"))
     return TrustStore(
         None, result.origins, result.subject_hashes, reports, scan=result,
@@ -957,7 +957,7 @@ class _Plan:
             The directory's entry (None for an eager store) and the cache state for diagnostics.
         """
         opts = self.options
-        n = len(result.certs)
+        n = len(result.origins)
         if opts is None:
             return None, self.info("eager", None, "loaded eagerly (no store options: direct use of the loader)")
         if opts.store == "eager":
