@@ -171,3 +171,28 @@ def test_an_interrupt_during_the_scan_leaves_no_thread(tmp_path: Path, monkeypat
     # The worker stopped: at most the chunks it was allowed ahead of the scan were read.
     assert len(reads) <= len(scans) + loader.READ_AHEAD_DEPTH + 1 < len(loader._spans(
         [p.stat().st_size for p in sorted(d.iterdir())], loader.READ_CHUNK))
+
+
+@pytest.mark.parametrize("threshold", [0, 10**12])
+def test_a_system_stores_items_before_the_files_are_counted_per_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
+    """Windows' and macOS' stores come as items scanned before the files, under a few labels met
+    many times: each source's counts come out as the Python scanner's (their sums and the files'
+    slices, without a dict per file)."""
+    from tlsback.sources import Source
+
+    d = _tree(tmp_path / "certs")
+    monkeypatch.setattr(loader, "READ_AHEAD_MIN", threshold)
+    monkeypatch.setattr(loader, "READ_CHUNK", 5000)
+    ders = [make_cert(3000 + i) for i in (0, 1, 2, 60, 61)]
+    items = [("Windows ROOT store", ders[0]), ("Windows ROOT store", ders[3]), ("Windows CA store", ders[1]),
+             ("Windows ROOT store", ders[3]), ("Windows CA store", ders[4])]
+    monkeypatch.setattr(loader, "platform_sources", lambda paths=None: [Source("platform", "win32", "system", "probe")])
+    monkeypatch.setattr(loader, "_system_items", lambda source: list(items))
+
+    def load(scanner: str) -> loader.TrustStore:
+        return loader.load_trust_store(cert_file=None, cert_dirs=[str(d)], include_platform=True, scanner=scanner)
+
+    c, python = load("c"), load("python")
+    assert _view(c) == _view(python)
+    assert [(r.files, r.certificates, r.unique) for r in c.sources][0] == (2, 5, 4)

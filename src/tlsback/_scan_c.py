@@ -21,7 +21,7 @@ from typing import Any
 
 from ._ext import ABI, ffi, lib
 from ._ext import new_raw as _new_raw
-from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
+from ._scantypes import SCAN_CODES, Problem, ScanResult, scan_problem
 
 __all__ = ["ABI", "IMPLEMENTATION", "Scan", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
 
@@ -161,6 +161,9 @@ class Scan:
         self.store = _Store(arena)
         self.scratch = _Scratch()
         self.paths: list[str] = []
+        # Per path of self.paths: certificates found, and how many were new (no object per file).
+        self.found = array("I")
+        self.unique = array("I")
         self.n_problems = ffi.new("size_t *")
 
     def items(self, items: Iterable[tuple[str, bytes]]) -> None:
@@ -220,17 +223,8 @@ class Scan:
             self.n_problems, buf, size,
         )  # fmt: skip
         _check(status, "tb_scan_files")
-        per_file = result.per_file
-        stats = map(FileStats, ffi.unpack(found, nfiles), ffi.unpack(unique, nfiles))
-        if per_file.keys().isdisjoint(chunk_paths) and len(set(chunk_paths)) == nfiles:
-            per_file.update(zip(chunk_paths, stats))  # the usual case: each path once
-        else:  # a path met again (a system store's items share one label): counts add up
-            for path, st in zip(chunk_paths, stats):
-                if path in per_file:
-                    per_file[path].found += st.found
-                    per_file[path].unique += st.unique
-                else:
-                    per_file[path] = st
+        self.found.frombytes(ffi.buffer(found, 4 * nfiles))
+        self.unique.frombytes(ffi.buffer(unique, 4 * nfiles))
         paths = self.paths
         for p in problems[0 : self.n_problems[0]]:
             result.problems.append(_problem(paths[p.file], p.code, p.line))
@@ -250,6 +244,7 @@ class Scan:
         result.origins = list(map(self.paths.__getitem__, ffi.unpack(st.u_file, n)))
         result.subject_hashes = ffi.unpack(st.u_hash, n)
         result.duplicates = st.n_duplicates
+        result.set_files(self.paths, self.found, self.unique)
         return result
 
 

@@ -27,7 +27,7 @@ import time
 from array import array
 
 from . import _log
-from ._scantypes import Problem, shown
+from ._scantypes import Problem, file_stats, shown
 from .sources import certifi_source, custom_sources, list_source, platform_sources
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
@@ -727,6 +727,7 @@ def load_trust_store(
 
     owner: dict[str, SourceReport] = {}
     owned: list[tuple[SourceReport, list[str]]] = []  # what each report's counts come from
+    owned_files: list[tuple[SourceReport, int, int]] = []  # a file source's span of to_read
     paths: list[str] = []
     keys: list[tuple[int, int]] = []
     spans: list[tuple[SourceReport, int, int]] = []
@@ -761,8 +762,8 @@ def load_trust_store(
     for report, start, stop in spans:
         kept = bisect_left(first, stop) - bisect_left(first, start)
         report.aliases = stop - start - kept
-        owned.append((report, to_read[done:done + kept]))
-        owner.update(zip(owned[-1][1], repeat(report)))
+        owned_files.append((report, done, done + kept))
+        owner.update(zip(to_read[done:done + kept], repeat(report)))
         done += kept
     if impl.IMPLEMENTATION == "c":
         to_sizes = sizes if len(first) == len(paths) else array("q", map(sizes.__getitem__, first))
@@ -777,11 +778,26 @@ def load_trust_store(
     refused = _refused_by_openssl(result)
     for path, problem in read_problems.items():
         owner[path].problems.append(problem)
-    for report, names in owned:  # the per-file counts summed without a Python loop per file
-        scanned = list(filter(None, map(result.per_file.get, names)))
-        report.files += len(scanned)
-        report.certificates += sum(map(attrgetter("found"), scanned))
-        report.unique += sum(map(attrgetter("unique"), scanned))
+    # The per-file counts summed without a Python loop per file: when the scanner gives them in
+    # scan order and every file was read (the usual case: the files after the system store's
+    # items, in to_read's order), as slices; else through the per-file dict.
+    counts = result.file_counts()
+    head = len(counts[0]) - len(to_read) if counts is not None else -1
+    if counts is not None and head >= 0 and counts[0][head:] == to_read:  # a pointer compare each
+        scanned, found, unique = counts
+        for report, start, stop in owned_files:
+            report.files += stop - start
+            report.certificates += sum(found[head + start:head + stop])
+            report.unique += sum(unique[head + start:head + stop])
+        stats = file_stats(scanned[:head], found[:head], unique[:head])  # the items before the files
+    else:
+        owned += ((report, to_read[start:stop]) for report, start, stop in owned_files)
+        stats = result.per_file
+    for report, names in owned:  # system stores' items (and files, when not all were read)
+        counted = list(filter(None, map(stats.get, names)))
+        report.files += len(counted)
+        report.certificates += sum(map(attrgetter("found"), counted))
+        report.unique += sum(map(attrgetter("unique"), counted))
     per_file: dict[str, int] = {}
     for problem in result.problems:
         if problem.path in owner:
