@@ -718,7 +718,7 @@ def load_trust_store(
 
     from bisect import bisect_left
     from itertools import repeat
-    from operator import attrgetter
+    from operator import add, attrgetter, lshift
 
     from . import _scan
 
@@ -729,7 +729,7 @@ def load_trust_store(
     owned: list[tuple[SourceReport, list[str]]] = []  # what each report's counts come from
     owned_files: list[tuple[SourceReport, int, int]] = []  # a file source's span of to_read
     paths: list[str] = []
-    keys: list[tuple[int, int]] = []
+    keys: list[int] = []  # each path's file identity, (device, inode) as one int
     spans: list[tuple[SourceReport, int, int]] = []
     sizes = array("q")  # each path's size as listed
     system_items: list[tuple[str, bytes]] = []
@@ -751,7 +751,9 @@ def load_trust_store(
         sizes += ids[0::6]
         spans.append((report, len(paths), len(paths) + len(listing.files)))
         paths += listing.files
-        keys += zip(ids[2::6], ids[1::6])  # (device, inode)
+        # device * 2**64 + inode (each a signed 64-bit number): one int per file, not a tuple
+        # (50,000 tuples set off garbage collections that cost more than the rest of this).
+        keys += map(add, map(lshift, ids[2::6], repeat(64)), ids[1::6])
     # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
     # also SSL_CERT_FILE): the first path is read, the others are counted as aliases. (Each
     # key's first index, without a Python loop per file: later items of the dict overwrite
