@@ -122,7 +122,7 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
         der.certs = ders
         assert wa.add_der(*der.der(), hashes, origins)
         wb.add(_scan_py.pem_encode(ders), hashes, origins)
-        assert wa._index == wb._index
+        assert wa.index() == wb.index()
         assert not wa.add_der(*der.der(), hashes, origins)  # only into an empty writer
     finally:
         wa.close()
@@ -131,10 +131,10 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
     assert entry == _entry(b)
     assert all(mode == 0o600 for mode, _data, _names in entry.values())
     pems = _scan_py.pem_encode(ders)
-    for (name, _origin, position), pem, h in zip(wa._index, pems, hashes):
+    for (name, _origin, position), pem, h in zip(wa.index(), pems, hashes):
         _mode, data, same_file = entry[name]
         assert data.split(b"-----END CERTIFICATE-----\n")[position] + b"-----END CERTIFICATE-----\n" == pem
-        group = {n for n, _o, _p in wa._index if n.startswith(f"{h:08x}.")}
+        group = {n for n, _o, _p in wa.index() if n.startswith(f"{h:08x}.")}
         assert group <= set(same_file)  # a hash group is never split across files
         assert len(same_file) <= max(cache.BUCKET, len(group))
 
