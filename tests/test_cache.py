@@ -299,10 +299,11 @@ def test_a_bad_entry_is_rebuilt_never_trusted(fault: str, certdir: Path, hermeti
 
 @pytest.mark.parametrize("index", [
     b"not json", b"[]", b'[["00000000.0", "/x.pem", 0]]',  # the triples of format 3
-    b'{"names": [], "origins": [], "places": []}',  # fewer than the metadata's count
-    b'{"names": ["../../x"], "origins": ["/x.pem"], "places": [0]}',
-    b'{"names": ["00000000.0"], "origins": [1], "places": [0]}',
-    b'{"names": ["00000000.0"], "origins": ["/x.pem"], "places": [true]}',
+    b'{"names": [], "origins": [], "places": []}',  # the lists of a draft of format 4
+    b'{"names": "", "origins": "", "places": ""}',  # fewer than the metadata's count
+    b'{"names": "../../x", "origins": "/x.pem", "places": "0"}',
+    b'{"names": "00000000.0", "origins": "/x.pem", "places": "-1"}',
+    b'{"names": "00000000.0", "origins": "/x.pem", "places": "0", "more": ""}',
 ])
 def test_a_damaged_index_is_never_read_back(index: bytes, certdir: Path, hermetic_env: HermeticEnv) -> None:
     """The index is read only when a warm store's certificates are asked for: one the writer
@@ -313,9 +314,10 @@ def test_a_damaged_index_is_never_read_back(index: bytes, certdir: Path, hermeti
     expected = load(certdir, TLSBACK_STORE="eager").store.certs
     entry = Path(warm.store.lazy_dir or "")
     count = json.loads((entry / cache.META_NAME).read_text())["count"]
-    if index.startswith(b'{"names": ["'):  # one certificate's columns: the metadata's count of them
+    if index.startswith((b'{"names": "0', b'{"names": ".')):  # one certificate's columns: the metadata's count of them
         columns = json.loads(index)
-        index = json.dumps({k: v * count for k, v in columns.items()}).encode()
+        seps = {"names": " ", "origins": "\0", "places": " ", "more": ""}
+        index = json.dumps({k: seps[k].join([v] * count) for k, v in columns.items()}).encode()
     (entry / cache.INDEX_NAME).write_bytes(index)
     assert warm.store.certs == expected
     assert warm.store.cache["state"] == "eager" and "damaged" in warm.store.cache["reason"]
