@@ -35,7 +35,7 @@ from tlsback.bench import make_cert
 
 
 def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
-    bulk = loader._read_bulk(paths, size_hint)
+    bulk = _ext.read_files(paths, size_hint, loader.MAX_FILE_SIZE)
     assert bulk is not None  # else both sides below would be the Python reader
     c_items, c_problems = loader._read_files(paths, bulk)
     py_items, py_problems = loader._read_files(paths)
@@ -170,7 +170,7 @@ def test_scan_read_scans_as_scan_files(tmp_path_factory: pytest.TempPathFactory,
         p.write_bytes(b"".join(_scan_py.pem_encode([make_cert(1000 + c) for c in certs])) + b"junk\n" * (i % 2))
         paths.append(str(p))
     items = [("system store", make_cert(1000 + c)) for c in system]
-    bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
+    bulk = _ext.read_files(paths, sum(os.path.getsize(p) for p in paths), loader.MAX_FILE_SIZE)
     assert bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(paths)
     got = _scan_c.scan_read(items, paths, bulk[0])
     read = [(p, (d / Path(p).name).read_bytes()) for p in paths]
@@ -189,7 +189,7 @@ def test_files_over_one_buffer_are_read_into_several_and_scanned_as_one(
         items.append((str(p), p.read_bytes()))
     paths = [p for p, _ in items]
     monkeypatch.setattr(_ext, "_BUFFER_MAX", 0)  # each buffer: the 4 KiB slack, a few files
-    bulk = loader._read_bulk(paths, sum(len(data) for _, data in items))
+    bulk = _ext.read_files(paths, sum(len(data) for _, data in items), loader.MAX_FILE_SIZE)
     assert bulk is not None and len(bulk[0]) > 3 and bulk[1].count(0) == len(paths)
     got = _scan_c.scan_read([], paths, bulk[0])
     assert got == _scan_c.scan_files(items) == _scan_py.scan_files(items)

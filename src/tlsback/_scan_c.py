@@ -183,7 +183,7 @@ class Scan:
     def read(self, paths: Sequence[str], buffers: Sequence[tuple[Any, Sequence[int]]]) -> None:
         """The files of ``paths`` as ``_ext.read_files`` left them in ``buffers`` (see ``scan_read``)."""
         if sum(len(ends) for _buf, ends in buffers) != len(paths):
-            raise ValueError("scan_read: the buffers do not hold one file per path")
+            raise ValueError("Scan.read: the buffers do not hold one file per path")
         first = 0
         for buf, ends in buffers:
             if ends:

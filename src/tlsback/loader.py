@@ -399,17 +399,6 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
     return items, problems
 
 
-def _read_bulk(paths: Sequence[str], size_hint: int) -> tuple[list[Any], array[int], array[int]] | None:
-    """``_ext.read_files`` (see ``_read_files``), or None without the extension or on Windows."""
-    if not paths:
-        return None
-    try:
-        from . import _ext
-    except ImportError:  # not built or stale: the scanner's selection says so
-        return None
-    return _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
-
-
 # The C scanner's files are read and scanned in chunks of about this many bytes (as listed): the
 # memory of a cold build is the unique certificates plus a few chunks, whatever the store's size.
 READ_CHUNK = 4 * 1024 * 1024
