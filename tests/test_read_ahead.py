@@ -196,3 +196,20 @@ def test_a_system_stores_items_before_the_files_are_counted_per_source(
     c, python = load("c"), load("python")
     assert _view(c) == _view(python)
     assert [(r.files, r.certificates, r.unique) for r in c.sources][0] == (2, 5, 4)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_without_a_thread_to_be_had_the_files_are_read_in_line(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """At interpreter exit (3.12+) or at a thread limit, ``Thread.start`` raises RuntimeError:
+    the load reads the chunks itself, with the same result."""
+    d = _tree(tmp_path / "certs")
+    monkeypatch.setattr(loader, "READ_AHEAD_MIN", 0)
+    expected = _view(_load(d, "python"))
+
+    def start(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    assert _view(_load(d, "c")) == expected
+    assert not _threads()

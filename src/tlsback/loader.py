@@ -501,7 +501,12 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
         start, stop, nbytes = span
         return _ext.read_files(list(paths[start:stop]), nbytes, MAX_FILE_SIZE)
 
-    ahead = _ReadAhead(read, spans, READ_AHEAD_DEPTH) if total >= READ_AHEAD_MIN else None
+    ahead = None
+    if total >= READ_AHEAD_MIN:
+        try:
+            ahead = _ReadAhead(read, spans, READ_AHEAD_DEPTH)
+        except RuntimeError:  # no thread to be had (at interpreter exit, a thread limit): read here
+            ahead = None
     waited = 0.0
     try:
         for span in spans:
