@@ -1,4 +1,5 @@
-"""A tiny SOCKS5 proxy on 127.0.0.1 for the tests (RFC 1928, RFC 1929 user/password).
+"""A tiny SOCKS proxy on 127.0.0.1 for the tests: SOCKS5 (RFC 1928, RFC 1929 user/password),
+and SOCKS4 / SOCKS4a (an IPv4 address, or a name the proxy resolves; the user id is recorded).
 
     with Socks5Proxy() as proxy:                       # or Socks5Proxy(auth=("u", "p"))
         session.get(srv.url, proxies={"https": proxy.url})      # socks5h://127.0.0.1:PORT
@@ -50,6 +51,7 @@ class Socks5Proxy(_BaseServer):
         super().__init__("127.0.0.1")
         self.auth = auth
         self.targets: list[tuple[str, int]] = []
+        self.socks4_users: list[str] = []  # the user id of each SOCKS4 request
         # The handler class is never used: _serve_connection speaks SOCKS itself.
         self._make_httpd(http.server.BaseHTTPRequestHandler)
 
@@ -74,8 +76,10 @@ class Socks5Proxy(_BaseServer):
 
     def _negotiate(self, conn: socket.socket) -> socket.socket | None:
         version, count = _read(conn, 2)
+        if version == 4:
+            return self._negotiate4(conn, command=count)
         if version != 5:
-            raise ValueError(f"not SOCKS5: version {version}")
+            raise ValueError(f"not SOCKS4 or SOCKS5: version {version}")
         methods = _read(conn, count)
         wanted = 0x02 if self.auth is not None else 0x00
         if wanted not in methods:
@@ -120,5 +124,37 @@ class Socks5Proxy(_BaseServer):
             reply(0x05)  # "connection refused"
             return None
         reply(0x00)
+        return upstream
+
+    def _negotiate4(self, conn: socket.socket, command: int) -> socket.socket | None:
+        def until_nul() -> bytes:
+            data = b""
+            while not data.endswith(b"\0"):
+                data += _read(conn, 1)
+                if len(data) > 255:
+                    raise ValueError("SOCKS4 field too long")
+            return data[:-1]
+
+        (port,) = struct.unpack("!H", _read(conn, 2))
+        address = _read(conn, 4)
+        user = until_nul().decode("ascii")
+        # SOCKS4a: 0.0.0.x (x not 0) means "the name follows, the proxy resolves it".
+        host = until_nul().decode("ascii") if address[:3] == b"\0\0\0" and address[3] else socket.inet_ntoa(address)
+        with self._lock:
+            self.targets.append((host, port))
+            self.socks4_users.append(user)
+
+        def reply(granted: bool) -> None:
+            conn.sendall(bytes([0, 0x5A if granted else 0x5B]) + b"\0" * 6)
+
+        if command != 1 or host not in _LOCAL:  # CONNECT to 127.0.0.1 only
+            reply(False)
+            return None
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            reply(False)
+            return None
+        reply(True)
         return upstream
 

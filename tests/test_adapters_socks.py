@@ -1,4 +1,7 @@
-"""requests and urllib3 through a SOCKS5 proxy, against real local servers.
+"""requests, urllib3 and httpx through a SOCKS proxy, against real local servers.
+
+requests and urllib3 (PySocks) through SOCKS5, SOCKS5h, SOCKS4 and SOCKS4a; httpx (socksio)
+through SOCKS5, sync and async.
 
 What they guarantee (docs/adapters.md, "Proxies"): the TLS to the target, tunnelled through the
 SOCKS proxy, is tlsback's: its trust store and its verification policy; an allowed insecure host
@@ -142,6 +145,48 @@ def test_requests_verify_arguments_and_socks_auth(
     assert [r.path for r in bad.requests] == ["/unverified", "/own-ca"]
     assert not good.requests
     assert proxy.targets == [("localhost", bad.port)] * 3 + [("localhost", good.port)]
+
+
+def _through_proxy(client: str, via: str, pki: PKI, other_pki: PKI, servers: Servers,
+                   tmp_path: Path) -> tuple[HTTPSServer, HTTPSServer]:
+    """Verified with tlsback's store only, refused when untrusted, allowed insecure by the
+    target's rule (not another port's); returns (good, bad) for the proxy checks."""
+    good = servers(pki)
+    bad = servers(other_pki)
+    cfg = make_cfg("rustls", tmp_path, ca=pki, insecure=f"localhost:{bad.port}")
+    assert fetch(client, cfg, good.url + "/via", proxy=via) == (200, DEFAULT_BODY)
+    assert fetch(client, cfg, bad.url + "/allowed", proxy=via).status == 200
+    expect_cert_error(client, make_cfg("rustls", tmp_path, ca=pki), bad.url + "/refused", proxy=via)
+    elsewhere = make_cfg("rustls", tmp_path, ca=pki, insecure=f"localhost:{bad.port + 1}")
+    expect_cert_error(client, elsewhere, bad.url + "/refused", proxy=via)
+    assert [r.path for r in good.requests] == ["/via"]
+    assert [r.path for r in bad.requests] == ["/allowed"]
+    return good, bad
+
+
+@pytest.mark.parametrize("client", SOCKS_CLIENTS)
+@pytest.mark.parametrize("scheme", ["socks4a", "socks4"])
+def test_socks4_proxies(client: str, scheme: str, pki: PKI, other_pki: PKI, servers: Servers,
+                        tmp_path: Path, socks_proxy: Callable[..., Socks5Proxy]) -> None:
+    """SOCKS4a (the proxy resolves the name) and SOCKS4 (the client does, and sends an IPv4
+    address): the same verification and the same insecure-host decision on the target."""
+    proxy = socks_proxy()
+    good, bad = _through_proxy(client, _via(proxy, scheme), pki, other_pki, servers, tmp_path)
+    hosts = {host for host, _ in proxy.targets}
+    assert hosts == ({"localhost"} if scheme == "socks4a" else {"127.0.0.1"})
+    assert {port for _, port in proxy.targets} == {good.port, bad.port}
+
+
+@pytest.mark.parametrize("client", ["httpx", "httpx_async"])
+def test_httpx_through_socks5(client: str, pki: PKI, other_pki: PKI, servers: Servers, tmp_path: Path,
+                              socks_proxy: Callable[..., Socks5Proxy]) -> None:
+    """httpx's SOCKS5 transport (socksio) with tlsback's contexts: the same verification and
+    insecure-host decision as a direct connection, every connection through the proxy."""
+    pytest.importorskip("socksio", reason="socksio (the test extra) is not installed")
+    proxy = socks_proxy()
+    good, bad = _through_proxy(client, _via(proxy, "socks5"), pki, other_pki, servers, tmp_path)
+    assert {host for host, _ in proxy.targets} == {"localhost"}  # httpx sends the name
+    assert {port for _, port in proxy.targets} == {good.port, bad.port}
 
 
 def test_urllib3_socks_refuses_tls_keywords(tmp_path: Path) -> None:
