@@ -402,10 +402,12 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
 # The C scanner's files are read and scanned in chunks of about this many bytes (as listed): the
 # memory of a cold build is the unique certificates plus a few chunks, whatever the store's size.
 READ_CHUNK = 4 * 1024 * 1024
-# From this many bytes to read (more than two chunks) a worker thread reads the next chunks
-# while this one is scanned: the C calls release the GIL, so reading and scanning run on two
-# cores (a wall-time gain; the CPU time stays the same). Below it a thread costs more than the
-# overlap gives. Measured by benchmarks/bench_tree_ab.py (docs/cache.md).
+# From this many bytes to read (three chunks, about 8,000 certificate files) a worker thread
+# reads the next chunks while this one is scanned: the C calls release the GIL, so reading and
+# scanning can run on two cores (a wall-time gain only, where a core is free; the CPU time does
+# not drop). A smaller store has too few chunks to overlap for the thread's start to pay.
+# (Not yet settled on an idle machine: benchmarks/bench_tree_ab.py against a tree with this set
+# beyond reach shows the difference.)
 READ_AHEAD_MIN = 3 * READ_CHUNK
 # How many chunks the worker may read ahead of the scan (each one is memory held).
 READ_AHEAD_DEPTH = 2
