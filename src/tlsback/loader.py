@@ -402,13 +402,13 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
 # The C scanner's files are read and scanned in chunks of about this many bytes (as listed): the
 # memory of a cold build is the unique certificates plus a few chunks, whatever the store's size.
 READ_CHUNK = 4 * 1024 * 1024
-# From this many bytes to read (three chunks, about 8,000 certificate files) a worker thread
+# From this many bytes to read (six chunks, about 16,000 certificate files) a worker thread
 # reads the next chunks while this one is scanned: the C calls release the GIL, so reading and
-# scanning can run on two cores (a wall-time gain only, where a core is free; the CPU time does
-# not drop). A smaller store has too few chunks to overlap for the thread's start to pay.
-# (Not yet settled on an idle machine: benchmarks/bench_tree_ab.py against a tree with this set
-# beyond reach shows the difference.)
-READ_AHEAD_MIN = 3 * READ_CHUNK
+# scanning can run on two cores. A wall-time gain only, where a core is free; the CPU time grows
+# a little (the scan reads buffers another core wrote). Measured (docs/cache.md, in-process,
+# medians of 10, one core busy elsewhere): 50,000 certificates (74 MiB) 387 -> 303 ms wall,
+# 386 -> 411 ms CPU; 10,000 (15 MiB) 85 -> 87 ms wall, 83 -> 97 ms CPU: not worth a thread.
+READ_AHEAD_MIN = 6 * READ_CHUNK
 # How many chunks the worker may read ahead of the scan (each one is memory held).
 READ_AHEAD_DEPTH = 2
 
