@@ -133,20 +133,117 @@ def test_client_certificate_reaches_requests(pki: PKI, https_server: Any, corp_e
     assert srv.requests[-1].client_subject == "CN=tlsback client"
 
 
-def test_insecure_rule_without_port_is_honoured_with_port_is_not(other_pki: PKI, https_server: Any,
-                                                                 corp_env: Path) -> None:
-    """``localhost`` turns verification off for localhost; ``localhost:PORT`` cannot be decided by
-    a context, so the host stays verified."""
+def _two_servers(https_server: Any, other_pki: PKI) -> tuple[Any, Any]:
+    """Two servers on 127.0.0.1 with a certificate nothing trusts: only a rule lets them through."""
+    return https_server(other_pki), https_server(other_pki)
+
+
+def test_insecure_rule_port_is_honoured_where_the_socket_shows_it(other_pki: PKI, https_server: Any,
+                                                                  corp_env: Path) -> None:
+    """A rule with a port applies to a connection straight to that port of that host (the
+    socket's peer), by name or by address, and never to the same host's other port; a rule
+    without a port applies to every port of its host, and to no other host."""
+    import requests
+
+    a, b = _two_servers(https_server, other_pki)
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[f"localhost:{a.port}"]))
+    assert requests.get(a.url, timeout=10).status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(b.url, timeout=10)
+    with pytest.raises(requests.exceptions.SSLError):  # 127.0.0.1 is another host to the rule
+        requests.get(a.ip_url, timeout=10)
+
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[f"https://127.0.0.1:{a.port}"]))
+    assert _urlopen(a.ip_url).startswith(b"hello")  # urllib: http.client's own default context
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED|UnknownIssuer"):
+        _urlopen(b.ip_url)
+
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=["localhost"]))
+    assert requests.get(a.url, timeout=10).status_code == 200
+    assert requests.get(b.url, timeout=10).status_code == 200
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(b.ip_url, timeout=10)
+
+
+def test_insecure_rule_port_through_a_proxy_is_not_applied(other_pki: PKI, https_server: Any,
+                                                           connect_proxy: Any, corp_env: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Through a proxy the socket's peer is the proxy (here on the host's own address): its port
+    is not the URL's. A rule naming the proxy's port does not cover the server's, and a rule
+    naming the server's port cannot be checked: both stay verified, and the log says why."""
     import requests
 
     srv = https_server(other_pki)
-    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=["localhost"]))
+    proxy = connect_proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    for port in (proxy.port, srv.port):
+        tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[f"localhost:{port}"]))
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(srv.url, timeout=10)
+    assert proxy.targets == [f"localhost:{srv.port}"] * 2
+    assert "not connected straight to that host (a proxy?)" in caplog.text
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=["localhost"]))  # no port: applies
     assert requests.get(srv.url, timeout=10).status_code == 200
-    with pytest.raises(requests.exceptions.SSLError):  # 127.0.0.1 is not covered by the rule
-        requests.get(srv.ip_url, timeout=10)
+
+
+def _raw_tls(url: str, alpn: list[str] | None) -> str | None:
+    """A TLS connection as a non-HTTP client makes one (SMTP, IMAP, a database driver): the
+    default context, the host's name, ALPN as given; returns the negotiated protocol version."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    ctx = ssl.create_default_context()
+    if alpn is not None:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock, \
+            ctx.wrap_socket(sock, server_hostname=parts.hostname) as tls:
+        return tls.version()
+
+
+def test_insecure_rules_apply_only_to_connections_that_say_https(other_pki: PKI, https_server: Any,
+                                                                 corp_env: Path) -> None:
+    """A rule names HTTPS URLs: a TLS connection that does not offer HTTP (alone) in ALPN may be
+    any protocol, and stays verified to that host whatever the rule, ``*`` included."""
+    srv = https_server(other_pki)
+    for rule in ("*", "localhost", f"https://localhost:{srv.port}"):
+        tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[rule]))
+        for alpn in (None, ["imap"], ["h2", "smtp"]):
+            with pytest.raises(ssl.SSLCertVerificationError):
+                _raw_tls(srv.url, alpn)
+        assert _raw_tls(srv.url, ["h2", "http/1.1"]) in ("TLSv1.2", "TLSv1.3")
+
+
+def test_insecure_rule_port_is_unknown_without_a_socket(other_pki: PKI, https_server: Any,
+                                                        corp_env: Path) -> None:
+    """Memory BIOs (asyncio, anyio: httpx's async client, aiohttp) have no socket to show the
+    port: a rule with a port does not apply, one without does (aiohttp's own default context,
+    which offers no ALPN, is marked as the HTTPS client it is)."""
+    import httpx
+
+    aiohttp = pytest.importorskip("aiohttp")
+    srv = https_server(other_pki)
+
+    async def httpx_get() -> int:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return (await client.get(srv.url)).status_code
+
+    async def aiohttp_get() -> int:
+        async with aiohttp.ClientSession() as session, session.get(srv.url) as r:
+            await r.read()
+            return int(r.status)
+
     tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=[f"localhost:{srv.port}"]))
-    with pytest.raises(requests.exceptions.SSLError):
-        requests.get(srv.url, timeout=10)
+    with pytest.raises(httpx.ConnectError):
+        asyncio.run(httpx_get())
+    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+        asyncio.run(aiohttp_get())
+    tlsback.inject_into_ssl(tlsback.load(allow_insecure_host=["localhost"]))
+    assert asyncio.run(httpx_get()) == 200
+    assert asyncio.run(aiohttp_get()) == 200
 
 
 def test_policy_applies_to_injected_contexts(https_server: Any, tmp_path: Path,

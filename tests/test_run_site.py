@@ -123,3 +123,94 @@ def test_install_injects_at_once_when_ssl_is_already_loaded(corp_dir: Path, monk
         assert not [f for f in sys.meta_path if isinstance(f, _site._InjectAfterSSL)]  # nothing deferred
     finally:
         inject.extract_from_ssl()
+
+
+def _tlsback_copy(root: Path, version: str | None) -> Path:
+    """A second, real tlsback installation under ``root`` (this one's files, compiled scanner
+    included), with another ``__version__`` if ``version`` is given."""
+    import shutil
+
+    import tlsback
+
+    target = root / "tlsback"
+    shutil.copytree(Path(tlsback.__file__).parent, target, ignore=shutil.ignore_patterns("__pycache__"))
+    if version is not None:
+        (target / "_version.py").write_text(f'__version__ = "{version}"\n')
+    return root
+
+
+def _run_with_first_on_path(copy: Path, script: str, env: dict[str, str]) -> Any:
+    """``tlsback run`` (this tlsback) starting a Python whose path has ``copy`` right after
+    run's own hook directory, before the tlsback ``run`` came from."""
+    shell = 'PYTHONPATH="${PYTHONPATH%%' + os.pathsep + '*}' + os.pathsep + '$0" exec "$1" -c "$2"'
+    return run(tlsback_cmd("run", "--", "sh", "-c", shell, str(copy), sys.executable, script), env)
+
+
+_WHICH = ("import sys; print('started', flush=True); import ssl, tlsback, tlsback.inject; "
+          "print(tlsback.__version__, tlsback.__file__, tlsback.inject.injected() is not None)")
+
+
+def test_a_child_importing_another_tlsback_version_stops_before_it_runs(corp_dir: Path, tmp_path: Path) -> None:
+    """Another tlsback version first on the child's path would read the same settings with its
+    own parser and rules: the child stops before the program runs (exit 1, one line naming both
+    versions and where they are, and the opt-out); with TLSBACK_RUN_ALLOW_UNINJECTED=1 it runs
+    uninjected, told so, and its own tlsback is not injected behind its back."""
+    import tlsback
+
+    copy = _tlsback_copy(tmp_path / "other", "0.0.1+other")
+    stopped = _run_with_first_on_path(copy, _WHICH, child_env(SSL_CERT_DIR=corp_dir))
+    assert stopped.returncode == 1 and stopped.stdout == "", stopped.stderr
+    lines = stopped.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert f"imports tlsback 0.0.1+other from {copy / 'tlsback'}, but" in lines[0]
+    assert f"`tlsback run` is tlsback {tlsback.__version__} from {Path(tlsback.__file__).parent}" in lines[0]
+    assert "before the program ran" in lines[0] and "TLSBACK_RUN_ALLOW_UNINJECTED=1" in lines[0]
+
+    allowed = _run_with_first_on_path(copy, _WHICH, child_env(SSL_CERT_DIR=corp_dir,
+                                                              TLSBACK_RUN_ALLOW_UNINJECTED="1"))
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.split() == ["started", "0.0.1+other", str(copy / "tlsback" / "__init__.py"), "False"]
+    assert len(allowed.stderr.splitlines()) == 1 and "not injected" in allowed.stderr
+
+
+def test_a_child_importing_the_same_tlsback_version_elsewhere_is_injected(corp_dir: Path, tmp_path: Path) -> None:
+    """The same version in another place (a project's virtual environment) reads the settings
+    the same way: the child uses its own copy, injected."""
+    import tlsback
+
+    copy = _tlsback_copy(tmp_path / "same", None)
+    result = _run_with_first_on_path(copy, _WHICH, child_env(SSL_CERT_DIR=corp_dir))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["started", tlsback.__version__, str(copy / "tlsback" / "__init__.py"), "True"]
+    assert result.stderr == ""
+
+
+def test_run_applies_a_port_rule_to_its_port_only_and_to_https_only(other_pki: PKI, https_server: Any,
+                                                                    corp_dir: Path) -> None:
+    """Under `tlsback run`, `localhost:PORT` turns verification off for requests to that port
+    only; a TLS connection to that same port that does not say it is HTTP (ALPN) is verified."""
+    a, b = https_server(other_pki), https_server(other_pki)
+    script = textwrap.dedent(f"""
+        import socket, ssl, requests
+        def raw(alpn):
+            ctx = ssl.create_default_context()
+            if alpn:
+                ctx.set_alpn_protocols(alpn)
+            with socket.create_connection(("localhost", {a.port}), timeout=10) as s:
+                try:
+                    ctx.wrap_socket(s, server_hostname="localhost").close()
+                    return "open"
+                except ssl.SSLCertVerificationError:
+                    return "verified"
+        def get(url):
+            try:
+                return str(requests.get(url, timeout=10).status_code)
+            except requests.exceptions.SSLError:
+                return "verified"
+        print(get({a.url!r}), get({b.url!r}), raw(["http/1.1"]), raw(None))
+    """)
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    result = run(tlsback_cmd("--allow-insecure-host", f"localhost:{a.port}", "run", "--", sys.executable,
+                             "-c", script), env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["200", "verified", "open", "verified"]

@@ -10,7 +10,8 @@ Two routes, both documented in docs/run.md:
   holding a ``sitecustomize.py`` goes first on ``PYTHONPATH``; it calls
   :func:`tlsback.inject_into_ssl` and then runs the ``sitecustomize`` that was there before.
   A Python program gets tlsback's policy, backend and per-host insecure rules, not only its
-  certificates; one in which the injection fails stops before it runs (exit status 1, one line
+  certificates, from its own tlsback if it has one of the same version; one that imports
+  another version, or in which the injection fails, stops before it runs (exit status 1, one line
   naming the cause and ``TLSBACK_RUN_ALLOW_UNINJECTED=1``, the opt-out).
 """
 
@@ -98,22 +99,43 @@ def _tlsback_failed(cause, stopped):
                       "still apply (TLSBACK_RUN_ALLOW_UNINJECTED)\\n" % (cause,))
 
 
+def _tlsback_site():
+    # The tlsback this Python imports, if it is the version `tlsback run` is: another version
+    # would read the same variables with its own parser and rules (docs/run.md). None when it
+    # is not, after the failure handler has let the program go on uninjected.
+    try:
+        import tlsback
+    except ImportError as exc:
+        if exc.name != "tlsback":
+            raise
+        # An interpreter without tlsback (a fresh venv): import the package `run` came from,
+        # and only it: the directory leaves sys.path again before the program starts.
+        _sys.path.insert(0, {parent!r})
+        try:
+            import tlsback
+        finally:
+            _sys.path.remove({parent!r})
+    version = getattr(tlsback, "__version__", None)
+    if version != {version!r}:
+        _tlsback_failed("this Python imports tlsback %s from %s, but `tlsback run` is tlsback %s "
+                        "from %s, and another version may read the same settings otherwise; "
+                        "install tlsback %s in it, or use the `tlsback run` of its own environment"
+                        % (version, _os.path.dirname(getattr(tlsback, "__file__", None) or "")
+                           or list(tlsback.__path__),
+                           {version!r}, {origin!r}, {version!r}), "before the program ran")
+        return None
+    import tlsback._site as site
+    return site
+
+
 def _tlsback_run():
     here = _os.path.dirname(_os.path.abspath(__file__))
     try:
-        try:
-            import tlsback._site as site
-        except ImportError:
-            # An interpreter without tlsback (a fresh venv): import the package `run` came from,
-            # and only it: the directory leaves sys.path again before the program starts.
-            _sys.path.insert(0, {parent!r})
-            try:
-                import tlsback._site as site
-            finally:
-                _sys.path.remove({parent!r})
+        site = _tlsback_site()
         # The settings now; the injection at the program's first `import ssl` (docs/run.md).
-        site.install(lambda cause: _tlsback_failed(
-            cause, "when it first imported ssl, before any TLS connection"))
+        if site is not None:
+            site.install(lambda cause: _tlsback_failed(
+                cause, "when it first imported ssl, before any TLS connection"))
     except Exception as exc:
         # One line, whatever the message holds.
         _tlsback_failed("%s: %s" % (type(exc).__name__, " ".join(str(exc).splitlines())),
@@ -228,8 +250,9 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
     if python:
         import tlsback
 
-        parent = os.path.dirname(os.path.dirname(os.path.abspath(tlsback.__file__)))
-        code = _SITECUSTOMIZE.format(parent=parent).encode()
+        package = os.path.dirname(os.path.abspath(tlsback.__file__))
+        code = _SITECUSTOMIZE.format(parent=os.path.dirname(package), version=tlsback.__version__,
+                                     origin=package).encode()
         site_dir = _private_file(_root(cfg), "run-" + hashlib.sha256(code).hexdigest()[:16],
                                  "sitecustomize.py", code)
         existing = environment().get("PYTHONPATH")

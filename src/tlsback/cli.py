@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from ._interrupt import exit_interrupted, is_interruption
 from ._version import __version__
 from .config import TLSConfig, load
 from .errors import TlsbackError
@@ -479,8 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        return exit_interrupted()
     except BrokenPipeError:
         # The reader went away (`tlsback info --json | head -3`). Python would complain again
         # when flushing stdout at exit: point it at /dev/null first.
@@ -493,24 +493,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 141  # 128 + SIGPIPE, what a program killed by the closed pipe reports
     except Exception as exc:
-        # Ctrl-C while a module was being imported can reach here wrapped: an exception raised
-        # in a class body's __set_name__ (functools.cached_property) becomes a RuntimeError
-        # whose cause is the KeyboardInterrupt.
-        if not _interrupted(exc):
+        # Ctrl-C while a module was being imported can reach here wrapped (is_interruption).
+        if not is_interruption(exc):
             raise
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-
-
-def _interrupted(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
+        return exit_interrupted()
 
 
 def _main(argv: Sequence[str] | None) -> int:

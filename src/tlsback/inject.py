@@ -22,12 +22,11 @@ What it replaces, and why each (docs/inject.md has the full account):
 
 Per-host insecure rules (``allow-insecure-host``): a client's own per-host switch still works
 (requests ``verify=False``, pip ``--trusted-host``). Contexts made by the injection decide per
-connection from the name being connected to (``server_hostname``): the bare ``*`` and rules
-without a port (``host``, ``https://host``) turn verification off for that host (TLS versions,
-ciphers and the client certificate stay); rules with a port cannot be decided there, since a
-context never learns the port (behind a proxy the socket's peer is the proxy), and are not
-honoured: those hosts stay verified (fail closed, with a warning at injection). tlsback's
-adapters decide on the full URL.
+connection, and a rule applies only where the connection shows what the rule names (it names
+HTTPS URLs): the scheme (the connection offers HTTP, and nothing else, in ALPN), the host (the
+name connected to) and, for a rule with a port, the port (the peer of a socket connected
+straight to that host; unknown through a proxy or without a socket). Anything else stays
+verified (:func:`_route`; docs/inject.md). tlsback's adapters decide on the full URL.
 
 Thread-safe (one lock around the swap), idempotent (a second call only changes the
 configuration), reversible (:func:`extract_from_ssl` restores every replaced object it still
@@ -66,11 +65,13 @@ class _State:
     client_file: str | None = None
     host_rules: Any = None
     export_root: str | None | bool = False  # False: not looked up yet
+    warned: set[str]  # hosts already looked at by _not_applied
     # (module, attribute, original value, our value): restored only if ours is still there.
     patches: list[tuple[Any, str, Any, Any]]
 
     def __init__(self) -> None:
         self.patches = []
+        self.warned = set()
 
 
 _state = _State()
@@ -219,34 +220,113 @@ def _native_system_store(ctx: ssl.SSLContext, cfg: TLSConfig) -> None:
     load_anchors(ctx, bundle_store(cfg))
 
 
-def _route(ctx: ssl.SSLContext, server_hostname: object) -> ssl.SSLContext | None:
-    """The insecure context when ``server_hostname`` matches a rule without a port."""
+def _host_rules(cfg: TLSConfig) -> Any:
+    """The rules a context decides on (:func:`_route`): all but ``http://`` ones (no TLS)."""
+    from .insecure import InsecureHosts
+
+    rules = tuple(r for r in cfg.insecure_hosts if r.scheme != "http")
+    return InsecureHosts(rules) if rules else None
+
+
+#: ALPN protocol ids of HTTP over TLS: a connection that offers only these is an https request.
+_HTTP_ALPN = frozenset({"http/1.1", "h2", "http/1.0", "http/0.9"})
+
+
+def _route(ctx: ssl.SSLContext, server_hostname: object, sock: Any = None) -> ssl.SSLContext | None:
+    """The insecure context when a rule covers this connection, else None (verified).
+
+    Rules name HTTPS URLs (docs/insecure-hosts.md); a context sees a TLS connection. So a rule
+    applies only where the connection shows what the rule names (docs/inject.md, "Per-host
+    insecure rules"):
+
+    * the scheme: https only when the context offers HTTP, and nothing else, in ALPN (as
+      http.client, urllib3 and httpx do; aiohttp's default context is marked): any other TLS
+      (SMTP, IMAP, a database) to the same host stays verified, whatever the rule, ``*`` too;
+    * the host: the name connected to (``server_hostname``, the SNI);
+    * the port, for a rule that names one: the peer port of a socket connected straight to that
+      host (:func:`_direct`); through a proxy, or with no socket (``wrap_bio``), the port is
+      unknown and a rule with a port does not apply.
+    """
     cfg, rules = _state.cfg, _state.host_rules
     if cfg is None or rules is None or not server_hostname or not getattr(ctx, "_tlsback_route", False):
         return None
     host = server_hostname.decode("ascii", "replace") if isinstance(server_hostname, bytes) \
         else str(server_hostname)
     try:
-        # The same matcher as the adapters, on the name the client connects to (its SNI); only
-        # rules without a port are here, so the unknown port does not matter.
+        if not getattr(ctx, "_tlsback_https", False):
+            _not_applied(rules, host, "it does not offer HTTP alone in ALPN, so it may be another protocol")
+            return None
+        # The same matcher as the adapters, on the name the client connects to. Port None: rules
+        # without a port (and `*`) match whatever the port is; a rule with one does not.
         if rules.matches_origin("https", host, None):
             return cfg.insecure_context
+        port = _peer_port(sock)
+        if port is not None and rules.matches_origin("https", host, port):
+            if _direct(sock, host):
+                return cfg.insecure_context
+            _not_applied(rules, host, "its port is not known: the socket is not connected straight to "
+                                      "that host (a proxy?)")
+        elif sock is None:
+            _not_applied(rules, host, "its port is not known (no socket: wrap_bio)")
     except Exception:  # a matcher that cannot decide leaves the host verified (fail closed)
         log.debug("insecure-host matching failed for %s; verifying", host, exc_info=True)
     return None
 
 
-def _host_rules(cfg: TLSConfig) -> Any:
-    """The rules a context can decide on its own: ``*`` and hosts without a port."""
-    from .insecure import InsecureHosts
+def _not_applied(rules: Any, host: str, why: str) -> None:
+    """Say once per host that a rule naming it was not applied to a connection, and why."""
+    if host in _state.warned:
+        return
+    _state.warned.add(host)
+    named = [r for r in rules if r.is_wildcard or type(rules)((r,)).matches_origin("https", host, r.port)]
+    if named:
+        log.warning("allow-insecure-host %s not applied to a TLS connection to %s made through "
+                    "inject_into_ssl(): %s; verified (docs/inject.md)",
+                    ", ".join(str(r) for r in named), host, why)
 
-    rules = tuple(r for r in cfg.insecure_hosts if r.is_wildcard or (r.port is None and r.scheme != "http"))
-    for r in cfg.insecure_hosts:
-        if r not in rules and r.scheme != "http":
-            log.warning("allow-insecure-host %s is not honoured by inject_into_ssl() (a context does "
-                        "not know the port or scheme); that host stays verified. tlsback's adapters "
-                        "honour it (docs/inject.md).", r)
-    return InsecureHosts(rules) if rules else None
+
+def _peer_port(sock: Any) -> int | None:
+    try:
+        peer = sock.getpeername() if sock is not None else None
+    except (OSError, AttributeError):  # not connected, not a socket
+        return None
+    if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[1], int):
+        return peer[1]
+    return None
+
+
+def _direct(sock: Any, host: str) -> bool:
+    """Whether ``sock`` is connected to ``host`` itself, not to a proxy: the environment names
+    no proxy for the host, and the peer address is one of the host's (the IP literal, or an
+    address the name resolves to now, as the client just resolved it). Left open: a proxy a
+    program configures in code, listening on one of the host's own addresses (docs/inject.md)."""
+    import ipaddress
+    import socket
+    import urllib.request
+
+    from .settings import environment
+
+    proxies = {k.lower()[:-6]: v for k, v in environment().items() if v and k.lower().endswith("_proxy")}
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined] # not in typeshed
+    if (proxies.get("https") or proxies.get("all")) and not bypass(host, proxies):
+        return False
+
+    def address(text: str) -> Any:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone is not the address
+        return getattr(ip, "ipv4_mapped", None) or ip  # a dual-stack socket's IPv4 peer
+
+    peer_host, peer_port = sock.getpeername()[:2]
+    peer = address(peer_host)
+    name = host[1:-1] if host.startswith("[") else host
+    try:
+        return bool(address(name) == peer)
+    except ValueError:  # a name, not an address
+        pass
+    try:
+        found = socket.getaddrinfo(name, peer_port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return any(address(str(sockaddr[0])) == peer for *_, sockaddr in found)
 
 
 class InjectedSSLContext(_original_SSLContext):
@@ -278,17 +358,33 @@ class InjectedSSLContext(_original_SSLContext):
             return None
         return super().load_verify_locations(cafile, capath, cadata)
 
-    def wrap_socket(self, sock: Any, *args: Any, **kwargs: Any) -> Any:
-        other = _route(self, kwargs.get("server_hostname"))
-        if other is not None:
-            return other.wrap_socket(sock, *args, **kwargs)
-        return super().wrap_socket(sock, *args, **kwargs)
+    def set_alpn_protocols(self, alpn_protocols: Any) -> None:
+        super().set_alpn_protocols(alpn_protocols)
+        # What the connection is for: only an offer of HTTP alone lets a rule apply (_route).
+        protocols = list(alpn_protocols)
+        self._tlsback_https = bool(protocols) and all(p in _HTTP_ALPN for p in protocols)
 
-    def wrap_bio(self, incoming: Any, outgoing: Any, *args: Any, **kwargs: Any) -> Any:
-        other = _route(self, kwargs.get("server_hostname"))
+    # The stdlib's signatures, spelled out: clients pass server_hostname by position too (anyio
+    # calls wrap_bio(incoming, outgoing, server_side, hostname)).
+    def wrap_socket(self, sock: Any, server_side: bool = False, do_handshake_on_connect: bool = True,
+                    suppress_ragged_eofs: bool = True, server_hostname: Any = None,
+                    session: Any = None) -> Any:
+        wrap = super().wrap_socket
+        other = _route(self, server_hostname, sock)
         if other is not None:
-            return other.wrap_bio(incoming, outgoing, *args, **kwargs)
-        return super().wrap_bio(incoming, outgoing, *args, **kwargs)
+            wrap = other.wrap_socket
+        return wrap(sock, server_side=server_side, do_handshake_on_connect=do_handshake_on_connect,
+                    suppress_ragged_eofs=suppress_ragged_eofs, server_hostname=server_hostname,
+                    session=session)
+
+    def wrap_bio(self, incoming: Any, outgoing: Any, server_side: bool = False,
+                 server_hostname: Any = None, session: Any = None) -> Any:
+        wrap = super().wrap_bio
+        other = _route(self, server_hostname)
+        if other is not None:
+            wrap = other.wrap_bio
+        return wrap(incoming, outgoing, server_side=server_side, server_hostname=server_hostname,
+                    session=session)
 
 
 def _create_default_context(purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH, *, cafile: Any = None,
@@ -338,7 +434,11 @@ def _patch_module(name: str, module: Any) -> None:
         _patch(module, "_preloaded_ssl_context", _create_default_context())
     elif base == "aiohttp.connector" and isinstance(getattr(module, "_SSL_CONTEXT_VERIFIED", None),
                                                     _original_SSLContext):
-        _patch(module, "_SSL_CONTEXT_VERIFIED", _create_default_context())
+        ctx = _create_default_context()
+        # aiohttp's own default, used for its HTTP and WebSocket requests only; it offers no
+        # ALPN, so it is marked as HTTPS here, for the per-host rules (_route).
+        ctx._tlsback_https = True  # type: ignore[attr-defined]
+        _patch(module, "_SSL_CONTEXT_VERIFIED", ctx)
     elif base == "urllib.request" and getattr(module, "_opener", None) is not None:
         _patch(module, "_opener", None)  # urlopen() builds a new default opener, with our context
 
@@ -427,6 +527,7 @@ def inject_into_ssl(cfg: TLSConfig | None = None) -> None:
         _state.client_file = client_file
         _state.host_rules = rules
         _state.export_root = False
+        _state.warned = set()
         if _state.patches:
             return
         _patch(ssl, "create_default_context", _create_default_context)
