@@ -30,11 +30,12 @@ from tests.conftest import import_extension_module  # noqa: E402
 _ext = import_extension_module("_ext")
 
 from tlsback import _scan_c, _scan_py, cache, loader
+from tlsback._scantypes import ScanResult
 from tlsback.bench import make_cert
 
 
 def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
-    bulk = loader._read_bulk(paths, size_hint)
+    bulk = _ext.read_files(paths, size_hint, loader.MAX_FILE_SIZE)
     assert bulk is not None  # else both sides below would be the Python reader
     c_items, c_problems = loader._read_files(paths, bulk)
     py_items, py_problems = loader._read_files(paths)
@@ -117,10 +118,12 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
     a, b = tmp_path_factory.mktemp("c"), tmp_path_factory.mktemp("py")
     wa, wb = cache.EntryWriter(str(a)), cache.EntryWriter(str(b))
     try:
-        assert wa.add_der(ders, hashes, origins)
+        der = ScanResult()
+        der.certs = ders
+        assert wa.add_der(*der.der(), hashes, origins)
         wb.add(_scan_py.pem_encode(ders), hashes, origins)
-        assert wa._index == wb._index
-        assert not wa.add_der(ders, hashes, origins)  # only into an empty writer
+        assert wa.index() == wb.index()
+        assert not wa.add_der(*der.der(), hashes, origins)  # only into an empty writer
     finally:
         wa.close()
         wb.close()
@@ -128,10 +131,10 @@ def test_write_certs_writes_what_the_python_writer_writes(tmp_path_factory: pyte
     assert entry == _entry(b)
     assert all(mode == 0o600 for mode, _data, _names in entry.values())
     pems = _scan_py.pem_encode(ders)
-    for (name, _origin, position), pem, h in zip(wa._index, pems, hashes):
+    for (name, _origin, position), pem, h in zip(wa.index(), pems, hashes):
         _mode, data, same_file = entry[name]
         assert data.split(b"-----END CERTIFICATE-----\n")[position] + b"-----END CERTIFICATE-----\n" == pem
-        group = {n for n, _o, _p in wa._index if n.startswith(f"{h:08x}.")}
+        group = {n for n, _o, _p in wa.index() if n.startswith(f"{h:08x}.")}
         assert group <= set(same_file)  # a hash group is never split across files
         assert len(same_file) <= max(cache.BUCKET, len(group))
 
@@ -145,7 +148,7 @@ def test_write_certs_never_follows_or_overwrites_a_name_that_exists(tmp_path: Pa
     fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with pytest.raises(OSError) as info:
-            _ext.write_certs(fd, [b"\x30\x00", b"\x30\x01"], [1, 1], cache.BUCKET)
+            _ext.write_certs(fd, b"\x30\x00\x30\x01", [2, 4], [1, 1], cache.BUCKET)
     finally:
         os.close(fd)
     assert info.value.errno == errno.EEXIST and info.value.filename == "00000001.1"
@@ -167,39 +170,27 @@ def test_scan_read_scans_as_scan_files(tmp_path_factory: pytest.TempPathFactory,
         p.write_bytes(b"".join(_scan_py.pem_encode([make_cert(1000 + c) for c in certs])) + b"junk\n" * (i % 2))
         paths.append(str(p))
     items = [("system store", make_cert(1000 + c)) for c in system]
-    bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
+    bulk = _ext.read_files(paths, sum(os.path.getsize(p) for p in paths), loader.MAX_FILE_SIZE)
     assert bulk is not None and len(bulk[0]) == 1 and bulk[1].count(0) == len(paths)
     got = _scan_c.scan_read(items, paths, bulk[0])
     read = [(p, (d / Path(p).name).read_bytes()) for p in paths]
     assert got == _scan_c.scan_files(items + read) == _scan_py.scan_files(items + read)
 
 
-def test_a_store_over_one_buffer_is_scanned_in_place_and_as_python_scans_it(
+def test_files_over_one_buffer_are_read_into_several_and_scanned_as_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sources larger than ``_ext``'s buffer (50,000 certificates are over 64 MiB) are read into
-    several buffers; the loader scans them all in place, as it does one, and the store is the
-    Python scanner's, certificate for certificate."""
-    d = tmp_path / "certs"
-    d.mkdir()
+    """Files that grew since the listing go into more buffers than one; ``scan_read`` scans
+    them all in place, as ``scan_files`` (either scanner) scans the same files."""
     ders = [make_cert(2000 + i) for i in range(40)]
+    items = []
     for i, der in enumerate(ders):
-        (d / f"c{i:02d}.pem").write_bytes(b"".join(_scan_py.pem_encode([der, ders[i // 2]])))
-    paths = sorted(str(p) for p in d.iterdir())
+        p = tmp_path / f"c{i:02d}.pem"
+        p.write_bytes(b"".join(_scan_py.pem_encode([der, ders[i // 2]])))
+        items.append((str(p), p.read_bytes()))
+    paths = [p for p, _ in items]
     monkeypatch.setattr(_ext, "_BUFFER_MAX", 0)  # each buffer: the 4 KiB slack, a few files
-    bulk = loader._read_bulk(paths, sum(os.path.getsize(p) for p in paths))
+    bulk = _ext.read_files(paths, sum(len(data) for _, data in items), loader.MAX_FILE_SIZE)
     assert bulk is not None and len(bulk[0]) > 3 and bulk[1].count(0) == len(paths)
-
-    scanned: list[int] = []
-    real = _scan_c.scan_read
-    monkeypatch.setattr(_scan_c, "scan_read", lambda *a: scanned.append(len(a[2])) or real(*a))
-
-    def load(scanner: str) -> loader.TrustStore:
-        return loader.load_trust_store(cert_file=None, cert_dirs=[str(d)], include_platform=False,
-                                       scanner=scanner)
-
-    c, py = load("c"), load("python")
-    assert scanned and scanned[0] > 3  # the in-place scan ran, over every buffer
-    assert c.implementation == "c" and py.implementation == "python"
-    assert (c.certs, c.origins, c.subject_hashes) == (py.certs, py.origins, py.subject_hashes)
-    assert c.certs == ders and c.duplicates == py.duplicates == 40
-    assert [(r.files, r.certificates, r.unique) for r in c.sources] == [(40, 80, 40)]
+    got = _scan_c.scan_read([], paths, bulk[0])
+    assert got == _scan_c.scan_files(items) == _scan_py.scan_files(items)
+    assert got.certs == ders and got.duplicates == 40

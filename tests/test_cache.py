@@ -172,7 +172,7 @@ def test_warm_start_reads_no_file_and_repeats_the_warnings(
     monkeypatch.setattr(loader, "_read_files", no)
     monkeypatch.setattr(_scan, "select", no)
     warm = load(certdir)
-    assert warm.store.cache["state"] == "hit"
+    assert warm.store.cache["state"] == "hit", warm.store.cache
     assert warm.store.lazy_dir == cold.store.lazy_dir
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == cold_warnings
     monkeypatch.setattr(_scan, "select", real_select)  # diagnostics() names the installed scanner
@@ -295,6 +295,33 @@ def test_a_bad_entry_is_rebuilt_never_trusted(fault: str, certdir: Path, hermeti
     assert Path(third.store.lazy_dir or "") == entry and not entry.is_symlink()
     assert verifies(third, https_server(pki).port)
     assert (entry.stat().st_uid, entry.stat().st_mode & 0o777) == (os.geteuid(), 0o700)
+
+
+@pytest.mark.parametrize("index", [
+    b"not json", b"[]", b'[["00000000.0", "/x.pem", 0]]',  # the triples of format 3
+    b'{"names": [], "origins": [], "places": []}',  # the lists of a draft of format 4
+    b'{"names": "", "origins": "", "places": ""}',  # fewer than the metadata's count
+    b'{"names": "../../x", "origins": "/x.pem", "places": "0"}',
+    b'{"names": "00000000.0", "origins": "/x.pem", "places": "-1"}',
+    b'{"names": "00000000.0", "origins": "/x.pem", "places": "0", "more": ""}',
+])
+def test_a_damaged_index_is_never_read_back(index: bytes, certdir: Path, hermetic_env: HermeticEnv) -> None:
+    """The index is read only when a warm store's certificates are asked for: one the writer
+    did not write makes that entry unused, and the certificates come from the sources."""
+    assert load(certdir).store.cache["state"] == "built"
+    warm = load(certdir)
+    assert warm.store.cache["state"] == "hit"
+    expected = load(certdir, TLSBACK_STORE="eager").store.certs
+    entry = Path(warm.store.lazy_dir or "")
+    count = json.loads((entry / cache.META_NAME).read_text())["count"]
+    if index.startswith((b'{"names": "0', b'{"names": ".')):  # one certificate's columns: the metadata's count of them
+        columns = json.loads(index)
+        seps = {"names": " ", "origins": "\0", "places": " ", "more": ""}
+        index = json.dumps({k: seps[k].join([v] * count) for k, v in columns.items()}).encode()
+    (entry / cache.INDEX_NAME).write_bytes(index)
+    assert warm.store.certs == expected
+    assert warm.store.cache["state"] == "eager" and "damaged" in warm.store.cache["reason"]
+    assert load(certdir).store.cache["state"] == "built"  # the entry was discarded
 
 
 def test_a_planted_certificate_in_a_tampered_entry_is_not_trusted(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from array import array
-from itertools import accumulate
+from operator import sub
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -181,13 +181,17 @@ def views(buffers: list[tuple[Any, array[int]]]) -> list[Any]:
     return out
 
 
-def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int], bucket: int
+def write_certs(dir_fd: int, der: Any, ends: Sequence[int], hashes: Sequence[int], bucket: int
                 ) -> tuple[list[str], array[int]]:
     """Write the certificates as PEM into new files of ``dir_fd``, in one C call.
 
     What ``cache.EntryWriter.add`` does with ``pem_encode``'s output: the same names, files,
     hard links, bytes, flags and mode (``bucket``: at most that many certificates per file,
     but whole groups of equal subject hash).
+
+    Args:
+        der: the DER certificates back to back (bytes, or a buffer: ``ScanResult.der``).
+        ends: where each certificate ends in ``der``.
 
     Returns:
         Each certificate's name ``HASH.N`` and its place in its file.
@@ -196,18 +200,21 @@ def write_certs(dir_fd: int, ders: Sequence[bytes], hashes: Sequence[int], bucke
         OSError: a file or link could not be made or written (a short write is ENOSPC), with
             its name; the files made before it stay.
     """
-    n = len(ders)
+    n = len(ends)
     if not n:
         return [], array("I")
-    ends = array("Q", accumulate(map(len, ders)))
+    if not isinstance(ends, array) or ends.typecode != "Q":
+        ends = array("Q", ends)
+    if n != len(hashes) or ends[-1] > len(der):
+        raise ValueError("write_certs: the certificates, their ends and their hashes do not match")
     size = lib.TB_NAME_SIZE
     names = ffi.new("char[]", size * n)  # zeroed: each name is followed by NULs to its slot's end
     positions = array("I", bytes(4 * n))
     work = lib.tb_write_work(n)
-    scratch_size = bucket * lib.tb_pem_size(max(map(len, ders)))
+    scratch_size = bucket * lib.tb_pem_size(max(map(sub, ends, [0, *ends[:-1]])))
     failed = ffi.new("size_t *")
     err = ffi.new("int32_t *")
-    rc = lib.tb_write_certs(dir_fd, b"".join(ders), ffi.from_buffer("uint64_t[]", ends),
+    rc = lib.tb_write_certs(dir_fd, ffi.from_buffer("unsigned char[]", der), ffi.from_buffer("uint64_t[]", ends),
                             ffi.from_buffer("uint32_t[]", array("I", hashes)), n, bucket, names,
                             ffi.from_buffer("uint32_t[]", positions), new_raw("uint32_t[]", work), work,
                             new_raw("unsigned char[]", scratch_size), scratch_size, failed, err)

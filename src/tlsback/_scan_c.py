@@ -21,9 +21,9 @@ from typing import Any
 
 from ._ext import ABI, ffi, lib
 from ._ext import new_raw as _new_raw
-from ._scantypes import SCAN_CODES, FileStats, Problem, ScanResult, scan_problem
+from ._scantypes import SCAN_CODES, Problem, ScanResult, scan_problem
 
-__all__ = ["ABI", "IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
+__all__ = ["ABI", "IMPLEMENTATION", "Scan", "pem_encode", "scan_bytes", "scan_files", "scan_read", "subject_hash"]
 
 IMPLEMENTATION = "c"
 
@@ -132,7 +132,7 @@ class _Store:
         if st.arena_len:
             ffi.memmove(new, st.arena, st.arena_len)
         st.arena, st.arena_cap = new, cap
-        self._keep["arena"] = new
+        self.arena = new  # owns the memory
 
     def reserve(self, nbytes: int, ncerts: int) -> None:
         """Make room for ``ncerts`` more certificates totalling at most ``nbytes`` bytes."""
@@ -149,9 +149,10 @@ class _Store:
             self._arena(max(st.arena_len + nbytes, 2 * st.arena_cap))
 
 
-class _Scan:
-    """One deduplicated scan, fed in chunks: files as ``(path, bytes)`` items, or already laid
-    out back to back in one buffer (``_ext.read_files``: no copy, no object per file)."""
+class Scan:
+    """One deduplicated scan, fed in order: files as ``(path, bytes)`` items, or as
+    ``_ext.read_files`` laid them out back to back in its buffers (no copy, no object per file).
+    ``scan_files`` and ``scan_read`` in steps; ``finish`` gives their result."""
 
     def __init__(self, arena: int) -> None:
         self.result = ScanResult()
@@ -160,6 +161,9 @@ class _Scan:
         self.store = _Store(arena)
         self.scratch = _Scratch()
         self.paths: list[str] = []
+        # Per path of self.paths: certificates found, and how many were new (no object per file).
+        self.found = array("I")
+        self.unique = array("I")
         self.n_problems = ffi.new("size_t *")
 
     def items(self, items: Iterable[tuple[str, bytes]]) -> None:
@@ -176,17 +180,30 @@ class _Scan:
         if chunk_data:
             self._chunk(chunk_paths, b"".join(chunk_data), list(itertools.accumulate(map(len, chunk_data))))
 
-    def buffer(self, paths: Sequence[str], buf: Any, ends: Sequence[int]) -> None:
+    def read(self, paths: Sequence[str], buffers: Sequence[tuple[Any, Sequence[int]]]) -> None:
+        """The files of ``paths`` as ``_ext.read_files`` left them in ``buffers`` (see ``scan_read``)."""
+        if sum(len(ends) for _buf, ends in buffers) != len(paths):
+            raise ValueError("Scan.read: the buffers do not hold one file per path")
+        first = 0
+        for buf, ends in buffers:
+            if ends:
+                self._buffer(paths[first:first + len(ends)], buf, ends)
+                first += len(ends)
+
+    def _buffer(self, paths: Sequence[str], buf: Any, ends: Sequence[int]) -> None:
         """Files laid back to back in ``buf`` (a cffi buffer): file i ends at ``ends[i]``."""
-        first = start = 0
         n = len(paths)
+        if ends[-1] <= CHUNK:  # the loader's chunks: one call, the ends as they are
+            self._chunk(paths, buf, ends)
+            return
+        first = start = 0
         while first < n:
             # As many files as fit in a chunk (at least one), found without a loop per file.
             stop = max(first + 1, bisect.bisect_right(ends, start + CHUNK, first, n))
             self._chunk(paths[first:stop], buf + start, [e - start for e in ends[first:stop]])
             first, start = stop, ends[stop - 1]
 
-    def _chunk(self, chunk_paths: Sequence[str], data: Any, ends: list[int]) -> None:
+    def _chunk(self, chunk_paths: Sequence[str], data: Any, ends: Sequence[int]) -> None:
         nfiles = len(chunk_paths)
         total = ends[-1]
         store, result = self.store, self.result
@@ -199,22 +216,15 @@ class _Scan:
         problems = _new_raw("tb_problem[]", pcap)
         longest = max(map(operator.sub, ends, [0, *ends[:-1]]))
         buf, size = self.scratch.get(longest)
+        # _ext.read_files' ends (an array of uint64) as they are; a list is copied.
+        c_ends = ffi.from_buffer("uint64_t[]", ends) if isinstance(ends, array) else ffi.new("uint64_t[]", ends)
         status = lib.tb_scan_files(
-            store.st, data, ffi.new("uint64_t[]", ends), nfiles, first, found, unique, problems, pcap,
+            store.st, data, c_ends, nfiles, first, found, unique, problems, pcap,
             self.n_problems, buf, size,
         )  # fmt: skip
         _check(status, "tb_scan_files")
-        per_file = result.per_file
-        stats = map(FileStats, ffi.unpack(found, nfiles), ffi.unpack(unique, nfiles))
-        if per_file.keys().isdisjoint(chunk_paths) and len(set(chunk_paths)) == nfiles:
-            per_file.update(zip(chunk_paths, stats))  # the usual case: each path once
-        else:  # a path met again (a system store's items share one label): counts add up
-            for path, st in zip(chunk_paths, stats):
-                if path in per_file:
-                    per_file[path].found += st.found
-                    per_file[path].unique += st.unique
-                else:
-                    per_file[path] = st
+        self.found.frombytes(ffi.buffer(found, 4 * nfiles))
+        self.unique.frombytes(ffi.buffer(unique, 4 * nfiles))
         paths = self.paths
         for p in problems[0 : self.n_problems[0]]:
             result.problems.append(_problem(paths[p.file], p.code, p.line))
@@ -222,13 +232,19 @@ class _Scan:
     def finish(self) -> ScanResult:
         result, st = self.result, self.store.st
         n = st.n_unique
-        arena = ffi.buffer(st.arena, st.arena_len)
-        offs = ffi.unpack(st.u_off, n)
-        lens = ffi.unpack(st.u_len, n)
-        result.certs = [arena[o : o + ln] for o, ln in zip(offs, lens)]
+        # The unique certificates lie back to back in the arena, in store order: it is handed on
+        # as it is (an entry is written from it), the bytes objects made only if asked for.
+        ends = array("Q")
+        ends.frombytes(ffi.buffer(st.u_off, 8 * n))
+        if n:
+            ends.pop(0)
+            ends.append(st.arena_len)
+        # (The buffer of the owning cdata, which it keeps alive: st.arena does not own it.)
+        result.set_der(ffi.buffer(self.store.arena, st.arena_len), ends)
         result.origins = list(map(self.paths.__getitem__, ffi.unpack(st.u_file, n)))
         result.subject_hashes = ffi.unpack(st.u_hash, n)
         result.duplicates = st.n_duplicates
+        result.set_files(self.paths, self.found, self.unique)
         return result
 
 
@@ -243,9 +259,9 @@ def scan_files(items: Iterable[tuple[str, bytes]]) -> ScanResult:
         and subject hash, per-file counts, the number of duplicates and every problem.
     """
     if isinstance(items, (list, tuple)):
-        scan = _Scan(sum(len(d) for _p, d in items))
+        scan = Scan(sum(len(d) for _p, d in items))
     else:
-        scan = _Scan(0)
+        scan = Scan(0)
     scan.items(items)
     return scan.finish()
 
@@ -264,15 +280,9 @@ def scan_read(items: Sequence[tuple[str, bytes]], paths: Sequence[str],
     Returns:
         What ``scan_files`` returns for the same items and files.
     """
-    if sum(len(ends) for _buf, ends in buffers) != len(paths):
-        raise ValueError("scan_read: the buffers do not hold one file per path")
-    scan = _Scan(sum(len(d) for _p, d in items) + sum(ends[-1] for _buf, ends in buffers if ends))
+    scan = Scan(sum(len(d) for _p, d in items) + sum(ends[-1] for _buf, ends in buffers if ends))
     scan.items(items)
-    first = 0
-    for buf, ends in buffers:
-        if ends:
-            scan.buffer(paths[first:first + len(ends)], buf, ends)
-            first += len(ends)
+    scan.read(paths, buffers)
     return scan.finish()
 
 

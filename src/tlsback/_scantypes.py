@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections import namedtuple
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
-__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "scan_problem", "shown"]
+__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "file_stats", "scan_problem", "shown"]
 
 
 def shown(path: str) -> str:
@@ -70,6 +73,19 @@ class FileStats:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
 
+def file_stats(paths: Sequence[str], found: Sequence[int], unique: Sequence[int]) -> dict[str, FileStats]:
+    """Per path, its counts (``ScanResult.set_files``); a path met again (a system store's items
+    share one label) adds up."""
+    if len(set(paths)) == len(paths):  # the usual case: each path once
+        return dict(zip(paths, map(FileStats, found, unique)))
+    out: dict[str, FileStats] = {}
+    for path, f, u in zip(paths, found, unique):
+        stats = out.setdefault(path, FileStats())
+        stats.found += f
+        stats.unique += u
+    return out
+
+
 class ScanResult:
     """The deduplicated certificates of a set of files, with what went wrong.
 
@@ -83,24 +99,75 @@ class ScanResult:
         problems: per-file problems, in input order.
     """
 
-    __slots__ = ("certs", "duplicates", "origins", "per_file", "problems", "subject_hashes")
+    __slots__ = ("_certs", "_der", "_files", "_per_file", "duplicates", "origins", "problems", "subject_hashes")
+    _FIELDS = ("certs", "duplicates", "origins", "per_file", "problems", "subject_hashes")
 
     def __init__(self) -> None:
-        self.certs: list[bytes] = []
+        self._certs: list[bytes] | None = []
+        self._der: tuple[Any, Sequence[int]] | None = None
         self.origins: list[str] = []
         self.subject_hashes: list[int] = []
-        self.per_file: dict[str, FileStats] = {}
+        self._per_file: dict[str, FileStats] | None = {}
+        self._files: tuple[list[str], Sequence[int], Sequence[int]] | None = None
         self.duplicates = 0
         self.problems: list[Problem] = []
 
+    @property
+    def certs(self) -> list[bytes]:
+        if self._certs is None:  # made from der on first use (a lazy store may never need them)
+            der, ends = self._der  # type: ignore[misc]
+            self._certs = list(map(der.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+        return self._certs
+
+    @certs.setter
+    def certs(self, certs: list[bytes]) -> None:
+        self._certs, self._der = certs, None
+
+    def set_der(self, der: Any, ends: Sequence[int]) -> None:
+        """The certificates as they lie back to back in ``der`` (bytes or a buffer whose slices
+        are bytes), certificate ``i`` ending at ``ends[i]``: ``certs`` is made from it when asked."""
+        self._certs, self._der = None, (der, ends)
+
+    @property
+    def per_file(self) -> dict[str, FileStats]:
+        if self._per_file is None:  # made from the counts on first use (the loader sums those)
+            self._per_file = file_stats(*self._files)  # type: ignore[misc]
+        return self._per_file
+
+    def set_files(self, paths: list[str], found: Sequence[int], unique: Sequence[int]) -> None:
+        """The per-file counts as arrays: each file (or item label, as often as it came) in scan
+        order, the certificates found in it and how many were new; ``per_file`` is made from them
+        when asked (a dict of 50,000 objects costs a cold build more than its sums)."""
+        self._files, self._per_file = (paths, found, unique), None
+
+    def file_counts(self) -> tuple[list[str], Sequence[int], Sequence[int]] | None:
+        """What ``set_files`` was given, or None (then only ``per_file`` holds the counts)."""
+        return self._files
+
+    def cert(self, i: int) -> bytes:
+        """``certs[i]``, without making the others."""
+        if self._certs is not None:
+            return self._certs[i]
+        der, ends = self._der  # type: ignore[misc]
+        return der[ends[i - 1] if i else 0:ends[i]]  # type: ignore[no-any-return]
+
+    def der(self) -> tuple[Any, Sequence[int]]:
+        """The certificates back to back, and where each ends (not copied when the scanner
+        left them so: the C scanner's store)."""
+        if self._der is not None:
+            return self._der
+        from itertools import accumulate
+
+        return b"".join(self.certs), list(accumulate(map(len, self.certs)))
+
     def __repr__(self) -> str:
-        return (f"ScanResult({len(self.certs)} certificates, {self.duplicates} duplicates, "
+        return (f"ScanResult({len(self.origins)} certificates, {self.duplicates} duplicates, "
                 f"{len(self.problems)} problems)")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScanResult):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in self._FIELDS)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 

@@ -83,9 +83,13 @@ __all__ = [
 log = _log.getLogger(__name__)
 
 #: Layout version of an entry; part of the key and of the entry's directory name.
-FORMAT = 3
+FORMAT = 4
 META_NAME = "tlsback-entry.json"
 INDEX_NAME = "tlsback-index.txt"
+# The index: one JSON object of three strings, each a list joined by its separator (a
+# certificate's name, origin and place at the same position in each; docs/cache.md). A name
+# holds no space and a path no NUL; one string is written and read faster than 50,000.
+_INDEX_COLUMNS = (("names", " "), ("origins", "\0"), ("places", " "))
 MAX_ENTRIES = 8
 #: Certificates per file of an entry (whole groups of equal subject hash, see EntryWriter).
 #: Measured (docs/cache.md): 2 per file cut the writing of 10,000 certificates by a third
@@ -446,17 +450,19 @@ class Entry:
 
         with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
             index = _json_loads(f.read())
-        if not isinstance(index, list) or len(index) != self.count:
+        if not (isinstance(index, dict) and len(index) == len(_INDEX_COLUMNS)
+                and all(isinstance(index.get(k), str) for k, _ in _INDEX_COLUMNS)):
+            raise ValueError(f"{INDEX_NAME} is not the index tlsback writes")
+        columns = [index[k].split(sep) if index[k] else [] for k, sep in _INDEX_COLUMNS]
+        if not all(len(c) == self.count for c in columns):
             raise ValueError(f"{INDEX_NAME} does not list the {self.count} certificates of the metadata")
         triples: list[tuple[str, str, int]] = []
-        for item in index:
-            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                    and isinstance(item[1], str) and type(item[2]) is int):
-                raise ValueError(f"{INDEX_NAME} holds {item!r}, not a [file, origin, place] triple")
-            name, origin, place = item
+        for name, origin, place in zip(*columns):
             if not is_hash_name(name):  # never a path out of the entry
                 raise ValueError(f"{INDEX_NAME} names {name!r}, not a HASH.N file")
-            triples.append((name, origin, place))
+            if not (place.isdigit() and place.isascii() and len(place) < 10):
+                raise ValueError(f"{INDEX_NAME} places {name!r} at {place!r}, not a position")
+            triples.append((name, origin, int(place)))
         return triples
 
 
@@ -732,7 +738,11 @@ class EntryWriter:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._index: list[tuple[str, str, int]] = []
+        # The index as columns: no tuple per certificate (50,000 of them, and the garbage
+        # collections they set off, cost a cold build more than writing the index).
+        self._names: list[str] = []
+        self._origins: Sequence[str] = []
+        self._places: Sequence[int] = []
         # Files are created relative to the open directory where the platform allows it: no
         # path walk per file.
         self._fd = _open_dir(directory) if _OPEN_AT else -1
@@ -750,7 +760,7 @@ class EntryWriter:
             subject_hashes: their subjects' ``X509_NAME_hash``.
             origins: the files they came from (recorded in the index).
         """
-        if self._index:
+        if self._names:
             raise RuntimeError("EntryWriter.add: the writer already holds a store")
         groups: dict[int, list[int]] = {}
         for i, subject_hash in enumerate(subject_hashes):
@@ -786,24 +796,32 @@ class EntryWriter:
                         os.link(lead, names[i], src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
                     else:  # pragma: no cover - Windows
                         os.link(join(self.directory, lead), join(self.directory, names[i]))
-        self._index.extend(zip(names, origins, positions))
+        self._names, self._origins, self._places = names, origins, positions
 
-    def add_der(self, ders: Sequence[bytes], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
+    def add_der(self, der: Any, ends: Sequence[int], subject_hashes: Sequence[int], origins: Sequence[str]) -> bool:
         """``add`` of the certificates' canonical PEM, encoded and written by the C extension.
+
+        Args:
+            der, ends: the DER certificates back to back, and where each ends
+                (``ScanResult.der``: the C scanner's store as it is, not copied).
 
         Returns:
             False, having written nothing, when the extension cannot do it (not built, stale,
             Windows, or a writer not empty): the caller then uses ``add``.
         """
-        if self._fd < 0 or self._index:
+        if self._fd < 0 or self._names:
             return False
         try:
             from . import _ext
         except ImportError:
             return False
-        names, positions = _ext.write_certs(self._fd, ders, subject_hashes, BUCKET)
-        self._index.extend(zip(names, origins, positions))
+        names, positions = _ext.write_certs(self._fd, der, ends, subject_hashes, BUCKET)
+        self._names, self._origins, self._places = names, origins, positions.tolist()
         return True
+
+    def index(self) -> list[tuple[str, str, int]]:
+        """What the index says: ``(HASH.N name, origin, place in its file)`` per certificate."""
+        return list(zip(self._names, self._origins, self._places))
 
     def close(self) -> None:
         """Close the directory (after ``finish``, or when the build failed)."""
@@ -819,14 +837,16 @@ class EntryWriter:
 
         # json.dumps, not json.dump: dump streams through json's pure-Python encoder, about ten
         # times slower (~25 ms of a cold 10,000-certificate build); dumps runs the C one.
+        columns = {key: sep.join(column) for (key, sep), column in
+                   zip(_INDEX_COLUMNS, (self._names, self._origins, map(str, self._places)))}
         with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="ascii") as f:
-            f.write(json.dumps(self._index, separators=(",", ":")))
+            f.write(json.dumps(columns, separators=(",", ":")))
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
             # Creating the file was the directory's last change: its mtime now identifies the
             # finished content; writing into the file does not change it again.
-            meta = dict(meta, format=FORMAT, tlsback=__version__, count=len(self._index),
+            meta = dict(meta, format=FORMAT, tlsback=__version__, count=len(self._names),
                         dir_mtime_ns=os.stat(self.directory).st_mtime_ns, complete=True)
             data = json.dumps(meta, separators=(",", ":")).encode("ascii")  # names escaped
             if os.write(fd, data) != len(data):

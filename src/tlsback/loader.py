@@ -27,7 +27,7 @@ import time
 from array import array
 
 from . import _log
-from ._scantypes import Problem, shown
+from ._scantypes import Problem, file_stats, shown
 from .sources import certifi_source, custom_sources, list_source, platform_sources
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
@@ -161,7 +161,7 @@ class TrustStore:
             ``disabled``), ``path``, ``reason``, ...
     """
 
-    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "cache", "implementation",
+    __slots__ = ("_certs", "_count", "_entry", "_hashes", "_load_args", "_origins", "_scan", "cache", "implementation",
                  "implementation_reason", "lazy_dir", "lease", "mode", "platform_fallback", "sources",
                  "timings")
     _certs: list[bytes]
@@ -169,6 +169,7 @@ class TrustStore:
     _hashes: list[int]
     _count: int | None
     _entry: Entry | None
+    _scan: ScanResult | None
     _load_args: dict[str, Any]
     sources: list[SourceReport]
     implementation: str
@@ -197,17 +198,20 @@ class TrustStore:
         entry: Entry | None = None,
         cache: dict[str, Any] | None = None,
         load_args: dict[str, Any] | None = None,
+        scan: ScanResult | None = None,
     ) -> None:
         """A store from already scanned certificates, or from a cache ``entry`` (read lazily;
         ``load_args``: the :func:`load_trust_store` arguments that read its sources without
-        the cache, should the entry's files be found damaged)."""
+        the cache, should the entry's files be found damaged), or from a ``scan`` (its
+        certificates made when first asked for; origins and hashes given)."""
         init = object.__setattr__
+        init(self, "_scan", scan)
         init(self, "_load_args", load_args if load_args is not None else {})
         init(self, "_certs", certs if certs is not None else [])
         init(self, "_origins", origins if origins is not None else [])
         init(self, "_hashes", subject_hashes if subject_hashes is not None else [])
         init(self, "_entry", entry)
-        init(self, "_count", entry.count if entry is not None else None)
+        init(self, "_count", entry.count if entry is not None else len(scan.origins) if scan is not None else None)
         init(self, "sources", sources if sources is not None else [])
         init(self, "implementation", implementation)
         init(self, "implementation_reason", implementation_reason)
@@ -231,6 +235,11 @@ class TrustStore:
         # The one change after construction: a cache hit's certificates are read on first use
         # (the same certificates the entry was built from; the value does not change), and,
         # should the entry be damaged, the store turns eager (the same certificates again).
+        if self._scan is not None:  # the scan's certificates, made from its store on first use
+            object.__setattr__(self, "_certs", self._scan.certs)
+            object.__setattr__(self, "_scan", None)
+            object.__setattr__(self, "_count", None)
+            return
         entry = self._entry
         if entry is None:
             return
@@ -296,6 +305,9 @@ class TrustStore:
 
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
+        if self._scan is not None:  # the scan's store as it is: no bytes object per certificate
+            der, ends = self._scan.der()
+            return der[:ends[-1]] if ends else b""
         return b"".join(self.certs)
 
 
@@ -387,15 +399,133 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
     return items, problems
 
 
-def _read_bulk(paths: Sequence[str], size_hint: int) -> tuple[list[Any], array[int], array[int]] | None:
-    """``_ext.read_files`` (see ``_read_files``), or None without the extension or on Windows."""
-    if not paths:
-        return None
+# The C scanner's files are read and scanned in chunks of about this many bytes (as listed): the
+# memory of a cold build is the unique certificates plus a few chunks, whatever the store's size.
+READ_CHUNK = 4 * 1024 * 1024
+# From this many bytes to read (six chunks, about 16,000 certificate files) a worker thread
+# reads the next chunks while this one is scanned: the C calls release the GIL, so reading and
+# scanning can run on two cores. A wall-time gain only, where a core is free; the CPU time grows
+# a little (the scan reads buffers another core wrote). Measured (docs/cache.md, in-process,
+# medians of 10, one core busy elsewhere): 50,000 certificates (74 MiB) 387 -> 303 ms wall,
+# 386 -> 411 ms CPU; 10,000 (15 MiB) 85 -> 87 ms wall, 83 -> 97 ms CPU: not worth a thread.
+READ_AHEAD_MIN = 6 * READ_CHUNK
+# How many chunks the worker may read ahead of the scan (each one is memory held).
+READ_AHEAD_DEPTH = 2
+
+
+def _spans(sizes: Sequence[int], chunk: int) -> list[tuple[int, int, int]]:
+    """``sizes`` cut into consecutive ``(start, stop, bytes)`` spans of about ``chunk`` bytes
+    (at least one file each), found without a Python loop per file."""
+    from bisect import bisect_right
+    from itertools import accumulate
+
+    ends = list(accumulate(sizes))
+    out: list[tuple[int, int, int]] = []
+    start, base, n = 0, 0, len(ends)
+    while start < n:
+        stop = max(start + 1, bisect_right(ends, base + chunk, start, n))
+        out.append((start, stop, ends[stop - 1] - base))
+        start, base = stop, ends[stop - 1]
+    return out
+
+
+class _ReadAhead:
+    """``read(span)`` for each span in order, in a worker thread that stays up to ``depth`` spans
+    ahead of the caller's :meth:`next`. :meth:`close` (always, in a ``finally``) stops and joins
+    the worker: it finishes the read it is in (one chunk), then ends. The worker takes no lock
+    that other code takes, and runs no code but ``read``."""
+
+    def __init__(self, read: Any, spans: Sequence[tuple[int, int, int]], depth: int) -> None:
+        import threading
+        from collections import deque
+
+        self._done: deque[tuple[bool, Any]] = deque()  # append / popleft: atomic
+        self._ready = threading.Semaphore(0)  # one release per item in _done
+        self._room = threading.Semaphore(depth)  # one acquire per read, one release per next()
+        self._stop = False
+        # A daemon: should close() itself be interrupted, the worker still ends after its read
+        # (it sees _stop), and never holds up the interpreter's exit.
+        self._thread = threading.Thread(target=self._run, args=(read, spans), name="tlsback-read-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, read: Any, spans: Sequence[tuple[int, int, int]]) -> None:
+        try:
+            for span in spans:
+                self._room.acquire()
+                if self._stop:
+                    return
+                self._done.append((True, read(span)))
+                self._ready.release()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            self._done.append((False, exc))
+            self._ready.release()
+
+    def next(self) -> Any:
+        """The next span's ``read`` result (or its exception, raised here)."""
+        self._ready.acquire()
+        ok, value = self._done.popleft()
+        self._room.release()
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._stop = True
+        self._room.release()  # a worker waiting for room wakes up, and sees _stop
+        self._thread.join()
+
+
+def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequence[str],
+                 sizes: Sequence[int]) -> tuple[ScanResult, dict[str, Problem], float]:
+    """``impl.scan_files(system_items + items)`` for ``items, problems = _read_files(paths)``,
+    read and scanned chunk by chunk with the C extension (in place, as ``_ext.read_files``
+    leaves the files), the reads of large stores in a worker thread ahead of the scan.
+
+    Args:
+        sizes: each path's size as listed (to cut the chunks; a file may have changed since).
+
+    Returns:
+        The scan's result, the problems of the files not read, and the seconds the scan waited
+        for reads.
+    """
+    from . import _ext
+
+    if sizes and max(sizes) > MAX_FILE_SIZE:  # not read (a sparse 2 TB file): no room for it
+        sizes = [min(size, MAX_FILE_SIZE) for size in sizes]
+    spans = _spans(sizes, READ_CHUNK)
+    total = sum(span[2] for span in spans)
+    scan = impl.Scan(total + sum(len(data) for _, data in system_items))
+    scan.items(system_items)
+    problems: dict[str, Problem] = {}
+
+    def read(span: tuple[int, int, int]) -> Any:
+        start, stop, nbytes = span
+        return _ext.read_files(list(paths[start:stop]), nbytes, MAX_FILE_SIZE)
+
+    ahead = None
+    if total >= READ_AHEAD_MIN:
+        try:
+            ahead = _ReadAhead(read, spans, READ_AHEAD_DEPTH)
+        except RuntimeError:  # no thread to be had (at interpreter exit, a thread limit): read here
+            ahead = None
+    waited = 0.0
     try:
-        from . import _ext
-    except ImportError:  # not built or stale: the scanner's selection says so
-        return None
-    return _ext.read_files(list(paths), size_hint, MAX_FILE_SIZE)
+        for span in spans:
+            t = time.perf_counter()
+            bulk = ahead.next() if ahead is not None else read(span)
+            waited += time.perf_counter() - t
+            chunk = paths[span[0]:span[1]]
+            if bulk is not None and bulk[1].count(0) == len(chunk):
+                scan.read(chunk, bulk[0])  # the usual case: every file read, scanned where it lies
+            else:  # some files not read (or no bulk read here): the careful path, for this chunk
+                items, more = _read_files(chunk, bulk)
+                problems.update(more)
+                scan.items(items)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return scan.finish(), problems, waited
 
 
 def _read_problem(path: str, code: int, size: int) -> Problem:
@@ -584,7 +714,7 @@ def load_trust_store(
 
     from bisect import bisect_left
     from itertools import repeat
-    from operator import attrgetter
+    from operator import add, attrgetter, lshift
 
     from . import _scan
 
@@ -593,10 +723,11 @@ def load_trust_store(
 
     owner: dict[str, SourceReport] = {}
     owned: list[tuple[SourceReport, list[str]]] = []  # what each report's counts come from
+    owned_files: list[tuple[SourceReport, int, int]] = []  # a file source's span of to_read
     paths: list[str] = []
-    keys: list[tuple[int, int]] = []
+    keys: list[int] = []  # each path's file identity, (device, inode) as one int
     spans: list[tuple[SourceReport, int, int]] = []
-    size_hint = 0
+    sizes = array("q")  # each path's size as listed
     system_items: list[tuple[str, bytes]] = []
     for listing in listings:
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -613,10 +744,12 @@ def load_trust_store(
             system_items += items
             continue
         ids = listing.ids
-        size_hint += sum(ids[0::6])
+        sizes += ids[0::6]
         spans.append((report, len(paths), len(paths) + len(listing.files)))
         paths += listing.files
-        keys += zip(ids[2::6], ids[1::6])  # (device, inode)
+        # device * 2**64 + inode (each a signed 64-bit number): one int per file, not a tuple
+        # (50,000 tuples set off garbage collections that cost more than the rest of this).
+        keys += map(add, map(lshift, ids[2::6], repeat(64)), ids[1::6])
     # Read each file once, however many paths lead to it (Debian's hash links, a bundle that is
     # also SSL_CERT_FILE): the first path is read, the others are counted as aliases. (Each
     # key's first index, without a Python loop per file: later items of the dict overwrite
@@ -627,18 +760,15 @@ def load_trust_store(
     for report, start, stop in spans:
         kept = bisect_left(first, stop) - bisect_left(first, start)
         report.aliases = stop - start - kept
-        owned.append((report, to_read[done:done + kept]))
-        owner.update(zip(owned[-1][1], repeat(report)))
+        owned_files.append((report, done, done + kept))
+        owner.update(zip(to_read[done:done + kept], repeat(report)))
         done += kept
-    bulk = _read_bulk(to_read, size_hint) if impl.IMPLEMENTATION == "c" else None
-    if bulk is not None and bulk[1].count(0) == len(to_read):
-        # Every file read (into one buffer, or a few for a store over _ext's buffer size): the
-        # scanner takes them as they are.
-        t_read = time.perf_counter()
-        read_problems: dict[str, Problem] = {}
-        result: ScanResult = impl.scan_read(system_items, to_read, bulk[0])
+    if impl.IMPLEMENTATION == "c":
+        to_sizes = sizes if len(first) == len(paths) else array("q", map(sizes.__getitem__, first))
+        result, read_problems, waited = _read_scan_c(impl, system_items, to_read, to_sizes)
+        t_read = t_lookup + waited  # read_s: what reading cost beyond the scan it overlapped
     else:
-        items, read_problems = _read_files(to_read, bulk)
+        items, read_problems = _read_files(to_read)
         t_read = time.perf_counter()
         result = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
@@ -646,11 +776,26 @@ def load_trust_store(
     refused = _refused_by_openssl(result)
     for path, problem in read_problems.items():
         owner[path].problems.append(problem)
-    for report, names in owned:  # the per-file counts summed without a Python loop per file
-        scanned = list(filter(None, map(result.per_file.get, names)))
-        report.files += len(scanned)
-        report.certificates += sum(map(attrgetter("found"), scanned))
-        report.unique += sum(map(attrgetter("unique"), scanned))
+    # The per-file counts summed without a Python loop per file: when the scanner gives them in
+    # scan order and every file was read (the usual case: the files after the system store's
+    # items, in to_read's order), as slices; else through the per-file dict.
+    counts = result.file_counts()
+    head = len(counts[0]) - len(to_read) if counts is not None else -1
+    if counts is not None and head >= 0 and counts[0][head:] == to_read:  # a pointer compare each
+        scanned, found, unique = counts
+        for report, start, stop in owned_files:
+            report.files += stop - start
+            report.certificates += sum(found[head + start:head + stop])
+            report.unique += sum(unique[head + start:head + stop])
+        stats = file_stats(scanned[:head], found[:head], unique[:head])  # the items before the files
+    else:
+        owned += ((report, to_read[start:stop]) for report, start, stop in owned_files)
+        stats = result.per_file
+    for report, names in owned:  # system stores' items (and files, when not all were read)
+        counted = list(filter(None, map(stats.get, names)))
+        report.files += len(counted)
+        report.certificates += sum(map(attrgetter("found"), counted))
+        report.unique += sum(map(attrgetter("unique"), counted))
     per_file: dict[str, int] = {}
     for problem in result.problems:
         if problem.path in owner:
@@ -665,7 +810,7 @@ def load_trust_store(
             owner[path].problems.append(Problem(
                 path, "more-problems", f"{count - MAX_PROBLEMS_PER_FILE} more problems in this file are not "
                                        f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
-    _log_reports(reports, len(result.certs), mode=mode, include_platform=include_platform, custom=bool(custom))
+    _log_reports(reports, len(result.origins), mode=mode, include_platform=include_platform, custom=bool(custom))
 
     entry, cache_info = ctx.place(reports, impl, result)
     t_end = time.perf_counter()
@@ -677,10 +822,10 @@ def load_trust_store(
         **({"build_s": t_end - t_scan} if entry is not None else {}),
         "total_s": t_end - t0,
     }
-    log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.certs),
+    log.debug("loaded %d certificates with the %s scanner (%s); store %s", len(result.origins),
               impl.IMPLEMENTATION, reason, cache_info.get("state"))
     return TrustStore(
-        result.certs, result.origins, result.subject_hashes, reports,
+        None, result.origins, result.subject_hashes, reports, scan=result,
         implementation=impl.IMPLEMENTATION, implementation_reason=reason, mode=mode,
         platform_fallback=platform_fallback, timings=timings,
         lazy_dir=entry.path if entry is not None else None,
@@ -700,17 +845,21 @@ def _refused_by_openssl(result: ScanResult) -> list[Problem]:
     alike (each load costs about a millisecond; collisions are rare); the rest are not, which
     would cost an eager load of the whole store. Returns the problems to report.
     """
-    if len(set(result.subject_hashes)) == len(result.subject_hashes):  # the usual case, at C speed
+    hashes = result.subject_hashes
+    if len(set(hashes)) == len(hashes):  # the usual case, at C speed
         return []
-    groups: dict[int, list[int]] = {}
-    for i, h in enumerate(result.subject_hashes):
-        groups.setdefault(h, []).append(i)
-    shared = [i for members in groups.values() if len(members) > 1 for i in members]
+    from collections import Counter
+    from itertools import compress
+
+    # The shared hashes counted at C speed (Counter), then every member of those few, in store
+    # order, without a Python loop per certificate.
+    shared_hashes = {h for h, k in Counter(hashes).items() if k > 1}
+    shared = list(compress(range(len(hashes)), map(shared_hashes.__contains__, hashes)))
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     bad: dict[int, str] = {}
     for i in shared:
         try:
-            ctx.load_verify_locations(cadata=result.certs[i])
+            ctx.load_verify_locations(cadata=result.cert(i))
         except ssl.SSLError as exc:
             bad[i] = str(exc.reason or exc)
     if not bad:
@@ -822,7 +971,7 @@ class _Plan:
             The directory's entry (None for an eager store) and the cache state for diagnostics.
         """
         opts = self.options
-        n = len(result.certs)
+        n = len(result.origins)
         if opts is None:
             return None, self.info("eager", None, "loaded eagerly (no store options: direct use of the loader)")
         if opts.store == "eager":
@@ -838,7 +987,7 @@ class _Plan:
         pems: list[bytes] = []
 
         def fill(writer: EntryWriter) -> None:
-            if impl.IMPLEMENTATION == "c" and writer.add_der(result.certs, result.subject_hashes, result.origins):
+            if impl.IMPLEMENTATION == "c" and writer.add_der(*result.der(), result.subject_hashes, result.origins):
                 return
             if not pems:  # encoded once, whichever place is written to first
                 pems.extend(impl.pem_encode(result.certs))
