@@ -383,3 +383,34 @@ def test_stale_extension_is_refused() -> None:
     first, second = proc.stdout.splitlines()
     assert "stale" in first and "ABI 0" in first
     assert second.startswith("ERR ") and "stale" in second and "build_ext --inplace" in second
+
+
+@pytest.mark.parametrize("error", [
+    "tlsback._certscan is not built (no module named tlsback._certscan)",
+    "tlsback._certscan is stale: it has ABI 1, this tlsback needs ABI 9; {hint}",
+])
+def test_required_extension_error_says_how_to_rebuild_once(monkeypatch: pytest.MonkeyPatch, error: str) -> None:
+    """TLSBACK_REQUIRE_EXTENSIONS=1 with the extension missing or stale: an ExtensionError that
+    gives the import's reason and the rebuild hint, once (a stale extension's reason has it)."""
+    import importlib.abc
+
+    from tlsback import _scan
+    from tlsback.errors import REBUILD_HINT, ExtensionError
+
+    message = error.format(hint=REBUILD_HINT)
+
+    class Unusable(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "tlsback._scan_c":
+                raise ImportError(message)
+
+    import tlsback
+
+    monkeypatch.delitem(sys.modules, "tlsback._scan_c", raising=False)
+    monkeypatch.delattr(tlsback, "_scan_c", raising=False)  # `from . import` looks there first
+    monkeypatch.setattr(sys, "meta_path", [Unusable(), *sys.meta_path])
+    with pytest.raises(ExtensionError) as info:
+        _scan.select("c")
+    text = str(info.value)
+    assert text.startswith("TLSBACK_REQUIRE_EXTENSIONS=1 but the C extension cannot be used: " + message)
+    assert text.count(REBUILD_HINT) == 1

@@ -18,21 +18,18 @@ import sys
 from array import array
 from operator import sub
 
+from .errors import REBUILD_HINT
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "REBUILD", "ffi", "lib", "list_dir",
+__all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "ffi", "lib", "list_dir",
            "read_files", "stat_at", "views", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
 ABI = 5
-
-REBUILD = (
-    "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
-    "tlsback source tree, or reinstall tlsback"
-)
 
 try:
     from ._certscan import ffi, lib  # type: ignore[import-not-found]
@@ -42,7 +39,7 @@ except ImportError as exc:
 if lib.tb_abi_version() != ABI:
     raise ImportError(
         f"tlsback._certscan is stale: it has ABI {lib.tb_abi_version()}, this tlsback needs "
-        f"ABI {ABI}; " + REBUILD
+        f"ABI {ABI}; " + REBUILD_HINT
     )
 
 READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
