@@ -64,9 +64,8 @@ def test_scan(benchmark: Any, tree: bench.TreeInfo, impl: Any, items_cache: Any)
 
 def test_load(benchmark: Any, tree: bench.TreeInfo, impl: Any) -> None:
     """(b) the whole load: list, read, scan, dedupe, hash, into a TrustStore."""
-    env = {"TLSBACK_NO_EXTENSIONS": "1"} if impl.IMPLEMENTATION == "python" else {}
     benchmark.group = f"load {tree.certs}"
-    store = benchmark.pedantic(bench._load, args=([tree.path], env), rounds=_rounds(tree, impl.IMPLEMENTATION), warmup_rounds=1)
+    store = benchmark.pedantic(bench._load, args=([tree.path], impl.IMPLEMENTATION), rounds=_rounds(tree, impl.IMPLEMENTATION), warmup_rounds=1)
     assert store.implementation == impl.IMPLEMENTATION
     assert len(store.certs) == tree.certs
     assert store.duplicates == tree.duplicates
