@@ -182,3 +182,30 @@ def test_ctrl_c_during_fetch_under_load(tmp_path: Path) -> None:
         results = list(pool.map(one, range(len(delays))))
     bad = [r for r in results if r[1:3] != (130, "\ninterrupted\n") or r[3] >= PROMPT]
     assert not bad, bad
+
+
+def test_main_in_process_gives_the_callers_handlers_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """``tlsback.__main__.main()`` called in process (an embedding program, a test): once it
+    returns, SIGINT and SIGALRM have the handlers they had, and Ctrl-C interrupts the caller."""
+    from tlsback import __main__ as entry
+
+    alarm = signal.getsignal(signal.SIGALRM)
+    assert entry.main(["backends"]) == 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGALRM) is alarm
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    capsys.readouterr()
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    """Started with SIGINT ignored (``nohup``, ``cmd &`` in a script), the command keeps it so,
+    as Python itself does: the handler is only put over Python's default one."""
+    code = ("import signal; from tlsback import _interrupt; _interrupt.install(); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSL_", "UV_", "TLSBACK_"))}
+    env["PYTHONPATH"] = str(SRC)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert out.stdout.strip() == "True", out.stderr

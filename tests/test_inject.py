@@ -398,3 +398,13 @@ def test_without_certifi_the_import_is_tried_once(
         with urllib.request.urlopen(srv.url, timeout=10, context=ctx) as resp:
             assert resp.status == 200
     assert finder.asked == 1
+
+
+def test_an_alpn_offer_given_as_an_iterator_is_read_once_for_both_uses() -> None:
+    """``set_alpn_protocols`` takes any iterable: a generator offering HTTP alone is HTTPS for
+    the per-host rules too (it was used up by the stdlib before being looked at)."""
+    ctx = inject.InjectedSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_alpn_protocols(p for p in ["h2", "http/1.1"])
+    assert ctx._tlsback_https  # type: ignore[attr-defined]
+    ctx.set_alpn_protocols(iter(["http/1.1", "smtp"]))
+    assert not ctx._tlsback_https  # type: ignore[attr-defined]

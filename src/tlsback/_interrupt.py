@@ -31,7 +31,8 @@ AGAIN_EVERY = 1.0
 
 class _State:
     pending = False  # Ctrl-C arrived and the command has not ended yet
-    ended = False  # the command has returned its status: the interpreter is exiting
+    installed = False  # _on_sigint is SIGINT's handler, in place of Python's default one
+    alarm: object = None  # SIGALRM's handler before _on_sigint set its own (restored at the end)
 
 
 _state = _State()
@@ -46,21 +47,24 @@ def install() -> None:
     handshake with a server that never answers: until its timeout). So after Ctrl-C a timer
     (SIGALRM) raises it again every second until :func:`settled`: the waiting system call is
     interrupted by that signal too. Without ``setitimer`` (Windows), one KeyboardInterrupt only.
+
+    Only over Python's default handler: a SIGINT the command was started with ignored (``nohup``,
+    ``cmd &`` in a script) stays ignored, and a handler an embedding program set stays its own.
     """
+    _state.pending = False
     try:
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return
         signal.signal(signal.SIGINT, _on_sigint)
+        _state.installed = True
     except (ValueError, OSError):  # not the main thread, or no SIGINT: Python's own handling
         pass
 
 
 def _on_sigint(signum: int, frame: object) -> None:
-    if _state.ended:
-        # Only the interpreter's exit is left (atexit: a --no-cache directory removed, streams
-        # flushed; milliseconds): interrupting it would only show a traceback.
-        return
     if not _state.pending and hasattr(signal, "setitimer"):
         try:
-            signal.signal(signal.SIGALRM, _again)
+            _state.alarm = signal.signal(signal.SIGALRM, _again)
             signal.setitimer(signal.ITIMER_REAL, AGAIN_AFTER, AGAIN_EVERY)
         except (ValueError, OSError):
             pass
@@ -101,9 +105,35 @@ def is_interruption(exc: BaseException) -> bool:
 
 
 def ended() -> None:
-    """The command has returned its exit status: from now on Ctrl-C changes nothing."""
+    """The command has returned its exit status: the handlers :func:`install` and Ctrl-C set are
+    put back (a caller of ``main()`` in process gets its own Ctrl-C again), and Ctrl-C changes
+    nothing while the interpreter exits after it."""
     settled()
-    _state.ended = True
+    if not _state.installed:
+        return
+    _state.installed = False
+    try:
+        if signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if _state.alarm is not None and signal.getsignal(signal.SIGALRM) is _again:
+            signal.signal(signal.SIGALRM, _state.alarm)  # type: ignore[arg-type]
+    except (ValueError, OSError):
+        pass
+    _state.alarm = None
+    import atexit  # a built-in module
+
+    # The last callback registered runs first: from the start of the interpreter's exit (atexit
+    # callbacks: a --no-cache directory removed, streams flushed; milliseconds), Ctrl-C is
+    # ignored, where it could only show a traceback. (Registered again, it runs once.)
+    atexit.unregister(_ignore_sigint)
+    atexit.register(_ignore_sigint)
+
+
+def _ignore_sigint() -> None:
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
 
 
 def exit_interrupted() -> int:

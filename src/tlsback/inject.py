@@ -64,6 +64,7 @@ class _State:
     cfg: TLSConfig | None = None
     client_file: str | None = None
     host_rules: Any = None
+    port_rules = False  # whether a host rule names a port (only then is a socket's peer looked at)
     export_root: str | None | bool = False  # False: not looked up yet
     warned: set[str]  # hosts already looked at by _not_applied
     # (module, attribute, original value, our value): restored only if ours is still there.
@@ -291,9 +292,11 @@ def _route(ctx: ssl.SSLContext, server_hostname: object, sock: Any = None) -> ss
         # without a port (and `*`) match whatever the port is; a rule with one does not.
         if rules.matches_origin("https", host, None):
             return cfg.insecure_context
-        port = _peer_port(sock)
-        if port is not None and rules.matches_origin("https", host, port):
-            if _direct(sock, host):
+        if not _state.port_rules:  # no rule needs the port: nothing more to look at
+            return None
+        peer = _peer(sock)
+        if peer is not None and rules.matches_origin("https", host, peer[1]):
+            if _direct(peer, host):
                 return cfg.insecure_context
             _not_applied(rules, host, "its port is not known: the socket is not connected straight to "
                                       "that host (a proxy?)")
@@ -305,59 +308,65 @@ def _route(ctx: ssl.SSLContext, server_hostname: object, sock: Any = None) -> ss
 
 
 def _not_applied(rules: Any, host: str, why: str) -> None:
-    """Say once per host that a rule naming it was not applied to a connection, and why."""
-    if host in _state.warned:
+    """Say once per host that a rule naming it was not applied to a connection, and why (for the
+    first hosts only: a long-running client meets hosts without end)."""
+    if host in _state.warned or len(_state.warned) >= _MAX_WARNED:
         return
-    _state.warned.add(host)
     named = [r for r in rules if r.is_wildcard or type(rules)((r,)).matches_origin("https", host, r.port)]
     if named:
+        _state.warned.add(host)
         log.warning("allow-insecure-host %s not applied to a TLS connection to %s made through "
                     "inject_into_ssl(): %s; verified (docs/inject.md)",
                     ", ".join(str(r) for r in named), host, why)
 
 
-def _peer_port(sock: Any) -> int | None:
+_MAX_WARNED = 256
+
+
+def _peer(sock: Any) -> tuple[Any, int] | None:
+    """The socket's peer ``(address, port)``, or None (not connected, not a socket)."""
     try:
         peer = sock.getpeername() if sock is not None else None
-    except (OSError, AttributeError):  # not connected, not a socket
+    except (OSError, AttributeError):
         return None
     if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[1], int):
-        return peer[1]
+        return peer[0], peer[1]
     return None
 
 
-def _direct(sock: Any, host: str) -> bool:
+def _direct(peer: tuple[Any, int], host: str) -> bool:
     """Whether ``sock`` is connected to ``host`` itself, not to a proxy: the environment names
     no proxy for the host, and the peer address is one of the host's (the IP literal, or an
     address the name resolves to now, as the client just resolved it). Left open: a proxy a
     program configures in code, listening on one of the host's own addresses (docs/inject.md)."""
     import ipaddress
     import socket
-    import urllib.request
 
+    from ._fetch import proxy_for
     from .settings import environment
 
-    proxies = {k.lower()[:-6]: v for k, v in environment().items() if v and k.lower().endswith("_proxy")}
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined] # not in typeshed
-    if (proxies.get("https") or proxies.get("all")) and not bypass(host, proxies):
+    name = host[1:-1] if host.startswith("[") else host
+    if proxy_for(f"https://[{name}]/" if ":" in name else f"https://{name}/", environment()):
         return False
 
     def address(text: str) -> Any:
         ip = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone is not the address
         return getattr(ip, "ipv4_mapped", None) or ip  # a dual-stack socket's IPv4 peer
 
-    peer_host, peer_port = sock.getpeername()[:2]
-    peer = address(peer_host)
-    name = host[1:-1] if host.startswith("[") else host
+    peer_host, peer_port = peer
     try:
-        return bool(address(name) == peer)
+        peer_ip = address(str(peer_host))
+    except ValueError:  # a name (a SOCKS socket reports the name it was asked for): not direct
+        return False
+    try:
+        return bool(address(name) == peer_ip)
     except ValueError:  # a name, not an address
         pass
     try:
         found = socket.getaddrinfo(name, peer_port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return False
-    return any(address(str(sockaddr[0])) == peer for *_, sockaddr in found)
+    return any(address(str(sockaddr[0])) == peer_ip for *_, sockaddr in found)
 
 
 class InjectedSSLContext(_original_SSLContext):
@@ -390,9 +399,9 @@ class InjectedSSLContext(_original_SSLContext):
         return super().load_verify_locations(cafile, capath, cadata)
 
     def set_alpn_protocols(self, alpn_protocols: Any) -> None:
-        super().set_alpn_protocols(alpn_protocols)
+        protocols = list(alpn_protocols)  # an iterator is read once, here, for both uses
+        super().set_alpn_protocols(protocols)
         # What the connection is for: only an offer of HTTP alone lets a rule apply (_route).
-        protocols = list(alpn_protocols)
         self._tlsback_https = bool(protocols) and all(p in _HTTP_ALPN for p in protocols)
 
     # The stdlib's signatures, spelled out: clients pass server_hostname by position too (anyio
@@ -545,7 +554,7 @@ def inject_into_ssl(cfg: TLSConfig | None = None) -> None:
 
         cfg = default_config()
     cfg.context  # noqa: B018 - built (and the client certificate checked) before anything changes
-    rules = _host_rules(cfg) if cfg.settings.insecure_hosts.value else None
+    rules = _host_rules(cfg)
     if rules is not None:
         cfg.insecure_context  # noqa: B018 - built now, not inside a client's wrap_socket
     client_file = None
@@ -557,6 +566,7 @@ def inject_into_ssl(cfg: TLSConfig | None = None) -> None:
         _state.cfg = cfg
         _state.client_file = client_file
         _state.host_rules = rules
+        _state.port_rules = rules is not None and any(r.port is not None for r in rules)
         _state.export_root = False
         _state.warned = set()
         if _state.patches:
