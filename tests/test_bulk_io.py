@@ -194,3 +194,14 @@ def test_files_over_one_buffer_are_read_into_several_and_scanned_as_one(
     got = _scan_c.scan_read([], paths, bulk[0])
     assert got == _scan_c.scan_files(items) == _scan_py.scan_files(items)
     assert got.certs == ders and got.duplicates == 40
+
+
+def test_a_scan_results_certificates_are_one_copy_once_made() -> None:
+    """The C scan hands its store on as it lies (``der()``); once ``certs`` is made from it, the
+    list is the one copy: a change to it is what ``der()`` and ``cert(i)`` give from then on."""
+    ders = [make_cert(3000 + i) for i in range(3)]
+    result = _scan_c.scan_files([("bundle", b"".join(_scan_py.pem_encode(ders)))])
+    assert result.cert(1) == ders[1] and bytes(result.der()[0]) == b"".join(ders)
+    result.certs.pop(0)
+    assert result.cert(0) == ders[1]
+    assert bytes(result.der()[0]) == b"".join(ders[1:])

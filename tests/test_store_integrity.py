@@ -661,3 +661,35 @@ def test_8_a_file_removed_from_a_warm_entry_is_caught_at_the_lookup(
     assert r.returncode == 0 and "Traceback" not in r.stderr and "is damaged (" not in r.stderr, r.stderr
     assert warm.read_bytes() == cold.read_bytes()
     assert pem(pki.root.der) in entry_pems(entry / pki.root.hash_name())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_8_no_descriptor_left_is_not_damage(loader_env: dict[str, str], pki: PKI, tmp_path: Path) -> None:
+    """Reading a warm entry back with no file descriptor left (EMFILE): the error is raised to
+    the caller, and the entry, which is sound, stays in use (it is not discarded as damaged)."""
+    import errno
+    import resource
+
+    d = tmp_path / "dir"
+    d.mkdir()
+    pki.root.write_pem(d / "a.pem")
+    issue("filler CA", is_ca=True).write_pem(d / "b.pem")
+    env = {**loader_env, "SSL_CERT_DIR": str(d), "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "lazy",
+           "TLSBACK_CACHE_DIR": str(tmp_path / "cache")}
+    built = tlsback.load(env=env).store
+    assert built.cache["state"] == "built"
+    warm = tlsback.load(env=env).store
+    assert warm.cache["state"] == "hit"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.open(os.devnull, os.O_RDONLY)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # the next open: EMFILE
+    try:
+        with pytest.raises(OSError) as info:
+            warm.certs  # noqa: B018
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert info.value.errno == errno.EMFILE
+    again = tlsback.load(env=env).store
+    assert again.cache["state"] == "hit", again.cache  # not discarded
+    assert again.certs == built.certs

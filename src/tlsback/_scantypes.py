@@ -116,7 +116,9 @@ class ScanResult:
     def certs(self) -> list[bytes]:
         if self._certs is None:  # made from der on first use (a lazy store may never need them)
             der, ends = self._der  # type: ignore[misc]
-            self._certs = list(map(der.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+            # From then on the list is the one copy (der() joins it again): a change made to it
+            # in place is what every later reader sees.
+            self._certs, self._der = list(map(der.__getitem__, map(slice, [0, *ends[:-1]], ends))), None
         return self._certs
 
     @certs.setter

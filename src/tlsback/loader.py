@@ -243,32 +243,42 @@ class TrustStore:
         entry = self._entry
         if entry is None:
             return
-        load_args = self._load_args
         setattr_ = object.__setattr__
         try:
-            certs, origins, hashes = _read_entry(entry, load_args.get("scanner", "auto"))
-        except (OSError, ValueError) as exc:
-            # A warm start checks only the entry's metadata and directory; damage inside a
-            # HASH.N file (its directory's mtime unchanged) shows here. Never trusted: the entry
-            # is discarded for every later start, and this store is read from its sources
-            # again and becomes eager, so no context built from now on uses the directory.
-            from . import cache
-
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            log.warning("The trust cache entry %s is damaged (%s); it will not be used again. "
-                        "Reading the certificates from their sources instead.", shown(entry.path), why)
-            cache.discard(entry, why)
-            fresh = load_trust_store(**load_args)
-            certs, origins, hashes = fresh.certs, fresh.origins, fresh.subject_hashes
-            setattr_(self, "lazy_dir", None)
-            setattr_(self, "lease", None)
-            setattr_(self, "cache", dict(self.cache, state="eager", path=None,
-                                         reason=f"the cache entry was damaged ({why}); loaded from the sources"))
-        setattr_(self, "_certs", certs)
-        setattr_(self, "_origins", origins)
-        setattr_(self, "_hashes", hashes)
+            certs, origins, hashes = _read_entry(entry, self._load_args.get("scanner", "auto"))
+        except OSError as exc:
+            if exc.errno in _TRANSIENT:  # the process, not the entry (no descriptor left): not damage
+                raise
+            self._discard(entry, exc)
+        except ValueError as exc:
+            self._discard(entry, exc)
+        else:
+            setattr_(self, "_certs", certs)
+            setattr_(self, "_origins", origins)
+            setattr_(self, "_hashes", hashes)
         setattr_(self, "_entry", None)
         setattr_(self, "_count", None)
+
+    def _discard(self, entry: Entry, exc: OSError | ValueError) -> None:
+        """``entry`` found damaged. A warm start checks only the entry's metadata and directory;
+        damage inside a HASH.N file (its directory's mtime unchanged) shows here. Never trusted:
+        the entry is discarded for every later start, and this store is read from its sources
+        again and becomes eager, so no context built from now on uses the directory."""
+        from . import cache
+
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.warning("The trust cache entry %s is damaged (%s); it will not be used again. "
+                    "Reading the certificates from their sources instead.", shown(entry.path), why)
+        cache.discard(entry, why)
+        fresh = load_trust_store(**self._load_args)
+        setattr_ = object.__setattr__
+        setattr_(self, "lazy_dir", None)
+        setattr_(self, "lease", None)
+        setattr_(self, "cache", dict(self.cache, state="eager", path=None,
+                                     reason=f"the cache entry was damaged ({why}); loaded from the sources"))
+        setattr_(self, "_certs", fresh.certs)
+        setattr_(self, "_origins", fresh.origins)
+        setattr_(self, "_hashes", fresh.subject_hashes)
 
     @property
     def certs(self) -> list[bytes]:
@@ -305,8 +315,9 @@ class TrustStore:
 
     def cadata(self) -> bytes:
         """All certificates as one concatenated DER blob (``load_verify_locations(cadata=...)``)."""
-        if self._scan is not None:  # the scan's store as it is: no bytes object per certificate
-            der, ends = self._scan.der()
+        scan = self._scan  # read once: a concurrent _materialize may drop it
+        if scan is not None:  # the scan's store as it is: no bytes object per certificate
+            der, ends = scan.der()
             return der[:ends[-1]] if ends else b""
         return b"".join(self.certs)
 
@@ -327,7 +338,7 @@ def _read_entry(entry: Entry, scanner: str) -> tuple[list[bytes], list[str], lis
 
     index = entry.read_index()
     paths = [os.path.join(entry.path, name) for name, _, _ in index]
-    items, problems = _read_files(paths)
+    items, problems = _read_files_py(paths, transient_raises=True)
     for path in paths:  # the first problem, in index order
         if path in problems:
             raise ValueError(f"{os.path.basename(path)}: {problems[path].message}")
@@ -383,8 +394,6 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
 
     buffers, codes, sizes = bulk
     data = _ext.views(buffers)
-    if codes.count(0) == len(codes):  # the usual case, without a Python loop per file
-        return list(zip(paths, data)), {}
     items: list[tuple[str, Any]] = []
     problems: dict[str, Problem] = {}
     for path, content, code, size in zip(paths, data, codes, sizes):
@@ -528,6 +537,11 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
     return scan.finish(), problems, waited
 
 
+# Read errors that say something about the process, not the file (no descriptor or memory left,
+# a signal): reading a cache entry back, they are raised, never taken for damage (_materialize).
+_TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EINTR, errno.EAGAIN, errno.ENOBUFS})
+
+
 def _read_problem(path: str, code: int, size: int) -> Problem:
     """The problem of a file that was not read: ``code`` an errno, or a ``_ext.READ_*`` code."""
     if code == _READ_NOT_REGULAR:
@@ -539,7 +553,9 @@ def _read_problem(path: str, code: int, size: int) -> Problem:
     return Problem(path, "unreadable", f"file cannot be read: {reason}")
 
 
-def _read_files_py(paths: Sequence[str]) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
+def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False
+                   ) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
+    # transient_raises: an OSError of _TRANSIENT is raised, not reported as the file's problem.
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
     # A file that grew since the fstat is still read to its end.
     items: list[tuple[str, Any]] = []
@@ -575,6 +591,8 @@ def _read_files_py(paths: Sequence[str]) -> tuple[list[tuple[str, Any]], dict[st
             finally:
                 os.close(fd)
         except OSError as exc:
+            if transient_raises and exc.errno in _TRANSIENT:
+                raise
             problems[path] = _read_problem(path, exc.errno or errno.EIO, 0)
     return items, problems
 
