@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,8 @@ import tlsback
 from tests.conftest import SRC, HermeticEnv
 from tests.pki import PKI, issue
 from tests.tlsserver import HTTPSServer, handshake
-from tlsback import _scan, cache, loader
+from tlsback import _scan, _scan_py, cache, loader
+from tlsback.bench import make_cert
 
 NOBODY = 65534
 
@@ -519,3 +521,42 @@ def test_concurrent_builders_all_end_with_a_good_store(tmp_path: Path, pki: PKI,
         final = load(d)
         assert final.store.cache["state"] == "hit"
         assert final.store.count == 301
+
+
+def test_an_index_replaced_by_a_link_or_a_fifo_is_damage_and_never_blocks(tmp_path: Path) -> None:
+    """The index is read with the metadata's checks: a symlink in its place (to a file with the
+    right content) or a FIFO is refused as damage at once, never followed or waited on."""
+    import threading
+
+    d = tmp_path / "certs"
+    d.mkdir()
+    for i in range(3):
+        (d / f"c{i}.pem").write_bytes(b"".join(_scan_py.pem_encode([make_cert(4000 + i)])))
+    root = cache.CacheRoot(str(tmp_path / "cache"), "test")
+    os.makedirs(root.path, mode=0o700)
+    store = loader.load_trust_store(cert_file=None, cert_dirs=[str(d)], include_platform=False,
+                                    options=loader.StoreOptions(store="lazy", cache_dir=root.path))
+    entry_dir = Path(store.lazy_dir)
+    index = entry_dir / cache.INDEX_NAME
+    assert stat.S_IMODE(index.stat().st_mode) == 0o600
+    entry, _ = cache.lookup(root, store.cache["key"])
+    assert entry is not None and len(entry.read_index()) == 3
+    saved = tmp_path / "saved-index"
+    os.rename(index, saved)
+    os.symlink(saved, index)
+    with pytest.raises(OSError):  # O_NOFOLLOW: ELOOP
+        entry.read_index()
+    os.unlink(index)
+    os.mkfifo(index)
+    done: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            entry.read_index()
+        except BaseException as exc:  # noqa: BLE001 - looked at below
+            done.append(exc)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(10)
+    assert done and isinstance(done[0], ValueError), done  # "not a regular file", not a hang

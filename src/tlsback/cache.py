@@ -448,9 +448,10 @@ class Entry:
         """
         from .sources import is_hash_name
 
-        with open(os.path.join(self.path, INDEX_NAME), "rb") as f:
-            index = _json_loads(f.read())
-        if not (isinstance(index, dict) and len(index) == len(_INDEX_COLUMNS)
+        # The metadata's checks (a regular file of ours, not a link, nobody else can write it),
+        # with room for a large store's origins.
+        index, _ = _load_json(os.path.join(self.path, INDEX_NAME), None, INDEX_NAME, _INDEX_MAX)
+        if not (len(index) == len(_INDEX_COLUMNS)
                 and all(isinstance(index.get(k), str) for k, _ in _INDEX_COLUMNS)):
             raise ValueError(f"{INDEX_NAME} is not the index tlsback writes")
         columns = [index[k].split(sep) if index[k] else [] for k, sep in _INDEX_COLUMNS]
@@ -486,6 +487,7 @@ def discard(entry: Entry, why: str) -> None:
 
 
 _META_MAX = 16 * 1024 * 1024
+_INDEX_MAX = 256 * 1024 * 1024  # the index: a name, an origin path and a place per certificate
 
 
 class _JSONContext:
@@ -527,7 +529,7 @@ def _json_loads(data: bytes) -> Any:
     return value
 
 
-def _load_json(name: str, dir_fd: int | None, what: str) -> tuple[dict[str, Any], float]:
+def _load_json(name: str, dir_fd: int | None, what: str, limit: int = _META_MAX) -> tuple[dict[str, Any], float]:
     """A JSON object tlsback wrote: a regular file of ours that nobody else can write, read whole.
 
     Returns:
@@ -547,15 +549,15 @@ def _load_json(name: str, dir_fd: int | None, what: str) -> tuple[dict[str, Any]
             raise ValueError(f"{what} is owned by uid {st.st_uid}")
         if st.st_mode & 0o022:
             raise ValueError(f"{what} is writable by others")
-        if st.st_size > _META_MAX:
+        if st.st_size > limit:
             raise ValueError(f"{what} is too large")
         # os.read of the size fstat gave: a buffered read(16 MiB) allocates (and faults in) the
         # whole 16 MiB first, which cost a warm start more than everything else it does.
         chunks = [os.read(fd, st.st_size + 1)]
-        while chunks[-1] and sum(map(len, chunks)) <= _META_MAX:
+        while chunks[-1] and sum(map(len, chunks)) <= limit:
             chunks.append(os.read(fd, 65536))
         data = b"".join(chunks)
-        if len(data) > _META_MAX:
+        if len(data) > limit:
             raise ValueError(f"{what} is too large")
     finally:
         os.close(fd)
@@ -839,8 +841,16 @@ class EntryWriter:
         # times slower (~25 ms of a cold 10,000-certificate build); dumps runs the C one.
         columns = {key: sep.join(column) for (key, sep), column in
                    zip(_INDEX_COLUMNS, (self._names, self._origins, map(str, self._places)))}
-        with open(os.path.join(self.directory, INDEX_NAME), "w", encoding="ascii") as f:
-            f.write(json.dumps(columns, separators=(",", ":")))
+        # 0600 whatever the umask, never through a link: what Entry.read_index accepts.
+        data = json.dumps(columns, separators=(",", ":")).encode("ascii")
+        fd = os.open(os.path.join(self.directory, INDEX_NAME),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
