@@ -55,6 +55,10 @@ def median_us(fn: Callable[[], object], rounds: int) -> float:
     return statistics.median(times) * 1e6
 
 
+# Run once in each setting: whether ssl was imported at start, and whose default context it gives.
+_PROBE = "import sys; early = 'ssl' in sys.modules; import ssl; print(early, ssl.create_default_context.__module__)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=200)
@@ -119,15 +123,20 @@ def main() -> None:
              f"        t0 = time.perf_counter(); subprocess.run([sys.executable, '-c', code], check=True)\n"
              f"        ts.append(time.perf_counter() - t0)\n"
              f"    out[name] = statistics.median(ts) * 1e6\n"
-             f"print(json.dumps(out))")
-    def starts(cmd: list[str]) -> dict[str, float]:
+             f"probe = subprocess.run([sys.executable, '-c', {_PROBE!r}], check=True, capture_output=True, text=True)\n"
+             f"print(json.dumps(out))\n"
+             f"print(probe.stdout.strip())")
+    def starts(cmd: list[str], injected: bool) -> dict[str, float]:
         done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-        result: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+        *_, timings, probe = done.stdout.splitlines()
+        # The children timed were the ones meant: under run, no ssl at start, injected at import.
+        assert probe == f"False {'tlsback.inject' if injected else 'ssl'}", probe
+        result: dict[str, float] = json.loads(timings)
         return result
 
     subprocess.run([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", "pass"], env=env, check=True)
-    plain = starts([sys.executable, "-c", timer])
-    under = starts([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", timer])
+    plain = starts([sys.executable, "-c", timer], injected=False)
+    under = starts([sys.executable, "-m", "tlsback", "run", "--", sys.executable, "-c", timer], injected=True)
     for name in children:
         rows += [(f"{name} (child start)", plain[name], plain[name]),
                  (f"{name} (child start under tlsback run)", under[name], plain[name])]

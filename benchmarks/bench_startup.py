@@ -198,9 +198,11 @@ def measure_stdlib_eager(n: int, runs: int, pki: S.PKIFiles) -> dict[str, float]
     try:
         env = {"UV_NO_CONFIG": "1", "TLSBACK_CUSTOM_CERTS": "only", "TLSBACK_STORE": "eager",
                "SSL_CERT_DIR": S.cert_dirs(bench.ensure_tree(n).path, pki.root_dir)}
-        cadata = tlsback.load(env=env).store.cadata()
+        store = tlsback.load(env=env).store
+        cadata, count = store.cadata(), store.count
     finally:
         logging.disable(logging.NOTSET)
+    assert count == n + 1, (count, n)  # the tree's certificates and the PKI root
     wall, cpu = [], []
     for _ in range(runs):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -208,6 +210,7 @@ def measure_stdlib_eager(n: int, runs: int, pki: S.PKIFiles) -> dict[str, float]
         ctx.load_verify_locations(cadata=cadata)
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
+        assert ctx.cert_store_stats()["x509"] == count  # every certificate loaded (outside the clock)
     return {"stdlib_eager_s": statistics.median(wall), "stdlib_eager_cpu_s": statistics.median(cpu),
             "stdlib_eager_samples": runs}
 
@@ -329,9 +332,20 @@ def measure_first_handshake(runs: int, pki: S.PKIFiles, port: int, tree_path: st
     cache_dir = tempfile.mkdtemp(dir="/dev/shm", prefix="tlsback-bench-hs-")
     base = {"UV_NO_CONFIG": "1", "SSL_CERT_DIR": str(pki.root_dir), "TLSBACK_CACHE_DIR": cache_dir + "/c"}
     try:
-        lazy = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "lazy"}).context
-        eager = lambda: tlsback.load(env={**base, "TLSBACK_STORE": "eager"}).context
-        lazy()
+        def make(env: dict[str, str]) -> Callable[[], ssl.SSLContext]:
+            def context() -> ssl.SSLContext:
+                cfg = tlsback.load(env=env)
+                ctx = cfg.context
+                # Outside the clock: a lazy sample is a warm entry's, an eager one no entry's.
+                state = cfg.store.cache["state"]
+                lazy_hit = state == "hit" and cfg.store.lazy_dir is not None
+                assert lazy_hit if env["TLSBACK_STORE"] == "lazy" else state == "eager", cfg.store.cache
+                return ctx
+            return context
+
+        lazy_env = {**base, "TLSBACK_STORE": "lazy"}
+        tlsback.load(env=lazy_env).context  # noqa: B018 - build the entry
+        lazy, eager = make(lazy_env), make({**base, "TLSBACK_STORE": "eager"})
         out: dict[str, Any] = {}
         a, b = [], []
         for _ in range(runs):
@@ -341,7 +355,7 @@ def measure_first_handshake(runs: int, pki: S.PKIFiles, port: int, tree_path: st
         if tree_path:
             big = {**base, "SSL_CERT_DIR": S.cert_dirs(tree_path, pki.root_dir), "TLSBACK_STORE": "lazy"}
             tlsback.load(env=big).context  # noqa: B018 - build the entry
-            out["lazy_big_tree_s"] = _first_handshake(lambda: tlsback.load(env=big).context, port, runs).median
+            out["lazy_big_tree_s"] = _first_handshake(make(big), port, runs).median
         return out
     finally:
         logging.disable(logging.NOTSET)

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 SRC = REPO / "src"
 UV = os.environ.get("TLSBACK_BENCH_UV") or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 
-__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "serve_process", "uv_compile", "uv_compile_times"]
+__all__ = ["PKIFiles", "Stats", "fresh", "pki_files", "serve", "serve_process", "uv_compile_times"]
 
 
 @dataclass(frozen=True)
@@ -166,17 +166,13 @@ def interleaved(funcs: Mapping[str, Callable[[], float]], runs: int) -> dict[str
     return {k: Stats(v) for k, v in out.items()}
 
 
-def uv_compile(url: str, env: Mapping[str, str], workdir: Path) -> float:
-    """Wall time of ``uv pip compile`` resolving one requirement against the local index.
+def uv_compile_times(url: str, env: Mapping[str, str], workdir: Path) -> tuple[float, float]:
+    """Wall time of ``uv pip compile`` resolving one requirement against the local index, and
+    uv's CPU time (user + system, all its threads).
 
     The index has no versions, so uv fails after the TLS connection (exit 1): the run covers
     uv's start, its certificate loading, a verified handshake and a request.
     """
-    return uv_compile_times(url, env, workdir)[0]
-
-
-def uv_compile_times(url: str, env: Mapping[str, str], workdir: Path) -> tuple[float, float]:
-    """:func:`uv_compile`'s wall time, and uv's CPU time (user + system, all its threads)."""
     import resource
 
     req = workdir / "requirements.in"

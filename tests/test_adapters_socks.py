@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 import requests
+import socks  # noqa: F401 - PySocks, a test extra: these tests need it (never skipped in CI)
 
 import tlsback.adapters as ta
 from tests.pki import PKI
 from tests.socksserver import Socks5Proxy
 from tests.test_adapters_support import BACKENDS, expect_cert_error, fetch, make_cfg
 from tests.tlsserver import DEFAULT_BODY, HTTPSServer, redirect
-
-pytest.importorskip("socks", reason="PySocks (the test extra `pysocks`) is not installed")
 
 pytest_plugins = ["tests.test_adapters_support"]  # fixtures: servers
 
@@ -182,7 +181,7 @@ def test_httpx_through_socks5(client: str, pki: PKI, other_pki: PKI, servers: Se
                               socks_proxy: Callable[..., Socks5Proxy]) -> None:
     """httpx's SOCKS5 transport (socksio) with tlsback's contexts: the same verification and
     insecure-host decision as a direct connection, every connection through the proxy."""
-    pytest.importorskip("socksio", reason="socksio (the test extra) is not installed")
+    import socksio  # noqa: F401 - httpx's SOCKS support, a test extra
     proxy = socks_proxy()
     good, bad = _through_proxy(client, _via(proxy, "socks5"), pki, other_pki, servers, tmp_path)
     assert {host for host, _ in proxy.targets} == {"localhost"}  # httpx sends the name

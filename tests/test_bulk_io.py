@@ -34,13 +34,14 @@ from tlsback._scantypes import ScanResult
 from tlsback.bench import make_cert
 
 
-def _both(paths: list[str], size_hint: int) -> tuple[object, object]:
+def _both(paths: list[str], size_hint: int) -> tuple[object, object, int]:
+    """The C read's and the Python read's results, and how many files the C read did itself."""
     bulk = _ext.read_files(paths, size_hint, loader.MAX_FILE_SIZE)
     assert bulk is not None  # else both sides below would be the Python reader
     c_items, c_problems = loader._read_files(paths, bulk)
     py_items, py_problems = loader._read_files(paths)
     c = ([(p, bytes(d)) for p, d in c_items], c_problems)
-    return c, (py_items, py_problems)
+    return c, (py_items, py_problems), bulk[1].count(0)
 
 
 def test_read_codes_match_the_loaders() -> None:
@@ -63,7 +64,7 @@ def test_read_files_matches_python_on_every_kind_of_entry(tmp_path: Path, monkey
     monkeypatch.setattr(loader, "MAX_FILE_SIZE", 2 * 1024 * 1024)  # both read it at call time
     paths = [str(d / n) for n in sorted(os.listdir(d))] + [str(d / "gone.pem")]
     listed = sum(os.stat(p).st_size for p in paths if os.path.isfile(p))
-    c, py = _both(paths, listed)
+    c, py, _ = _both(paths, listed)
     assert c == py
     items, problems = py
     assert {Path(p).name: pr.code for p, pr in problems.items()} == {
@@ -84,9 +85,11 @@ def test_read_files_matches_python_whatever_the_buffer(tmp_path_factory: pytest.
         p = d / f"f{i}.pem"
         p.write_bytes(bytes([65 + i]) * size)
         paths.append(str(p))
-    c, py = _both(paths, hint)
+    c, py, read_in_c = _both(paths, hint)
     assert c == py
     assert [len(data) for _p, data in py[0]] == sizes
+    if hint >= sum(sizes):  # room for every file: each one was read by the C call, none again
+        assert read_in_c == len(paths)
 
 
 def _entry(directory: Path) -> dict[str, tuple[int, bytes, list[str]]]:

@@ -223,9 +223,9 @@ def test_insecure_rule_port_is_unknown_without_a_socket(other_pki: PKI, https_se
     """Memory BIOs (asyncio, anyio: httpx's async client, aiohttp) have no socket to show the
     port: a rule with a port does not apply, one without does (aiohttp's own default context,
     which offers no ALPN, is marked as the HTTPS client it is)."""
+    import aiohttp
     import httpx
 
-    aiohttp = pytest.importorskip("aiohttp")
     srv = https_server(other_pki)
 
     async def httpx_get() -> int:
@@ -354,6 +354,7 @@ def test_a_named_ca_file_is_judged_by_the_file_it_leads_to_now(
         os.replace(tmp, link)
         assert trusts(srv)  # tlsback's store, either way
         assert trusts(other) is not default  # the named file added, unless it is certifi's
+    assert str(link) in looked_up  # each new file behind the name was looked up
     looked_up.clear()
     for _ in range(3):
         inject._is_default_bundle(str(link))
