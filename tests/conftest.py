@@ -112,22 +112,27 @@ def ca_file(pki: PKI, tmp_path: Path) -> Path:
     return pki.root.write_pem(tmp_path / "root-ca.pem")
 
 
-@pytest.fixture
-def https_server() -> Iterator[Callable[..., HTTPSServer]]:
-    """Factory: ``https_server(pki_or_chain, **kwargs)`` -> started :class:`HTTPSServer`.
+def started_servers(cls: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """For a fixture to ``yield from``: a factory that makes and starts ``cls(*args, **kwargs)``
+    (a test server or proxy); every one it started is stopped at teardown, the last first."""
+    started: list[Any] = []
 
-    Every server is stopped at teardown.
-    """
-    started: list[HTTPSServer] = []
-
-    def factory(chain: Any = None, key: Any = None, **kwargs: Any) -> HTTPSServer:
-        srv = HTTPSServer(chain, key, **kwargs)
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        srv = cls(*args, **kwargs)
         started.append(srv)
         return srv.start()
 
-    yield factory
-    for srv in reversed(started):
-        srv.stop()
+    try:
+        yield factory
+    finally:
+        for srv in reversed(started):
+            srv.stop()
+
+
+@pytest.fixture
+def https_server() -> Iterator[Callable[..., HTTPSServer]]:
+    """Factory: ``https_server(pki_or_chain, key=None, **kwargs)`` -> started :class:`HTTPSServer`."""
+    yield from started_servers(HTTPSServer)
 
 
 @pytest.fixture
@@ -139,31 +144,13 @@ def server(https_server: Callable[..., HTTPSServer]) -> Callable[..., HTTPSServe
 @pytest.fixture
 def http_server() -> Iterator[Callable[..., PlainHTTPServer]]:
     """Factory: ``http_server(routes=...)`` -> started plain-HTTP server."""
-    started: list[PlainHTTPServer] = []
-
-    def factory(**kwargs: Any) -> PlainHTTPServer:
-        srv = PlainHTTPServer(**kwargs)
-        started.append(srv)
-        return srv.start()
-
-    yield factory
-    for srv in reversed(started):
-        srv.stop()
+    yield from started_servers(PlainHTTPServer)
 
 
 @pytest.fixture
 def connect_proxy() -> Iterator[Callable[..., ConnectProxy]]:
     """Factory: ``connect_proxy(auth=None)`` -> started :class:`ConnectProxy`."""
-    started: list[ConnectProxy] = []
-
-    def factory(**kwargs: Any) -> ConnectProxy:
-        proxy = ConnectProxy(**kwargs)
-        started.append(proxy)
-        return proxy.start()
-
-    yield factory
-    for proxy in reversed(started):
-        proxy.stop()
+    yield from started_servers(ConnectProxy)
 
 
 def _tlsback_from_repo() -> bool:

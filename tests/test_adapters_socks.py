@@ -20,6 +20,7 @@ import requests
 import socks  # noqa: F401 - PySocks, a test extra: these tests need it (never skipped in CI)
 
 import tlsback.adapters as ta
+from tests.conftest import started_servers
 from tests.pki import PKI
 from tests.socksserver import Socks5Proxy
 from tests.test_adapters_support import BACKENDS, expect_cert_error, fetch, make_cfg
@@ -34,16 +35,7 @@ SOCKS_CLIENTS = ("urllib3", "requests")
 @pytest.fixture
 def socks_proxy() -> Iterator[Callable[..., Socks5Proxy]]:
     """Factory: ``socks_proxy(auth=None)`` -> started :class:`Socks5Proxy`."""
-    started: list[Socks5Proxy] = []
-
-    def factory(**kwargs: object) -> Socks5Proxy:
-        proxy = Socks5Proxy(**kwargs)  # type: ignore[arg-type]
-        started.append(proxy)
-        return proxy.start()
-
-    yield factory
-    for proxy in reversed(started):
-        proxy.stop()
+    yield from started_servers(Socks5Proxy)
 
 
 def _via(proxy: Socks5Proxy, scheme: str) -> str:
