@@ -214,3 +214,21 @@ def test_run_applies_a_port_rule_to_its_port_only_and_to_https_only(other_pki: P
                              "-c", script), env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["200", "verified", "open", "verified"]
+
+
+def test_a_second_run_finds_its_python_childs_store_warm(corp_dir: Path) -> None:
+    """The bundle `run` exports is the same file from run to run (a use is recorded on it only
+    now and then, never on every run: each touch changes its ctime, part of the identity the
+    child's cache key is made of), so a Python child's injected store is warm from the second
+    run on, not built again each time."""
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    probe = ("import os, ssl; ssl.create_default_context(); from tlsback import inject; "
+             "st = os.stat(os.environ['SSL_CERT_FILE']); "
+             "print(inject._state.cfg.store.cache['state'], st.st_ino, st.st_ctime_ns)")
+    outs = []
+    for _ in range(3):
+        r = run(tlsback_cmd("run", "--", sys.executable, "-c", probe), env)
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout.split())
+    assert [o[0] for o in outs[1:]] == ["hit", "hit"], outs
+    assert len({(o[1], o[2]) for o in outs}) == 1, outs  # the same bundle file, untouched

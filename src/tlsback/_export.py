@@ -90,13 +90,20 @@ def _root(cfg: TLSConfig) -> str:
 
 
 def _usable(path: str) -> bool:
-    """An existing file of ours that nobody else can have written (the root is private too)."""
+    """An existing file of ours that nobody else can have written (the root is private too);
+    its use recorded for pruning (``cache.mark_used``: not on every call, which would change its
+    identity, and with it the cache key of every process it is exported to)."""
+    from .cache import mark_used
+
     try:
         st = os.lstat(path)
     except OSError:
         return False
     uid = os.geteuid() if hasattr(os, "geteuid") else None
-    return stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid) and not st.st_mode & 0o022
+    if not (stat.S_ISREG(st.st_mode) and (uid is None or st.st_uid == uid) and not st.st_mode & 0o022):
+        return False
+    mark_used(path, st.st_mtime)
+    return True
 
 
 def _holds(path: str, data: bytes) -> bool:
@@ -120,8 +127,6 @@ def write_private(directory: str, name: str, data: bytes) -> str:
     """
     path = os.path.join(directory, name)
     if _usable(path) and _holds(path, data):
-        with contextlib.suppress(OSError):
-            os.utime(path)  # used now: keep it from pruning
         return path
     fd, tmp = tempfile.mkstemp(prefix=".tmp-export-", dir=directory)
     try:
@@ -180,8 +185,6 @@ def where(cfg: TLSConfig | None = None) -> str:
         # call reads no certificate.
         path = os.path.join(root, f"bundle-{key}.pem")
         if _usable(path):
-            with contextlib.suppress(OSError):
-                os.utime(path)
             return path
     data = pem_bytes(store.certs)
     tag = key if key else hashlib.sha256(data).hexdigest()[:32]

@@ -97,7 +97,7 @@ MAX_ENTRIES = 8
 #: costs an OpenSSL lookup one more parse (~0.1 ms), which a first handshake pays.
 BUCKET = 2
 PRUNE_AGE_S = 24 * 3600.0
-_USE_MARK_S = PRUNE_AGE_S / 8  # a use is recorded when the last one recorded is older (_mark_used)
+_USE_MARK_S = PRUNE_AGE_S / 8  # a use is recorded when the last one recorded is older (mark_used)
 _TMP_GRACE_S = 600.0  # a builder's temporary directory younger than this is left alone
 _PREFIX = f"e{FORMAT}-"
 _DISCARDED = "discarded"  # the metadata key discard() leaves, with what was found wrong
@@ -533,7 +533,7 @@ def _load_json(name: str, dir_fd: int | None, what: str, limit: int = _META_MAX)
     """A JSON object tlsback wrote: a regular file of ours that nobody else can write, read whole.
 
     Returns:
-        The object, and the file's mtime (its last use, see :func:`_mark_used`).
+        The object, and the file's mtime (its last use, see :func:`mark_used`).
 
     Raises:
         OSError: it cannot be opened (missing, a symlink: O_NOFOLLOW).
@@ -571,9 +571,11 @@ def _load_meta(dir_fd: int) -> tuple[dict[str, Any], float]:
     return _load_json(META_NAME, dir_fd, "metadata")
 
 
-def _mark_used(path: str, mtime: float) -> None:
-    """Record a use of ``path`` for :func:`prune` (its mtime), only when the last one recorded is
-    old enough to matter: a warm start does not write to the cache every time it reads it.
+def mark_used(path: str, mtime: float) -> None:
+    """Record a use of ``path`` for :func:`prune` (its mtime; ``mtime``: the one it has), only when
+    the last one recorded is old enough to matter: a warm start does not write to the cache every
+    time it reads it. (Every touch also changes the file's ctime, which is part of its identity:
+    an exported bundle touched on each use would be a new file to every process it is given to.)
 
     A file used at least once per ``PRUNE_AGE_S - _USE_MARK_S`` is never older than
     ``PRUNE_AGE_S`` when pruned. An mtime in the future (a clock set back) is set to now."""
@@ -600,7 +602,7 @@ def read_json(root: CacheRoot, name: str) -> dict[str, Any] | None:
         value, mtime = _load_json(path, None, name)
     except (OSError, ValueError):
         return None
-    _mark_used(path, mtime)
+    mark_used(path, mtime)
     return value
 
 
@@ -712,7 +714,7 @@ def lookup(root: CacheRoot, key: str) -> tuple[Entry | None, str]:
             reason = "entry is a symlink"
         log.info("trust cache entry %s not used: %s; rebuilding it", _shown(path), reason)
         return None, f"existing entry not trusted ({reason}); rebuilt"
-    _mark_used(os.path.join(path, META_NAME), used)
+    mark_used(os.path.join(path, META_NAME), used)
     return Entry(path, meta, Lease(path, fd)), ""
 
 

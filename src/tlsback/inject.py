@@ -554,7 +554,8 @@ def inject_into_ssl(cfg: TLSConfig | None = None) -> None:
 
         cfg = default_config()
     cfg.context  # noqa: B018 - built (and the client certificate checked) before anything changes
-    rules = _host_rules(cfg)
+    # (insecure_hosts imports the matcher: only when there are rules)
+    rules = _host_rules(cfg) if cfg.settings.insecure_hosts.value else None
     if rules is not None:
         cfg.insecure_context  # noqa: B018 - built now, not inside a client's wrap_socket
     client_file = None
