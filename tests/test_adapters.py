@@ -11,6 +11,7 @@ certificates (the load-count test).
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -363,6 +364,9 @@ def test_requests_verify_and_cert_arguments(
         s.get(bad.url + "/rotated-out", verify=str(other_ca), timeout=10)
     with ta.requests_session(cfg) as s:
         assert s.get(good.url + "/rotated-in", verify=str(other_ca), timeout=10).status_code == 200
+    # One configuration kept per bundle file, the current content's: not one per content seen.
+    kept = cfg.__dict__["_tlsback_ca_configs"]
+    assert sorted(kept) == sorted(os.path.realpath(p) for p in (other_ca, ca_dir))
 
 
 def test_requests_adapter_for_own_session(pki: PKI, servers: Servers, tmp_path: Path) -> None:

@@ -84,11 +84,13 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
     # The configuration is kept per file as it is now: by its real path (a relative path after a
     # chdir names another file) and its identity (a replaced or edited bundle is loaded again,
     # never trusted as it was).
+    # One configuration per real path: the one for the file's older content is dropped.
     real = os.path.realpath(given)
-    key = (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _ca_lock:
-        configs: dict[tuple[object, ...], TLSConfig] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
-        found = configs.get(key)
+        configs: dict[str, tuple[tuple[int, ...], TLSConfig]] = cfg.__dict__.setdefault("_tlsback_ca_configs", {})
+        kept = configs.get(real)
+        found = kept[1] if kept is not None and kept[0] == identity else None
         if found is None:
             origin = "argument:verify"
             is_dir = stat.S_ISDIR(st.st_mode)
@@ -100,5 +102,6 @@ def ca_bundle_config(cfg: TLSConfig, path: str | os.PathLike[str]) -> TLSConfig:
             )
             if not cfg.backend.uses_platform_store:
                 s = replaced(s, backend=Setting("rustls", origin))
-            found = configs[key] = TLSConfig(s)
+            found = TLSConfig(s)
+            configs[real] = (identity, found)
         return found
