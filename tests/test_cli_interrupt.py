@@ -40,6 +40,7 @@ _HOOK = textwrap.dedent("""
     import os, signal, sys
 
     _at = os.environ.pop("CTRL_C_AT", "")
+    _mark = os.environ.pop("CTRL_C_MARK", "")  # written once the atexit callback has run through
     _done = []
 
     def _interrupt():
@@ -75,6 +76,8 @@ _HOOK = textwrap.dedent("""
         _interrupt()
         for _ in range(1000):  # where its KeyboardInterrupt would be raised
             pass
+        with open(_mark, "w") as f:
+            f.write("ran")
 
     if _at == "atexit":
         import atexit
@@ -96,6 +99,7 @@ def _env(tmp_path: Path, at: str = "") -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(hook)] + ([str(SRC)] if _tlsback_from_repo() else []))
     if at:
         env["CTRL_C_AT"] = at
+        env["CTRL_C_MARK"] = str(tmp_path / "atexit-ran")
     return env
 
 
@@ -165,6 +169,7 @@ def test_ctrl_c_while_the_interpreter_exits_changes_nothing(tmp_path: Path) -> N
     a --no-cache directory removed) shows no traceback and keeps the status."""
     code, err, _ = _fetch_interrupted(tmp_path, at="atexit")
     assert (code, err) == (130, "\ninterrupted\n")
+    assert (tmp_path / "atexit-ran").read_text() == "ran"  # the second Ctrl-C was sent, and ignored
 
 
 def test_ctrl_c_during_fetch_under_load(tmp_path: Path) -> None:
