@@ -112,6 +112,23 @@ def ca_file(pki: PKI, tmp_path: Path) -> Path:
     return pki.root.write_pem(tmp_path / "root-ca.pem")
 
 
+class BlockImport:
+    """A meta path finder (put first in ``sys.meta_path``) for which ``name`` cannot be imported:
+    not installed (ModuleNotFoundError), or ``error``, an ImportError to raise. It counts the
+    attempts in ``asked``. (A module imported before stays in ``sys.modules``, and as an attribute
+    of its package: the caller removes both.)"""
+
+    def __init__(self, name: str, error: ImportError | None = None) -> None:
+        self.name = name
+        self.error = error
+        self.asked = 0
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname == self.name:
+            self.asked += 1
+            raise self.error or ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+
+
 def started_servers(cls: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
     """For a fixture to ``yield from``: a factory that makes and starts ``cls(*args, **kwargs)``
     (a test server or proxy); every one it started is stopped at teardown, the last first."""

@@ -20,7 +20,7 @@ import requests
 import socks  # noqa: F401 - PySocks, a test extra: these tests need it (never skipped in CI)
 
 import tlsback.adapters as ta
-from tests.conftest import started_servers
+from tests.conftest import BlockImport, started_servers
 from tests.pki import PKI
 from tests.socksserver import Socks5Proxy
 from tests.test_adapters_support import BACKENDS, expect_cert_error, fetch, make_cfg
@@ -195,12 +195,11 @@ def test_without_pysocks_a_socks_proxy_is_refused_clearly(
     raises its own InvalidSchema with that reason. Nothing is sent around the proxy."""
     import sys
 
-    from tests.test_inject import _NotInstalled
     from tlsback.adapters import _requests, _urllib3
 
     for name in [m for m in sys.modules if m == "socks" or m == "urllib3.contrib.socks"]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(sys, "meta_path", [_NotInstalled("socks"), *sys.meta_path])
+    monkeypatch.setattr(sys, "meta_path", [BlockImport("socks"), *sys.meta_path])
     monkeypatch.setattr(_urllib3, "_classes", {})
     monkeypatch.setattr(_requests, "_classes", {})
     good = servers(pki)

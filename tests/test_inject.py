@@ -22,6 +22,7 @@ import pytest
 from cryptography import x509
 
 import tlsback
+from tests.conftest import BlockImport
 from tests.pki import PKI, issue
 from tlsback import inject
 
@@ -367,19 +368,6 @@ def _urlopen_ctx(url: str, ctx: ssl.SSLContext) -> bytes:
         return body
 
 
-class _NotInstalled:
-    """A meta path finder for which ``name`` is not installed; it counts the attempts."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.asked = 0
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        if fullname == self.name:
-            self.asked += 1
-            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
-
-
 def test_without_certifi_the_import_is_tried_once(
         pki: PKI, https_server: Any, corp_env: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,7 +377,7 @@ def test_without_certifi_the_import_is_tried_once(
 
     srv = https_server(pki)
     ca = pki.root.write_pem(tmp_path / "own-ca.pem")
-    finder = _NotInstalled("certifi")
+    finder = BlockImport("certifi")
     monkeypatch.delitem(sys.modules, "certifi", raising=False)
     monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
     monkeypatch.setattr(inject, "_bundle_paths", {})

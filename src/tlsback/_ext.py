@@ -18,8 +18,6 @@ import sys
 from array import array
 from operator import sub
 
-from .errors import REBUILD_HINT
-
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,10 +35,8 @@ except ImportError as exc:
     raise ImportError(f"tlsback._certscan is not built ({exc})") from exc
 
 if lib.tb_abi_version() != ABI:
-    raise ImportError(
-        f"tlsback._certscan is stale: it has ABI {lib.tb_abi_version()}, this tlsback needs "
-        f"ABI {ABI}; " + REBUILD_HINT
-    )
+    # (What to do about it, _scan.REBUILD_HINT, is added where the error reaches a user.)
+    raise ImportError(f"tlsback._certscan is stale: it has ABI {lib.tb_abi_version()}, this tlsback needs ABI {ABI}")
 
 READ_NOT_REGULAR, READ_TOO_LARGE, READ_RETRY = lib.TB_READ_NOT_REGULAR, lib.TB_READ_TOO_LARGE, lib.TB_READ_RETRY
 # Buffers the C code fills before anything reads them: not cleared (a fresh process touches only

@@ -9,19 +9,25 @@ See docs/loader.md, "Choosing the scanner at run time", and docs/development.md,
 from __future__ import annotations
 
 from . import _log
-from .errors import REBUILD_HINT, ExtensionError
+from .errors import ExtensionError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["SCANNERS", "select"]
+__all__ = ["REBUILD_HINT", "SCANNERS", "select"]
 
 log = _log.getLogger(__name__)
 
 #: The values of ``Settings.scanner``: ``auto`` (the extension when usable), ``python``
 #: (``TLSBACK_NO_EXTENSIONS``), ``c`` (``TLSBACK_REQUIRE_EXTENSIONS``: required).
 SCANNERS = ("auto", "python", "c")
+
+#: What to do about an extension that is not built or is stale, said with its ExtensionError.
+REBUILD_HINT = (
+    "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
+    "tlsback source tree, or reinstall tlsback"
+)
 
 def select(scanner: str = "auto") -> tuple[ModuleType, str]:
     """Pick the scanner implementation.
@@ -50,8 +56,8 @@ def select(scanner: str = "auto") -> tuple[ModuleType, str]:
         from . import _scan_c
     except ImportError as exc:
         if required:
-            hint = "" if REBUILD_HINT in str(exc) else f"; {REBUILD_HINT}"  # a stale one says it already
-            raise ExtensionError(f"TLSBACK_REQUIRE_EXTENSIONS=1 but the C extension cannot be used: {exc}{hint}") from exc
+            raise ExtensionError(
+                f"TLSBACK_REQUIRE_EXTENSIONS=1 but the C extension cannot be used: {exc}; {REBUILD_HINT}") from exc
         from . import _scan_py
 
         reason = f"C extension not built: {exc}"

@@ -20,15 +20,8 @@ __all__ = [
     "ClientCertError",
     "ConfigError",
     "ExtensionError",
-    "REBUILD_HINT",
     "TlsbackError",
 ]
-
-#: What to do about a C extension that is not built or is stale (ExtensionError, ImportError).
-REBUILD_HINT = (
-    "rebuild it with `pip install -e .` (or `python setup.py build_ext --inplace`) in the "
-    "tlsback source tree, or reinstall tlsback"
-)
 
 
 class TlsbackError(Exception):
