@@ -234,11 +234,14 @@ class Scan:
         n = st.n_unique
         # The unique certificates lie back to back in the arena, in store order: it is handed on
         # as it is (an entry is written from it), the bytes objects made only if asked for.
-        ends = array("Q")
-        ends.frombytes(ffi.buffer(st.u_off, 8 * n))
-        if n:
-            ends.pop(0)
-            ends.append(st.arena_len)
+        offs, lens = array("Q"), array("I")
+        offs.frombytes(ffi.buffer(st.u_off, 8 * n))
+        lens.frombytes(ffi.buffer(st.u_len, 4 * n))
+        ends = array("Q", map(operator.add, offs, lens))
+        # What the readers of der() assume (certificate i from ends[i - 1] to ends[i]): a store
+        # laid out otherwise is a bug in the extension, never to be read across.
+        if n and (offs[0] != 0 or offs[1:] != ends[:-1]):
+            raise RuntimeError("tlsback._certscan: the unique certificates are not back to back")
         # (The buffer of the owning cdata, which it keeps alive: st.arena does not own it.)
         result.set_der(ffi.buffer(self.store.arena, st.arena_len), ends)
         result.origins = list(map(self.paths.__getitem__, ffi.unpack(st.u_file, n)))
