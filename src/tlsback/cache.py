@@ -613,6 +613,18 @@ def write_json(root: CacheRoot, name: str, value: dict[str, Any]) -> bool:
     return _write_json_file(root.path, name, value)
 
 
+def _create(path: str, data: bytes) -> None:
+    """A new file ``path`` (mode 0600 whatever the umask; O_EXCL: nothing there is followed or
+    reused) holding ``data``, written whole."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def _write_json_file(directory: str, name: str, value: dict[str, Any]) -> bool:
     import json
 
@@ -622,13 +634,7 @@ def _write_json_file(directory: str, name: str, value: dict[str, Any]) -> bool:
         return False
     tmp = os.path.join(directory, f".tmp-{_token()}-{name}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _create(tmp, data)
         os.replace(tmp, os.path.join(directory, name))
     except OSError:
         try:
@@ -844,15 +850,7 @@ class EntryWriter:
         columns = {key: sep.join(column) for (key, sep), column in
                    zip(_INDEX_COLUMNS, (self._names, self._origins, map(str, self._places)))}
         # 0600 whatever the umask, never through a link: what Entry.read_index accepts.
-        data = json.dumps(columns, separators=(",", ":")).encode("ascii")
-        fd = os.open(os.path.join(self.directory, INDEX_NAME),
-                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _create(os.path.join(self.directory, INDEX_NAME), json.dumps(columns, separators=(",", ":")).encode("ascii"))
         meta_path = os.path.join(self.directory, META_NAME)
         fd = os.open(meta_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o600)
         try:
