@@ -157,10 +157,10 @@ def test_ctrl_c_while_the_cli_loads_exits_130(tmp_path: Path) -> None:
 
 def test_ctrl_c_dropped_by_a_finalizer_is_raised_again(tmp_path: Path) -> None:
     """A KeyboardInterrupt raised inside a __del__ is dropped by Python; the command would wait
-    in the handshake for its whole timeout (120 s). It is raised again: 130, within seconds."""
+    in the handshake for its whole timeout (120 s). It is raised again: 130, within seconds, and
+    one line still (Python's "Exception ignored" report of the dropped one is not shown)."""
     code, err, seconds = _fetch_interrupted(tmp_path, at="finalizer")
-    assert code == 130, err
-    assert err.endswith("\ninterrupted\n") and "Exception ignored" in err  # the dropped one
+    assert (code, err) == (130, "\ninterrupted\n")
     assert seconds < PROMPT
 
 

@@ -12,6 +12,7 @@ import sys
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     import signal
+    from typing import Any
 else:
     # _signal, not signal: the same functions without the enum classes, whose import costs
     # the command's start-up milliseconds (as inject.py uses _thread, not threading).
@@ -33,6 +34,7 @@ class _State:
     pending = False  # Ctrl-C arrived and the command has not ended yet
     installed = False  # _on_sigint is SIGINT's handler, in place of Python's default one
     alarm: object = None  # SIGALRM's handler before _on_sigint set its own (restored at the end)
+    unraisable: object = None  # sys.unraisablehook before install() (restored at the end)
 
 
 _state = _State()
@@ -58,7 +60,18 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
         _state.installed = True
     except (ValueError, OSError):  # not the main thread, or no SIGINT: Python's own handling
-        pass
+        return
+    _state.unraisable = sys.unraisablehook
+    sys.unraisablehook = _unraisable
+
+
+def _unraisable(unraisable: Any) -> None:
+    """A KeyboardInterrupt a finalizer dropped says nothing (the timer raises it again, and the
+    command then says "interrupted" once); anything else goes to the hook that was there."""
+    if _state.pending and isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
+        return
+    previous = _state.unraisable if callable(_state.unraisable) else sys.__unraisablehook__
+    previous(unraisable)
 
 
 def _on_sigint(signum: int, frame: object) -> None:
@@ -120,6 +133,9 @@ def ended() -> None:
     except (ValueError, OSError):
         pass
     _state.alarm = None
+    if sys.unraisablehook is _unraisable and callable(_state.unraisable):
+        sys.unraisablehook = _state.unraisable
+    _state.unraisable = None
     import atexit  # a built-in module
 
     # The last callback registered runs first: from the start of the interpreter's exit (atexit
