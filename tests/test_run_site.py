@@ -221,7 +221,7 @@ def test_a_second_run_finds_its_python_childs_store_warm(corp_dir: Path) -> None
     now and then, never on every run: each touch changes its ctime, part of the identity the
     child's cache key is made of), so a Python child's injected store is warm from the second
     run on, not built again each time."""
-    env = child_env(SSL_CERT_DIR=corp_dir)
+    env = child_env(SSL_CERT_DIR=corp_dir, TLSBACK_STORE="lazy")  # a cache entry, whatever CI's lane says
     probe = ("import os, ssl; ssl.create_default_context(); from tlsback import inject; "
              "st = os.stat(os.environ['SSL_CERT_FILE']); "
              "print(inject._state.cfg.store.cache['state'], st.st_ino, st.st_ctime_ns)")
