@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import logging
 import os
 import random
@@ -106,6 +107,68 @@ def test_1_a_replaced_certificate_with_mtime_restored_is_never_a_cache_hit(
         assert cfg.store.cache["state"] != "hit"
         assert cfg.store.count == 1
         assert verdict(cfg, srv.port).startswith("fail:UnknownIssuer"), mode
+
+
+# A child process that loads the store as the parent's tests do and reports, as JSON, the
+# handshake's verdict, the cache state and the warnings.
+_CREDENTIALS_CHILD = """
+import json, logging, socket, ssl, sys
+import tlsback
+records = []
+class H(logging.Handler):
+    def emit(self, r):
+        records.append(r.getMessage())
+logging.getLogger("tlsback").addHandler(H())
+logging.getLogger("tlsback").setLevel(logging.WARNING)
+cfg = tlsback.load(env=json.loads(sys.argv[1]), cwd=sys.argv[3])
+try:
+    with socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=30) as s:
+        cfg.context.wrap_socket(s, server_hostname="localhost").close()
+    verdict = "ok"
+except ssl.SSLCertVerificationError as exc:
+    verdict = "fail"
+print(json.dumps({"verdict": verdict, "state": cfg.store.cache["state"], "warnings": records}))
+"""
+
+
+@pytest.mark.parametrize("first", ["without the group", "with the group"])
+def test_1_what_one_process_of_the_user_could_not_read_is_not_cached_for_another(
+        first: str, loader_env: dict[str, str], pki: PKI, tmp_path: Path,
+        https_server: Callable[..., HTTPSServer]) -> None:
+    """Reading a file depends on the reader, not only on the file the key identifies: a CA file
+    readable through a group (0640, root:corp) is read by a process of the user in that group
+    and refused to one that is not (a service started with other groups, ``sg``, ``newgrp``).
+    Each process trusts what it can read, and warns about what it cannot, in both stores: an
+    entry built by one is never a hit for the other."""
+    _as_root()
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to run a process of this user with other groups")
+    corp_gid = ATTACKER_UID
+    source = pki.root.write_pem(tmp_path / "corp.pem")
+    os.chown(source, ATTACKER_UID, corp_gid)
+    source.chmod(0o640)
+    srv = https_server(pki)
+    env = {"UV_NO_CONFIG": "1", "TLSBACK_CUSTOM_CERTS": "only", "SSL_CERT_FILE": str(source),
+           "TLSBACK_CACHE_DIR": str(tmp_path / "cache"), **loader_env}
+    # uid 0 without the capabilities that pass over file permissions: a plain user of uid 0.
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    groups = {"with the group": ["--groups", str(corp_gid)], "without the group": ["--clear-groups"]}
+    order = [first, *(g for g in groups if g != first)]
+
+    def run(who: str, mode: str) -> dict[str, object]:
+        child = subprocess.run(
+            [*drop, *groups[who], sys.executable, "-c", _CREDENTIALS_CHILD,
+             json.dumps({**env, "TLSBACK_STORE": mode}), str(srv.port), str(tmp_path)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": f"{SRC}{os.pathsep}{REPO}", "HOME": str(tmp_path)})
+        assert child.returncode == 0, child.stderr
+        return json.loads(child.stdout)
+
+    for who in order + order:  # each twice, in turn: a warm entry of the other one is there
+        eager, lazy = run(who, "eager"), run(who, "lazy")
+        assert eager["verdict"] == lazy["verdict"] == ("ok" if who == "with the group" else "fail"), (who, lazy)
+        assert eager["warnings"] == lazy["warnings"], who
+        assert any("permission denied" in w for w in lazy["warnings"]) == (who == "without the group"), lazy
 
 
 # --- 2. canonical copies, never links ----------------------------------------------------------
