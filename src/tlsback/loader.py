@@ -926,6 +926,20 @@ def _reports_from_meta(listings: Sequence[Listing], meta: Mapping[str, Any]) -> 
     return reports
 
 
+def _credentials() -> tuple[int, list[int]] | None:
+    """What reading a source file depends on besides the file: the process's groups.
+
+    A file readable through a group (0640, root:corp) is read by a process of the user in that
+    group and refused to one that is not (a service started with other groups, ``sg``): an
+    entry built by one must not be a hit for the other, whose eager store would trust (or
+    refuse) otherwise (docs/cache.md, "The key"). Two system calls, no import.
+    """
+    getgroups = getattr(os, "getgroups", None)
+    if getgroups is None:  # pragma: no cover - Windows: no POSIX groups
+        return None
+    return os.getegid(), sorted(getgroups())
+
+
 class _Plan:
     """The lazy/eager decision and the trust cache, for one load."""
 
@@ -945,7 +959,7 @@ class _Plan:
             return
         from . import cache
 
-        header: list[object] = [mode, include_platform, platform_fallback]
+        header: list[object] = [mode, include_platform, platform_fallback, _credentials()]
         for listing in listings:
             s = listing.source
             header.append((s.kind, s.path, s.shape, s.origin, listing.skipped,
