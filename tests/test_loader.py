@@ -218,6 +218,11 @@ def test_every_bad_input_is_one_warning_and_loading_goes_on(loader_env: dict[str
     assert badb64 == (f"Ignoring {d / 'badb64.pem'} in `SSL_CERT_DIR`: bad base64 in CERTIFICATE block "
                       "at line 1. Continuing with the system store.")
     assert str(good) not in " ".join(messages)
+    # Its certificate is trusted: the warning says so, and neither "Ignoring" nor what stays
+    # trusted without it.
+    bad = next(m for m in messages if "caf\\xe9.pem" in m)
+    assert bad == (f"Loading {d}/caf\\xe9.pem in `SSL_CERT_DIR` anyway: its file name is not valid UTF-8 "
+                   "(shown escaped).")
 
 
 def test_path_shape_problems(loader_env: dict[str, str], tmp_path: Path, roots: list[Cert], caplog: pytest.LogCaptureFixture) -> None:
