@@ -654,6 +654,8 @@ def format_warning(report: SourceReport, problem: Problem, consequence: str) -> 
     """A problem as a one-line warning naming the source, the path and what stays trusted."""
     kind = report.source.kind
     label = f"`{kind}`" if report.source.custom else f"{kind} store"
+    if problem.code == "bad-name":  # the file is loaded: nothing is ignored, trust is unchanged
+        return f"Loading {shown(problem.path)} in {label} anyway: its file name is not valid UTF-8 (shown escaped)."
     if problem.path == report.source.path:
         return f"Invalid {label}. {problem.message}: {shown(problem.path)}. {consequence}"
     return f"Ignoring {shown(problem.path)} in {label}: {problem.message}. {consequence}"
