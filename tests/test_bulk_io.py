@@ -74,6 +74,39 @@ def test_read_files_matches_python_on_every_kind_of_entry(tmp_path: Path, monkey
     assert dict(items)[str(d / "big.pem")] == b"x" * 5000
 
 
+def test_read_files_gives_the_identity_of_each_file_it_opened(tmp_path: Path) -> None:
+    """Six numbers per file from its fstat, as the listing's (zeros where it could not be
+    opened): both readers name the same files as replaced or rewritten since the listing."""
+    from tlsback.sources import identities
+
+    names = ["same.pem", "replaced.pem", "rewritten.pem", "dir.pem", "gone.pem", "grown.pem"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    paths = [str(tmp_path / n) for n in names]
+    listed = identities([os.stat(p) for p in paths])
+    (tmp_path / "new").write_bytes(b"y" * 100)
+    os.replace(tmp_path / "new", tmp_path / "replaced.pem")  # another inode, same size
+    with open(tmp_path / "rewritten.pem", "r+b") as f:
+        f.write(b"z")  # same inode and size, a new ctime
+    (tmp_path / "dir.pem").unlink()
+    (tmp_path / "dir.pem").mkdir()
+    (tmp_path / "gone.pem").unlink()
+    (tmp_path / "grown.pem").write_bytes(b"x" * 200)
+    bulk = _ext.read_files(paths, 600, loader.MAX_FILE_SIZE)
+    assert bulk is not None
+    ids = bulk[2]
+    assert ids[6 * 4:6 * 5].tolist() == [0] * 6  # gone: not opened
+    for i, p in enumerate(paths):
+        if i != 4:
+            assert ids[6 * i:6 * i + 6] == identities([os.stat(p)]), names[i]
+    c_changed: list[str] = []
+    py_changed: list[str] = []
+    c = loader._read_files(paths, bulk, listed=listed, changed=c_changed)
+    py = loader._read_files(paths, listed=listed, changed=py_changed)
+    assert [(p, bytes(d)) for p, d in c[0]] == py[0] and c[1] == py[1]
+    assert c_changed == py_changed == [paths[1], paths[2], paths[5]]  # dir and gone: not read
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(sizes=st.lists(st.integers(0, 9000), min_size=1, max_size=12), hint=st.integers(0, 40000))
 def test_read_files_matches_python_whatever_the_buffer(tmp_path_factory: pytest.TempPathFactory,

@@ -109,6 +109,46 @@ def test_1_a_replaced_certificate_with_mtime_restored_is_never_a_cache_hit(
         assert verdict(cfg, srv.port).startswith("fail:UnknownIssuer"), mode
 
 
+@pytest.mark.parametrize("what", ["directory", "file"])
+def test_1_a_source_switched_between_listing_and_reading_is_not_cached_under_the_listing(
+        what: str, loader_env: dict[str, str], pki: PKI, other_pki: PKI, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, https_server: Callable[..., HTTPSServer]) -> None:
+    """Blue/green CA directories behind a symlink (Kubernetes' ``..data`` switch, a deploy's
+    ``current``), switched between the listing (the key) and the reading: the store holds
+    green's CA under blue's identities. It must not be cached: switched back to blue, a later
+    process would get green's CA from a warm hit, where its eager store trusts blue's."""
+    blue, green = tmp_path / "blue", tmp_path / "green"
+    for d, ca in ((blue, pki.root), (green, other_pki.root)):
+        d.mkdir()
+        ca.write_pem(d / "ca.pem")
+    current = tmp_path / "current"
+    current.symlink_to(blue)
+    source = {"SSL_CERT_DIR": str(current)} if what == "directory" else {"SSL_CERT_FILE": str(current / "ca.pem")}
+
+    def switch(target: Path) -> None:
+        staged = tmp_path / "staged"
+        staged.symlink_to(target)
+        staged.replace(current)  # atomically, as a deploy does
+
+    lookup = loader._Plan.lookup
+
+    def lookup_then_switch(self: loader._Plan) -> object:  # after the listing, before the reading
+        found = lookup(self)
+        switch(green)
+        return found
+
+    with monkeypatch.context() as m:
+        m.setattr(loader._Plan, "lookup", lookup_then_switch)
+        raced = load(tmp_path, loader_env, **source).store  # (the store is loaded when first asked for)
+    assert raced.cache["state"] != "built", raced.cache  # the store it read is green's, not the key's
+    assert raced.cache["reason"].startswith(f"{current / 'ca.pem'} changed while the store was read")
+    switch(blue)
+    good, other = https_server(pki), https_server(other_pki)
+    for mode in MODES:
+        cfg = load(tmp_path, loader_env, mode, **source)
+        assert (verdict(cfg, good.port), verdict(cfg, other.port)[:4]) == ("ok", "fail"), (mode, cfg.store.cache)
+
+
 # A child process that loads the store as the parent's tests do and reports, as JSON, the
 # handshake's verdict, the cache state and the warnings.
 _CREDENTIALS_CHILD = """
