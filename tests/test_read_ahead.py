@@ -112,10 +112,10 @@ def test_a_file_gone_between_the_listing_and_its_read_is_reported_and_the_rest_l
             gone.unlink()
         return real_read(paths, *a)
 
-    def read_files_py(paths: Any) -> Any:
+    def read_files_py(paths: Any, **kwargs: Any) -> Any:
         if str(gone) in paths and gone.exists():
             gone.unlink()
-        return real_py(paths)
+        return real_py(paths, **kwargs)
 
     monkeypatch.setattr(_ext, "read_files", read_files)
     monkeypatch.setattr(loader, "_read_files_py", read_files_py)

@@ -20,7 +20,7 @@
 
 /* Bumped whenever this interface or the scanning rules change; checked by _scan_c.py on import,
    so a stale extension left by an editable install is refused. */
-#define TB_ABI_VERSION 5
+#define TB_ABI_VERSION 6
 
 /* Status codes of the exported functions. */
 #define TB_OK 0
@@ -124,11 +124,14 @@ int tb_stat_at(int dirfd, const char *names, size_t len, size_t n, int32_t *errs
    into buf (cap bytes). Each is opened O_RDONLY | O_CLOEXEC | O_NONBLOCK, fstat'ed, refused
    unless regular and at most max_size bytes, and read with room for one byte more than its
    size. File i: status[i] = 0 and its bytes end at ends[i] (they start at ends[i-1], or 0), or
-   status[i] = an errno or TB_READ_* (ends[i] = the previous end); sizes[i] = its fstat size.
+   status[i] = an errno or TB_READ_* (ends[i] = the previous end); ids[6i..6i+5] = its fstat's
+   size, inode, device, mode, mtime_ns, ctime_ns as tb_stat_at gives them (zero when it could
+   not be fstat'ed): the file read, to be compared with the one listed (a source replaced in
+   between must not be cached under the listed file's identity).
    Stops before a file that does not fit behind others (*n_done = files handled, the caller
    calls again from there); a first file that does not fit is TB_READ_RETRY. TB_OK or TB_EINVAL. */
 int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t max_size,
-                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, uint64_t *sizes,
+                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, int64_t *ids,
                   size_t *n_done);
 
 /* tb_write_certs: write n DER certificates (certificate i ends at ends[i] in ders) as PEM
@@ -166,5 +169,11 @@ int tb_list_dir(int dirfd, char *names, char *sorted, size_t names_cap, uint32_t
 void tb_sha1(const unsigned char *data, size_t len, unsigned char digest[20]);
 
 /* CDEF END */
+
+#if !defined(_WIN32)
+struct stat;
+/* The six numbers of tb_stat_at from a stat result (statat.c; fileio.c reads them too). */
+void tb_stat_ids(const struct stat *st, int64_t *o);
+#endif
 
 #endif

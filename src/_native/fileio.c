@@ -34,14 +34,22 @@ static int open_retry(int dirfd, const char *name, int flags, mode_t mode) {
 }
 
 static int errno_or_eio(void) { return errno ? errno : EIO; }
+
+/* fstat, and on success the file's six numbers (tb_stat_ids) into o. */
+static int fstat_ids(int fd, struct stat *st, int64_t *o) {
+    if (fstat(fd, st) != 0)
+        return -1;
+    tb_stat_ids(st, o);
+    return 0;
+}
 #endif
 
 int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t max_size,
-                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, uint64_t *sizes,
+                  unsigned char *buf, size_t cap, uint64_t *ends, int32_t *status, int64_t *ids,
                   size_t *n_done) {
 #if defined(_WIN32)
     (void)dirfd; (void)paths; (void)len; (void)n; (void)max_size; (void)buf; (void)cap;
-    (void)ends; (void)status; (void)sizes; (void)n_done;
+    (void)ends; (void)status; (void)ids; (void)n_done;
     return TB_EINVAL;
 #else
     size_t off = 0, pos = 0, i;
@@ -57,11 +65,11 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
         if (end == NULL || end == name)
             return TB_EINVAL;
         ends[i] = off;
-        sizes[i] = 0;
+        memset(ids + 6 * i, 0, 6 * sizeof *ids);
         fd = open_retry(dirfd, name, flags, 0);
         if (fd < 0) {
             status[i] = errno_or_eio();
-        } else if (fstat(fd, &st) != 0) {
+        } else if (fstat_ids(fd, &st, ids + 6 * i) != 0) {
             status[i] = errno_or_eio();
             close(fd);
         } else if (!S_ISREG(st.st_mode)) {
@@ -69,12 +77,10 @@ int tb_read_files(int dirfd, const char *paths, size_t len, size_t n, uint64_t m
             close(fd);
         } else if ((uint64_t)st.st_size > max_size) {
             status[i] = TB_READ_TOO_LARGE;
-            sizes[i] = (uint64_t)st.st_size;
             close(fd);
         } else {
             /* size + 1 bytes: the extra one tells a file that grew since the fstat */
             size_t want = (size_t)st.st_size + 1, got = 0;
-            sizes[i] = (uint64_t)st.st_size;
             if (want > cap - off) {
                 close(fd);
                 if (i > 0) /* the caller calls again from here, with another buffer */

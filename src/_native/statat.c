@@ -37,6 +37,20 @@ static int64_t s64(uint64_t v) {
 #endif
 
 #if !defined(_WIN32)
+void tb_stat_ids(const struct stat *st, int64_t *o) {
+    o[0] = (int64_t)st->st_size;
+    o[1] = s64((uint64_t)st->st_ino);
+    o[2] = s64((uint64_t)st->st_dev);
+    o[3] = (int64_t)st->st_mode;
+#if defined(__APPLE__)
+    o[4] = ns((int64_t)st->st_mtimespec.tv_sec, st->st_mtimespec.tv_nsec);
+    o[5] = ns((int64_t)st->st_ctimespec.tv_sec, st->st_ctimespec.tv_nsec);
+#else
+    o[4] = ns((int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    o[5] = ns((int64_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+#endif
+}
+
 static void stat_one(int dirfd, const char *name, int32_t *err, int64_t *o) {
     struct stat st;
     if (fstatat(dirfd, name, &st, 0) != 0) {
@@ -45,17 +59,7 @@ static void stat_one(int dirfd, const char *name, int32_t *err, int64_t *o) {
         return;
     }
     *err = 0;
-    o[0] = (int64_t)st.st_size;
-    o[1] = s64((uint64_t)st.st_ino);
-    o[2] = s64((uint64_t)st.st_dev);
-    o[3] = (int64_t)st.st_mode;
-#if defined(__APPLE__)
-    o[4] = ns((int64_t)st.st_mtimespec.tv_sec, st.st_mtimespec.tv_nsec);
-    o[5] = ns((int64_t)st.st_ctimespec.tv_sec, st.st_ctimespec.tv_nsec);
-#else
-    o[4] = ns((int64_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    o[5] = ns((int64_t)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
-#endif
+    tb_stat_ids(&st, o);
 }
 #endif
 

@@ -27,7 +27,7 @@ __all__ = ["ABI", "READ_NOT_REGULAR", "READ_RETRY", "READ_TOO_LARGE", "ffi", "li
            "read_files", "stat_at", "views", "write_certs"]
 
 #: The ABI number the wrappers were written for; must equal certscan.h's TB_ABI_VERSION.
-ABI = 5
+ABI = 6
 
 try:
     from ._certscan import ffi, lib  # type: ignore[import-not-found]
@@ -127,21 +127,22 @@ def read_files(paths: list[str], size_hint: int, max_size: int
         max_size: larger files are not read (``READ_TOO_LARGE``).
 
     Returns:
-        ``(buffers, status, sizes)``: the files' bytes, back to back in one buffer or (files
+        ``(buffers, status, ids)``: the files' bytes, back to back in one buffer or (files
         having grown since the listing) a few: ``(buf, ends)``, a cffi buffer and the end of
         each of its files (an unread file ends where the one before it does); per path its
         status: 0 (read), an errno (open, fstat or read failed), ``READ_NOT_REGULAR``,
-        ``READ_TOO_LARGE`` (``sizes``: its fstat size) or ``READ_RETRY`` (it grew since its
-        fstat, or is larger than the buffer: the caller reads it itself). None when the
-        platform has no bulk read (Windows).
+        ``READ_TOO_LARGE`` or ``READ_RETRY`` (it grew since its fstat, or is larger than the
+        buffer: the caller reads it itself); and six numbers per path from the fstat of the
+        file opened, as ``sources.Listing.ids`` holds them (size first; zeros when it could not
+        be fstat'ed). None when the platform has no bulk read (Windows).
     """
     n = len(paths)
     blob = os.fsencode("\0".join(paths) + "\0")
     ends = array("Q", bytes(8 * n))
     status = array("i", bytes(4 * n))
-    sizes = array("Q", bytes(8 * n))
-    at_ends, at_status, at_sizes = (ffi.from_buffer("uint64_t[]", ends), ffi.from_buffer("int32_t[]", status),
-                                    ffi.from_buffer("uint64_t[]", sizes))
+    ids = array("q", bytes(48 * n))
+    at_ends, at_status, at_ids = (ffi.from_buffer("uint64_t[]", ends), ffi.from_buffer("int32_t[]", status),
+                                  ffi.from_buffer("int64_t[]", ids))
     done = ffi.new("size_t *")
     # Each read asks for one byte beyond the file's size. The hint is what the listing saw, which
     # may be any size (a sparse 2 TB file among the sources): one buffer is at most _BUFFER_MAX,
@@ -153,7 +154,7 @@ def read_files(paths: list[str], size_hint: int, max_size: int
     while first < n:
         buf = new_raw("unsigned char[]", cap)
         if lib.tb_read_files(-1, ffi.from_buffer(blob) + pos, len(blob) - pos, n - first, max_size, buf, cap,
-                             at_ends + first, at_status + first, at_sizes + first, done) != lib.TB_OK:
+                             at_ends + first, at_status + first, at_ids + 6 * first, done) != lib.TB_OK:
             return None
         stop = first + done[0]
         buffers.append((buf, ends[first:stop]))
@@ -161,7 +162,7 @@ def read_files(paths: list[str], size_hint: int, max_size: int
         for _ in range(stop - first if stop < n else 0):
             pos = blob.index(b"\0", pos) + 1
         first = stop
-    return buffers, status, sizes
+    return buffers, status, ids
 
 
 def views(buffers: list[tuple[Any, array[int]]]) -> list[Any]:

@@ -380,31 +380,35 @@ def _read_entry(entry: Entry, scanner: str) -> tuple[list[bytes], list[str], lis
 _READ_NOT_REGULAR, _READ_TOO_LARGE = -1, -2
 
 
-def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[int]] | None = None
+def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[int]] | None = None, *,
+                listed: array[int] | None = None, changed: list[str] | None = None,
                 ) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
     """Read each file of ``paths``: ``(path, content)`` pairs in order, and a problem per file not read.
 
     ``bulk``: what ``_ext.read_files`` made of ``paths`` (the same opens and checks as the loop
     in ``_read_files_py``, in bulk); files it could not finish are read here. None: every
-    file is read here.
+    file is read here. ``listed``, ``changed``: see ``_read_files_py``.
     """
     if bulk is None:
-        return _read_files_py(paths)
+        return _read_files_py(paths, listed=listed, changed=changed)
     from . import _ext
 
-    buffers, codes, sizes = bulk
+    buffers, codes, ids = bulk
     data = _ext.views(buffers)
     items: list[tuple[str, Any]] = []
     problems: dict[str, Problem] = {}
-    for path, content, code, size in zip(paths, data, codes, sizes):
+    for i, (path, content, code) in enumerate(zip(paths, data, codes)):
         if code == 0:
             items.append((path, content))
+            if listed is not None and changed is not None and ids[6 * i:6 * i + 6] != listed[6 * i:6 * i + 6]:
+                changed.append(path)
         elif code == _ext.READ_RETRY:  # grew since its fstat: read again, to its end
-            more, problem = _read_files_py([path])
+            more, problem = _read_files_py(
+                [path], listed=listed[6 * i:6 * i + 6] if listed is not None else None, changed=changed)
             items += more
             problems.update(problem)
         else:
-            problems[path] = _read_problem(path, code, size)
+            problems[path] = _read_problem(path, code, ids[6 * i])
     return items, problems
 
 
@@ -486,13 +490,15 @@ class _ReadAhead:
 
 
 def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequence[str],
-                 sizes: Sequence[int]) -> tuple[ScanResult, dict[str, Problem], float]:
+                 listed: array[int], changed: list[str]) -> tuple[ScanResult, dict[str, Problem], float]:
     """``impl.scan_files(system_items + items)`` for ``items, problems = _read_files(paths)``,
     read and scanned chunk by chunk with the C extension (in place, as ``_ext.read_files``
     leaves the files), the reads of large stores in a worker thread ahead of the scan.
 
     Args:
-        sizes: each path's size as listed (to cut the chunks; a file may have changed since).
+        listed: six numbers per path as listed (``sources.Listing.ids``): the sizes cut the
+            chunks (a file may have changed since).
+        changed: receives the paths read whose file is not the one listed (``_read_files_py``).
 
     Returns:
         The scan's result, the problems of the files not read, and the seconds the scan waited
@@ -500,6 +506,7 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
     """
     from . import _ext
 
+    sizes: Sequence[int] = listed[0::6]
     if sizes and max(sizes) > MAX_FILE_SIZE:  # not read (a sparse 2 TB file): no room for it
         sizes = [min(size, MAX_FILE_SIZE) for size in sizes]
     spans = _spans(sizes, READ_CHUNK)
@@ -525,10 +532,13 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
             bulk = ahead.next() if ahead is not None else read(span)
             waited += time.perf_counter() - t
             chunk = paths[span[0]:span[1]]
+            chunk_ids = listed[6 * span[0]:6 * span[1]]
             if bulk is not None and bulk[1].count(0) == len(chunk):
                 scan.read(chunk, bulk[0])  # the usual case: every file read, scanned where it lies
+                if bulk[2] != chunk_ids:  # one array compare; the paths only when one differs
+                    changed += (p for i, p in enumerate(chunk) if bulk[2][6 * i:6 * i + 6] != chunk_ids[6 * i:6 * i + 6])
             else:  # some files not read (or no bulk read here): the careful path, for this chunk
-                items, more = _read_files(chunk, bulk)
+                items, more = _read_files(chunk, bulk, listed=chunk_ids, changed=changed)
                 problems.update(more)
                 scan.items(items)
     finally:
@@ -553,9 +563,28 @@ def _read_problem(path: str, code: int, size: int) -> Problem:
     return Problem(path, "unreadable", f"file cannot be read: {reason}")
 
 
-def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False
-                   ) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
+def _rows(ids: array[int], indexes: Sequence[int]) -> array[int]:
+    """The six numbers per file of ``ids`` (``sources.Listing.ids``) of the files at ``indexes``,
+    gathered as bytes: one slice per file, not six values."""
+    from itertools import repeat
+    from operator import mul
+
+    raw = ids.tobytes()
+    starts = list(map(mul, indexes, repeat(48)))
+    out = array("q")
+    out.frombytes(b"".join(map(raw.__getitem__, map(slice, starts, map((48).__add__, starts)))))
+    return out
+
+
+def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False, listed: array[int] | None = None,
+                   changed: list[str] | None = None) -> tuple[list[tuple[str, Any]], dict[str, Problem]]:
     # transient_raises: an OSError of _TRANSIENT is raised, not reported as the file's problem.
+    # listed: six numbers per path as listed (sources.Listing.ids); changed receives each path
+    # read whose file, as opened (its fstat), is not that one: replaced or rewritten since the
+    # listing (a symlink switched to another directory, say), so what was read is not what the
+    # cache key identifies, and the store must not be cached under it.
+    read_stats: list[os.stat_result] = []
+    read_at: list[int] = []
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
     # A file that grew since the fstat is still read to its end.
     items: list[tuple[str, Any]] = []
@@ -565,7 +594,7 @@ def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False
     # regular file O_NONBLOCK changes nothing.)
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
     fstat, is_reg = os.fstat, stat.S_ISREG
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
             fd = os.open(path, flags)
             try:
@@ -588,12 +617,22 @@ def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False
                             path, "too-large", f"file is over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped")
                         continue
                 items.append((path, data))
+                if listed is not None:
+                    read_stats.append(st)
+                    read_at.append(i)
             finally:
                 os.close(fd)
         except OSError as exc:
             if transient_raises and exc.errno in _TRANSIENT:
                 raise
             problems[path] = _read_problem(path, exc.errno or errno.EIO, 0)
+    if listed is not None and changed is not None and read_stats:
+        from .sources import identities
+
+        got = identities(read_stats)
+        want = listed if len(read_at) == len(paths) else _rows(listed, read_at)
+        if got != want:  # one array compare; the paths only when one differs
+            changed += (paths[i] for k, i in enumerate(read_at) if got[6 * k:6 * k + 6] != want[6 * k:6 * k + 6])
     return items, problems
 
 
@@ -747,7 +786,7 @@ def load_trust_store(
     paths: list[str] = []
     keys: list[int] = []  # each path's file identity, (device, inode) as one int
     spans: list[tuple[SourceReport, int, int]] = []
-    sizes = array("q")  # each path's size as listed
+    listed = array("q")  # each path's six numbers as listed (sources.Listing.ids)
     system_items: list[tuple[str, bytes]] = []
     for listing in listings:
         report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
@@ -764,7 +803,7 @@ def load_trust_store(
             system_items += items
             continue
         ids = listing.ids
-        sizes += ids[0::6]
+        listed += ids
         spans.append((report, len(paths), len(paths) + len(listing.files)))
         paths += listing.files
         # device * 2**64 + inode (each a signed 64-bit number): one int per file, not a tuple
@@ -783,12 +822,13 @@ def load_trust_store(
         owned_files.append((report, done, done + kept))
         owner.update(zip(to_read[done:done + kept], repeat(report)))
         done += kept
+    to_ids = listed if len(first) == len(paths) else _rows(listed, first)
+    changed: list[str] = []  # files read that are not the ones listed: see _read_files_py
     if impl.IMPLEMENTATION == "c":
-        to_sizes = sizes if len(first) == len(paths) else array("q", map(sizes.__getitem__, first))
-        result, read_problems, waited = _read_scan_c(impl, system_items, to_read, to_sizes)
+        result, read_problems, waited = _read_scan_c(impl, system_items, to_read, to_ids, changed)
         t_read = t_lookup + waited  # read_s: what reading cost beyond the scan it overlapped
     else:
-        items, read_problems = _read_files(to_read)
+        items, read_problems = _read_files(to_read, listed=to_ids, changed=changed)
         t_read = time.perf_counter()
         result = impl.scan_files(system_items + items)
     t_scan = time.perf_counter()
@@ -832,7 +872,7 @@ def load_trust_store(
                                        f"shown (only the first {MAX_PROBLEMS_PER_FILE} are)"))
     _log_reports(reports, len(result.origins), mode=mode, include_platform=include_platform, custom=bool(custom))
 
-    entry, cache_info = ctx.place(reports, impl, result)
+    entry, cache_info = ctx.place(reports, impl, result, changed=changed)
     t_end = time.perf_counter()
     timings = {
         "list_s": t_list - t0,
@@ -997,9 +1037,13 @@ class _Plan:
         entry, self.miss_reason = cache.lookup(self.root, self.key)
         return entry
 
-    def place(self, reports: Sequence[SourceReport], impl: Any,
-              result: ScanResult) -> tuple[Entry | None, dict[str, Any]]:
+    def place(self, reports: Sequence[SourceReport], impl: Any, result: ScanResult, *,
+              changed: Sequence[str] = ()) -> tuple[Entry | None, dict[str, Any]]:
         """Decide eager or lazy for a freshly scanned store, and build the directory if lazy.
+
+        ``changed``: source files that were replaced or rewritten between their listing and
+        their reading: the store holds what was read, which the key (made from the listing) does
+        not identify, so it is built for this process only, never put in the cache.
 
         Returns:
             The directory's entry (None for an eager store) and the cache state for diagnostics.
@@ -1012,7 +1056,8 @@ class _Plan:
             return None, self.info("eager", None, "TLSBACK_STORE=eager")
         if not opts.lazy_ok:
             return None, self.info("eager", None, "the backend verifies without OpenSSL's directory lookup")
-        threshold = EAGER_MAX_CACHED if (opts.cache and self.root is not None) else EAGER_MAX_UNCACHED
+        cacheable = opts.cache and self.root is not None and not changed
+        threshold = EAGER_MAX_CACHED if cacheable else EAGER_MAX_UNCACHED
         if opts.store == "auto" and n <= threshold:
             return None, self.info("eager", None, f"{n} certificates: stores of at most {threshold} "
                                                   "load faster eagerly (measured)")
@@ -1038,7 +1083,7 @@ class _Plan:
         # location, then a private directory, then the eager store; one warning says so.
         failures: list[str] = []
         entry = None
-        root = self.root if opts.cache and self.key is not None else None
+        root = self.root if cacheable and self.key is not None else None
         while root is not None:
             try:
                 if root is not self.root:
@@ -1059,6 +1104,11 @@ class _Plan:
             entry = cache.build_private(fill, meta, opts.cache_env, failures)
             state = "disabled"
             reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
+            if changed and opts.cache and self.root is not None:
+                reason = (f"{shown(changed[0])} changed while the store was read: not cached under the "
+                          "listing's key")
+                log.info("%s was replaced or rewritten between its listing and its reading: the store is "
+                         "built for this process only, not cached", shown(changed[0]))
             if failures:
                 reason = "cache cannot be written: " + "; ".join(failures)
             reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
