@@ -61,6 +61,39 @@ def test_no_trailing_newline(scan_impl: Any) -> None:
     assert scan_impl.scan_bytes("a.pem", pem(A).rstrip(b"\n")) == ([A], [])
 
 
+def test_cr_alone_ends_a_line(scan_impl: Any) -> None:
+    """RFC 7468's eol is CRLF, CR or LF (uv reads a CR-only file too): a file saved with classic
+    Mac line ends, or with mixed ones, gives its certificates; line numbers count each line end."""
+    assert scan_impl.scan_bytes("cr.pem", pem(A).replace(b"\n", b"\r")) == ([A], [])
+    lines = pem(B).split(b"\n")
+    mixed = lines[0] + b"\r" + b"\r\n".join(lines[1:3]) + b"\n" + b"\r".join(lines[3:])
+    assert scan_impl.scan_bytes("mixed.pem", b"text\r" + mixed) == ([B], [])
+    broken = pem(A).split(b"-----END")[0].replace(b"\n", b"\r")
+    certs, problems = scan_impl.scan_bytes("f.pem", b"x\ry\r\n\n" + broken + pem(C).replace(b"\n", b"\r"))
+    assert (certs, codes(problems)) == ([C], [("missing-end", 4)])
+    # A DER file is still one whose bytes hold no line starting with "-----BEGIN " (after a CR either).
+    assert scan_impl.scan_bytes("a.der", A + b"\r" + pem(B)) == ([B], [])
+
+
+def test_end_line_may_carry_text_after_its_dashes(scan_impl: Any) -> None:
+    """As uv reads it: a line starting with "-----END CERTIFICATE-----" ends the block, whatever
+    follows on it (a comment, more dashes)."""
+    for tail in (b" # corp root", b"-", b"xyz"):
+        data = pem(A).replace(b"-----END CERTIFICATE-----", b"-----END CERTIFICATE-----" + tail) + pem(B)
+        assert scan_impl.scan_bytes("f.pem", data) == ([A, B], []), tail
+
+
+def test_unpadded_base64_is_accepted(scan_impl: Any) -> None:
+    """As uv reads it: the final "=" padding may be left out (2 or 3 characters in the last
+    quantum); present, it must complete the quantum."""
+    import base64
+
+    for der in (make_cert(simple_name("p" * i)) for i in range(1, 4)):
+        body = base64.b64encode(der).rstrip(b"=")
+        data = b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
+        assert scan_impl.scan_bytes("f.pem", data) == ([der], [])
+
+
 def test_begin_must_start_the_line(scan_impl: Any) -> None:
     """An indented BEGIN line is not a block (RFC 7468): the file has no certificate."""
     certs, problems = scan_impl.scan_bytes("indented.pem", b"  " + pem(A))

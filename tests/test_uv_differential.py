@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,69 @@ def test_every_difference_is_documented() -> None:
         if scenario.difference is not None:
             assert f"`{scenario.id}`" in doc, scenario.id
     assert "webpki" in doc and "--native-tls" in doc
+
+
+def _pem_variants(der: bytes) -> dict[str, bytes]:
+    """One root CA written the ways a newcomer's or a tool's file may hold it (docs/sources.md,
+    "How PEM and DER are read")."""
+    import base64
+    import ssl
+
+    pem = ssl.DER_cert_to_PEM_cert(der).encode()
+    lines = pem.splitlines(keepends=True)
+    b64 = base64.b64encode(der)
+
+    def block(body: bytes) -> bytes:
+        return b"-----BEGIN CERTIFICATE-----\n" + body + b"\n-----END CERTIFICATE-----\n"
+
+    return {
+        "plain": pem,
+        "crlf": pem.replace(b"\n", b"\r\n"),
+        "cr-only": pem.replace(b"\n", b"\r"),
+        "utf8-bom": b"\xef\xbb\xbf" + pem,
+        "indented-begin": b" " + pem,
+        "tab-before-begin": b"\t" + pem,
+        "vt-inside": b"".join(lines[:2]) + b"\x0b\n" + b"".join(lines[2:]),
+        "blank-line-inside": b"".join(lines[:2]) + b"\n" + b"".join(lines[2:]),
+        "space-inside-a-line": lines[0] + lines[1][:10] + b" " + lines[1][10:] + b"".join(lines[2:]),
+        "header-line": lines[0] + b"Comment: corp\n\n" + b"".join(lines[1:]),
+        "text-after-end": pem.replace(b"-----END CERTIFICATE-----", b"-----END CERTIFICATE----- # corp"),
+        "text-after-begin": pem.replace(b"-----BEGIN CERTIFICATE-----", b"-----BEGIN CERTIFICATE----- # corp"),
+        "spaces-after-begin": pem.replace(b"-----BEGIN CERTIFICATE-----\n", b"-----BEGIN CERTIFICATE-----   \n"),
+        "x509-certificate-label": pem.replace(b"CERTIFICATE", b"X509 CERTIFICATE"),
+        "trusted-certificate-label": pem.replace(b"CERTIFICATE", b"TRUSTED CERTIFICATE"),
+        "end-of-another-label": pem.replace(b"-----END CERTIFICATE-----", b"-----END X509 CRL-----"),
+        "no-final-newline": pem.rstrip(b"\n"),
+        "text-before": b"Subject: CN=corp\nIssuer: CN=corp\n" + pem,
+        "bad-block-before": block(b"!!!!") + pem,
+        "missing-end-after": pem + b"-----BEGIN CERTIFICATE-----\nMIIB\n",
+        "one-base64-line": block(b64),
+        "no-padding": block(b64.rstrip(b"=")),
+        "two-certificates-in-one-block": block(base64.b64encode(der + der)),
+        "der": der,
+    }
+
+
+#: The one variant uv and tlsback read differently on purpose (docs/differences.md: uv ignores DER).
+_PEM_DIFFERENCES = {"der"}
+
+
+@pytest.mark.parametrize("variant", list(_pem_variants(b"\x30\x00")))
+def test_pem_variants_as_uv_reads_them(variant: str, uv_bin: str, pki: Any, tmp_path: Path,
+                                       https_server: Callable[..., HTTPSServer]) -> None:
+    """A root CA file in each variant as SSL_CERT_FILE: tlsback trusts it exactly when uv does."""
+    srv = https_server(pki)
+    cafile = tmp_path / "anchors.pem"
+    cafile.write_bytes(_pem_variants(pki.root.der)[variant])
+    env = ps.uv_env(os.environ, cafile, tmp_path / "uv-cache")
+    (tmp_path / "tlsback-cache").mkdir(mode=0o700)
+    env["TLSBACK_CACHE_DIR"] = str(tmp_path / "tlsback-cache")
+    url = f"https://localhost:{srv.port}"
+    tlsback_proc = _tlsback_fetch(f"{url}/simple/tlsback-probe/", env, native=False)
+    uv_verdict, uv_err = ps.run_uv(uv_bin, url, env, native=False)
+    tlsback_verdict, tlsback_err = _verdict(tlsback_proc)
+    assert uv_verdict in (ps.OK, ps.REJECT), uv_err
+    if variant in _PEM_DIFFERENCES:
+        assert tlsback_verdict != uv_verdict, f"{variant} no longer differs from uv"
+    else:
+        assert tlsback_verdict == uv_verdict, f"tlsback {tlsback_verdict}, uv {uv_verdict}\n{tlsback_err}\n{uv_err}"
