@@ -690,47 +690,69 @@ static const char BEGIN_CERT[] = "-----BEGIN CERTIFICATE-----";
 static const char END_CERT[] = "-----END CERTIFICATE-----";
 static const char PEM_HINT[] = "-----BEGIN ";
 
-/* Does d[pos:len] hold text, then [ \t\r]*, then '\n' or the end of data? On success, *next is
-   the start of the following line (len at the end of data) and *eol says if a '\n' ended it. */
+/* Lines end with CRLF, CR or LF (RFC 7468's eol). The end of the line that starts at or before
+   pos: the position of its CR or LF, or len. */
+static size_t line_end(const unsigned char *d, size_t pos, size_t len)
+{
+    while (pos < len && d[pos] != '\n' && d[pos] != '\r')
+        pos++;
+    return pos;
+}
+
+/* The start of the line after the one ended at eol (line_end's result). */
+static size_t next_line(const unsigned char *d, size_t eol, size_t len)
+{
+    if (eol >= len)
+        return len;
+    if (d[eol] == '\r' && eol + 1 < len && d[eol + 1] == '\n')
+        return eol + 2;
+    return eol + 1;
+}
+
+/* Does d[pos:len] hold text, then [ \t]*, then a line end or the end of data? On success, *next
+   is the start of the following line (len at the end of data) and *eol says if a line end ended
+   it. */
 static int boundary_line(const unsigned char *d, size_t pos, size_t len, const char *text,
                          size_t tlen, size_t *next, int *had_nl)
 {
     if (len - pos < tlen || memcmp(d + pos, text, tlen) != 0)
         return 0;
     pos += tlen;
-    while (pos < len && (d[pos] == ' ' || d[pos] == '\t' || d[pos] == '\r'))
+    while (pos < len && (d[pos] == ' ' || d[pos] == '\t'))
         pos++;
     if (pos == len) {
         *next = len;
         *had_nl = 0;
         return 1;
     }
-    if (d[pos] != '\n')
+    if (d[pos] != '\n' && d[pos] != '\r')
         return 0;
-    *next = pos + 1;
+    *next = next_line(d, pos, len);
     *had_nl = 1;
     return 1;
 }
 
+/* Is there a line starting with "-----BEGIN " (at the start of the data, or after a CR or LF)? */
 static int looks_like_pem(const unsigned char *d, size_t len)
 {
     const size_t hl = sizeof PEM_HINT - 1;
-    const unsigned char *p = d, *end = d + len, *nl;
-    if (len >= hl && memcmp(d, PEM_HINT, hl) == 0)
-        return 1;
-    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        p = nl + 1;
-        if ((size_t)(end - p) >= hl && memcmp(p, PEM_HINT, hl) == 0)
+    size_t p = 0;
+    for (;;) {
+        if (len - p >= hl && memcmp(d + p, PEM_HINT, hl) == 0)
             return 1;
+        p = line_end(d, p, len);
+        if (p >= len)
+            return 0;
+        p++; /* a CR or LF: what follows it starts a line (an LF after a CR: no match there) */
     }
-    return 0;
 }
 
+/* How many lines end in d[a:b]: every LF, and every CR not followed by an LF. */
 static size_t count_nl(const unsigned char *d, size_t a, size_t b)
 {
     size_t n = 0;
     for (; a < b; a++)
-        n += d[a] == '\n';
+        n += d[a] == '\n' || (d[a] == '\r' && !(a + 1 < b && d[a + 1] == '\n'));
     return n;
 }
 
@@ -745,7 +767,6 @@ static int pem_body(const unsigned char *d, size_t q, size_t len, size_t *term,
     int ok = 1;
     size_t o = 0;
     for (;;) {
-        const unsigned char *nl;
         size_t eol, i;
         if (q >= len) {
             *term = len;
@@ -755,8 +776,7 @@ static int pem_body(const unsigned char *d, size_t q, size_t len, size_t *term,
             *term = q;
             break;
         }
-        nl = memchr(d + q, '\n', len - q);
-        eol = nl ? (size_t)(nl - d) : len;
+        eol = line_end(d, q, len);
         if (ok) {
             i = q;
             while (i < eol) {
@@ -804,24 +824,22 @@ static int pem_body(const unsigned char *d, size_t q, size_t len, size_t *term,
                 }
             }
         }
-        if (eol < len && d[eol] == '\n') {
-            /* the '\n' itself is whitespace; nothing to decode */
-        }
-        q = eol + 1;
         if (eol >= len) {
             *term = len;
             break;
         }
+        q = next_line(d, eol, len); /* the line end itself is whitespace; nothing to decode */
     }
     if (ok) {
-        /* total characters a multiple of 4, padding only completing the last quantum */
-        if (npad == 0 && qn != 0)
+        /* padding, if any, only completing the last quantum; without it (as uv accepts), 2 or 3
+           characters left over */
+        if (npad == 0 && qn == 1)
             ok = 0;
-        else if (npad == 1 && qn == 3) {
+        else if ((npad == 1 || npad == 0) && qn == 3) {
             out[o] = (unsigned char)(acc >> 10);
             out[o + 1] = (unsigned char)(acc >> 2);
             o += 2;
-        } else if (npad == 2 && qn == 2) {
+        } else if ((npad == 2 || npad == 0) && qn == 2) {
             out[o] = (unsigned char)(acc >> 4);
             o += 1;
         } else if (npad != 0)
@@ -959,7 +977,7 @@ static int scan_file(ctx_t *c, const unsigned char *d, size_t len)
             return r;
     } else {
         while (p < len) {
-            size_t body, term, out_len, after;
+            size_t body, term, out_len;
             int nl, ok;
             if (d[p] == '-' &&
                 boundary_line(d, p, len, BEGIN_CERT, sizeof BEGIN_CERT - 1, &body, &nl)) {
@@ -974,8 +992,9 @@ static int scan_file(ctx_t *c, const unsigned char *d, size_t len)
                 if (len - body > c->decoded_cap - dec)
                     return TB_ENOSPC; /* cannot happen: blocks decode to less than they take */
                 ok = pem_body(d, body, len, &term, c->decoded + dec, &out_len);
-                if (term >= len ||
-                    !boundary_line(d, term, len, END_CERT, sizeof END_CERT - 1, &after, &nl)) {
+                /* the END line: one starting with END_CERT, whatever follows (as uv reads it) */
+                if (term >= len || len - term < sizeof END_CERT - 1 ||
+                    memcmp(d + term, END_CERT, sizeof END_CERT - 1) != 0) {
                     r = add_problem(c, TB_P_MISSING_END, line);
                     if (r != TB_OK)
                         return r;
@@ -997,10 +1016,10 @@ static int scan_file(ctx_t *c, const unsigned char *d, size_t len)
                 /* fall through to skip the END line */
             }
             {
-                const unsigned char *q = memchr(d + p, '\n', len - p);
-                if (!q)
+                size_t eol = line_end(d, p, len);
+                if (eol >= len)
                     break;
-                p = (size_t)(q - d) + 1;
+                p = next_line(d, eol, len);
             }
         }
     }

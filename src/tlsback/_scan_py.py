@@ -6,15 +6,18 @@ Keep the two in sync: a rule changed here is changed in ``certscan.c`` in the sa
 
 Rules (docs/sources.md, "How PEM and DER are read" and "Bad input"):
 
+* Lines end with CRLF, CR or LF (RFC 7468's eol; uv reads a CR-only file too).
 * PEM, RFC 7468: a block starts with a line that is exactly ``-----BEGIN CERTIFICATE-----``
-  (at the start of the line; trailing spaces, tabs and a CR allowed) and ends at the next line
-  that is exactly ``-----END CERTIFICATE-----`` (same leniency). Only the ``CERTIFICATE`` label is
-  a trust anchor: other labels (``TRUSTED CERTIFICATE``, keys, CRLs) and text between blocks are
-  ignored. Inside a block, any other line starting with ``-----`` ends the block without its END
-  line (``missing-end``) and scanning goes on from that line, so a following block is still found.
+  (at the start of the line; trailing spaces and tabs allowed) and ends at the next line that
+  starts with ``-----END CERTIFICATE-----`` (whatever follows on it, as uv reads it). Only the
+  ``CERTIFICATE`` label is a trust anchor: other labels (``TRUSTED CERTIFICATE``, keys, CRLs)
+  and text between blocks are ignored. Inside a block, any other line starting with ``-----``
+  ends the block without its END line (``missing-end``) and scanning goes on from that line, so
+  a following block is still found.
 * Base64 inside a block: RFC 7468 "laxbase64": whitespace (SP, HT, CR, LF, VT, FF) anywhere;
-  otherwise only the RFC 4648 alphabet with 0-2 ``=`` of padding at the very end and a length
-  that is a multiple of 4. Non-zero pad bits are accepted (as OpenSSL does).
+  otherwise only the RFC 4648 alphabet, with the final ``=`` padding either left out (as uv
+  accepts: 2 or 3 characters in the last quantum) or completing the last quantum (a length
+  that is a multiple of 4). Non-zero pad bits are accepted (as OpenSSL does).
 * A file that has no line starting with ``-----BEGIN `` and whose first byte is a SEQUENCE tag
   (0x30) is one DER certificate.
 * DER framing, X.690: the certificate is one SEQUENCE with definite length (short form, or long
@@ -43,11 +46,13 @@ __all__ = ["IMPLEMENTATION", "pem_encode", "scan_bytes", "scan_files", "subject_
 
 IMPLEMENTATION = "python"
 
-# RFC 7468 §2: encapsulation boundaries start at the beginning of a line; we accept trailing
-# whitespace after them (RFC 7468 §3 "lax" parsers do) and CRLF line ends.
-_BEGIN = re.compile(rb"^-----BEGIN CERTIFICATE-----[ \t\r]*$", re.MULTILINE)
-_DASHES = re.compile(rb"^-----", re.MULTILINE)
-_END = re.compile(rb"-----END CERTIFICATE-----[ \t\r]*(?:\n|\Z)")
+# RFC 7468 §2: encapsulation boundaries start at the beginning of a line (the start of the data,
+# or after a CR or LF: "(?<![^\r\n])"); we accept trailing whitespace after the BEGIN line (RFC
+# 7468 §3 "lax" parsers do), anything after the END line's dashes (as uv does), and CRLF, CR or LF
+# line ends. _BEGIN's match includes its line end: the body starts where it stops.
+_BEGIN = re.compile(rb"(?<![^\r\n])-----BEGIN CERTIFICATE-----[ \t]*(?:\r\n?|\n|\Z)")
+_DASHES = re.compile(rb"(?<![^\r\n])-----")
+_END = b"-----END CERTIFICATE-----"
 _PEM_HINT = b"-----BEGIN "
 
 _WHITESPACE = b" \t\r\n\x0b\x0c"  # RFC 7468 laxbase64 "W"
@@ -375,12 +380,12 @@ def _check_der(der: bytes) -> tuple[str | None, int]:
 def _b64decode(body: bytes) -> bytes | None:
     """Decode RFC 7468 lax base64; ``None`` if it is not valid."""
     b = body.translate(None, _WHITESPACE)
-    if len(b) & 3:
-        return None
     stripped = b.rstrip(b"=")
+    if len(b) & 3 and (len(b) != len(stripped) or len(b) & 3 == 1):  # unpadded: 2 or 3 left over
+        return None
     if len(b) - len(stripped) > 2 or stripped.translate(None, _B64_ALPHABET):
         return None
-    return binascii.a2b_base64(b)
+    return binascii.a2b_base64(b + b"=" * (-len(b) & 3))
 
 
 # A finding: ("cert", der, line) or (problem_code, None, line).
@@ -389,18 +394,22 @@ _Finding = tuple[str, "bytes | None", "int | None"]
 
 def _findings(data: bytes) -> list[_Finding]:
     """The certificates and problems of one file's content, in file order (no validation)."""
-    if data[:1] == b"\x30" and not (data.startswith(_PEM_HINT) or b"\n" + _PEM_HINT in data):
+    if data[:1] == b"\x30" and not (data.startswith(_PEM_HINT) or b"\n" + _PEM_HINT in data
+                                     or b"\r" + _PEM_HINT in data):
         return [("der", data, None)]
     out: list[_Finding] = []
     line = 1
     counted = 0
     for m in _BEGIN.finditer(data):
         begin = m.start()
-        line += data.count(b"\n", counted, begin)
+        # Lines ended before it: every LF, and every CR not followed by an LF (a line start is
+        # never between the CR and LF of a CRLF, so no pair straddles the two ends).
+        line += (data.count(b"\n", counted, begin) + data.count(b"\r", counted, begin)
+                 - data.count(b"\r\n", counted, begin))
         counted = begin
-        body_start = m.end() + 1  # past the "\n" ("$" matched before it or at the end)
+        body_start = m.end()
         dash = _DASHES.search(data, body_start)
-        if dash is None or not _END.match(data, dash.start()):
+        if dash is None or not data.startswith(_END, dash.start()):
             out.append(("missing-end", None, line))
             continue
         der = _b64decode(data[body_start : dash.start()])
