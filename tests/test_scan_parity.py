@@ -74,8 +74,10 @@ def pem_block(draw: st.DrawFn) -> bytes:
     label = draw(st.sampled_from([b"CERTIFICATE"] * 6 + [b"TRUSTED CERTIFICATE", b"X509 CRL"]))
     width = draw(st.sampled_from([64, 76, 4, 1, 10000]))
     body = _b64_lines(der, width)
-    begin = b"-----BEGIN " + label + b"-----" + draw(st.sampled_from([b"", b" ", b"\t \r"]))
-    end = b"-----END " + label + b"-----" + draw(st.sampled_from([b"", b" "]))
+    if draw(st.integers(0, 4)) == 0:  # the final padding left out, or cut short
+        body = body.rstrip(b"\n").rstrip(b"=")[: draw(st.sampled_from([None, -1]))] + b"\n"
+    begin = b"-----BEGIN " + label + b"-----" + draw(st.sampled_from([b"", b" ", b"\t \r", b"\r\r"]))
+    end = b"-----END " + label + b"-----" + draw(st.sampled_from([b"", b" ", b"x", b" # corp\r", b"-"]))
     if draw(st.integers(0, 9)) == 0:
         end = b""  # missing END
     return begin + b"\n" + body + end + b"\n"
@@ -83,7 +85,7 @@ def pem_block(draw: st.DrawFn) -> bytes:
 
 _junk = st.sampled_from(
     [b"", b"\n", b"# comment\n", b"subject=CN = x\n", b"   \n", b"-----\n", b"-----END X-----\n",
-     b"-----BEGIN CERTIFICATE-----\n", b"-----BEGIN ", b"\x30\x82", b"\r\n"]
+     b"-----BEGIN CERTIFICATE-----\n", b"-----BEGIN ", b"\x30\x82", b"\r\n", b"\r", b"x\r"]
 )  # fmt: skip
 
 
@@ -91,8 +93,12 @@ _junk = st.sampled_from(
 def pem_file(draw: st.DrawFn) -> bytes:
     parts = draw(st.lists(st.one_of(pem_block(), _junk), max_size=6))
     data = b"".join(parts)
-    if draw(st.booleans()):
-        data = data.replace(b"\n", b"\r\n")
+    eol = draw(st.sampled_from([b"\n", b"\r\n", b"\r", None]))  # None: each line end drawn
+    if eol is None:
+        lines = data.split(b"\n")
+        data = b"".join(line + draw(st.sampled_from([b"\n", b"\r\n", b"\r"])) for line in lines[:-1]) + lines[-1]
+    elif eol != b"\n":
+        data = data.replace(b"\n", eol)
     return data
 
 
