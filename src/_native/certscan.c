@@ -694,9 +694,12 @@ static const char PEM_HINT[] = "-----BEGIN ";
    pos: the position of its CR or LF, or len. */
 static size_t line_end(const unsigned char *d, size_t pos, size_t len)
 {
-    while (pos < len && d[pos] != '\n' && d[pos] != '\r')
-        pos++;
-    return pos;
+    /* two memchr passes (vectorised in every libc) beat one byte loop: a CR, where there is one,
+       sits just before the LF */
+    const unsigned char *lf = memchr(d + pos, '\n', len - pos);
+    size_t end = lf ? (size_t)(lf - d) : len;
+    const unsigned char *cr = memchr(d + pos, '\r', end - pos);
+    return cr ? (size_t)(cr - d) : end;
 }
 
 /* The start of the line after the one ended at eol (line_end's result). */

@@ -974,7 +974,7 @@ def _credentials() -> tuple[int, list[int]] | None:
     A file readable through a group (0640, root:corp) is read by a process of the user in that
     group and refused to one that is not (a service started with other groups, ``sg``): an
     entry built by one must not be a hit for the other, whose eager store would trust (or
-    refuse) otherwise (docs/cache.md, "The key"). Two system calls, no import.
+    refuse) otherwise (docs/cache.md, "Key, hit, miss"). Two system calls, no import.
     """
     getgroups = getattr(os, "getgroups", None)
     if getgroups is None:  # pragma: no cover - Windows: no POSIX groups
