@@ -225,6 +225,25 @@ def test_every_bad_input_is_one_warning_and_loading_goes_on(loader_env: dict[str
                    "(shown escaped).")
 
 
+def test_a_directory_listed_twice_warns_once_per_problem(loader_env: dict[str, str], tmp_path: Path, roots: list[Cert],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """``SSL_CERT_DIR=d:d/:d``: the second and third listings are aliases of the first (nothing
+    read twice), and a problem met while listing (a symlink loop, a name that is not UTF-8) is
+    one warning, not one per listing."""
+    d = tmp_path / "d"
+    d.mkdir()
+    roots[0].write_pem(d / "a.pem")
+    (d / "loop.pem").symlink_to("loop.pem")
+    with open(os.fsencode(str(d)) + b"/caf\xe9.pem", "wb") as f:
+        f.write(roots[1].pem)
+    caplog.set_level(logging.WARNING)
+    store = load(loader_env, dirs=[d, f"{d}/", d])
+    assert store.count == 2
+    assert sorted(_codes(store).values()) == ["bad-name", "symlink-loop"]
+    assert len(warnings_of(caplog)) == 2
+    assert [r.aliases for r in store.sources] == [0, 2, 2]
+
+
 def test_path_shape_problems(loader_env: dict[str, str], tmp_path: Path, roots: list[Cert], caplog: pytest.LogCaptureFixture) -> None:
     a_file = roots[0].write_pem(tmp_path / "root.pem")
     store = load(loader_env, cert_file=tmp_path, dirs=[a_file, tmp_path / "nodir"])
