@@ -788,8 +788,11 @@ def load_trust_store(
     spans: list[tuple[SourceReport, int, int]] = []
     listed = array("q")  # each path's six numbers as listed (sources.Listing.ids)
     system_items: list[tuple[str, bytes]] = []
+    # A directory listed twice (SSL_CERT_DIR=d:d/) meets its listing problems twice: one warning each.
+    listed_problems: set[tuple[str, str, int | None]] = set()
     for listing in listings:
-        report = SourceReport(listing.source, skipped=listing.skipped, problems=list(listing.problems))
+        report = SourceReport(listing.source, skipped=listing.skipped,
+                              problems=_first_seen(listing.problems, listed_problems))
         reports.append(report)
         if listing.source.shape == "system":
             try:
@@ -891,6 +894,16 @@ def load_trust_store(
         lazy_dir=entry.path if entry is not None else None,
         lease=entry.lease if entry is not None else None, cache=cache_info,
     )
+
+
+def _first_seen(problems: Sequence[Problem], seen: set[tuple[str, str, int | None]]) -> list[Problem]:
+    """The problems of ``problems`` not in ``seen`` (by path, code and line), which gets them."""
+    out = []
+    for p in problems:
+        if (p.path, p.code, p.line) not in seen:
+            seen.add((p.path, p.code, p.line))
+            out.append(p)
+    return out
 
 
 def _refused_by_openssl(result: ScanResult) -> list[Problem]:
