@@ -181,8 +181,11 @@ def test_1_what_one_process_of_the_user_could_not_read_is_not_cached_for_another
     Each process trusts what it can read, and warns about what it cannot, in both stores: an
     entry built by one is never a hit for the other."""
     _as_root()
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux) to run a process of this user with other groups")
+    if shutil.which("setpriv") is None or subprocess.run(
+            ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--clear-groups", "true"],
+            capture_output=True, timeout=30, check=False).returncode != 0:
+        pytest.skip("needs setpriv (util-linux), allowed to drop capabilities and groups, to run a "
+                    "process of this user with other groups")
     corp_gid = ATTACKER_UID
     source = pki.root.write_pem(tmp_path / "corp.pem")
     os.chown(source, ATTACKER_UID, corp_gid)
