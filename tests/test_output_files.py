@@ -80,3 +80,15 @@ def test_a_symlink_keeps_pointing_at_the_replaced_file(kind: str, run_cli: Run, 
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes() == _expected(run_cli, args, env)
     assert [p.name for p in real_dir.iterdir()] == ["out"]  # no temporary file left
+
+
+@pytest.mark.parametrize("kind", ["fetch", "bundle"])
+def test_the_null_device_is_written_into(kind: str, run_cli: Run, pki: PKI, tmp_path: Path,
+                                         https_server: Callable[..., HTTPSServer]) -> None:
+    """``-o /dev/null`` (the differential tests use it): a success, and the device stays a
+    device (run as root, a rename over it used to replace it with a regular file)."""
+    args, env = _command(kind, pki, tmp_path, https_server(pki))
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    result = run_cli(*args, "-o", os.devnull, env=env)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
