@@ -107,6 +107,54 @@ def test_read_files_gives_the_identity_of_each_file_it_opened(tmp_path: Path) ->
     assert c_changed == py_changed == [paths[1], paths[2], paths[5]]  # dir and gone: not read
 
 
+# Run in a child: with every descriptor taken, each open fails with EMFILE (the process's state,
+# not the file's), and both readers must name the file as not read as listed.
+_NO_DESCRIPTOR_LEFT = """
+import json, os, resource, sys
+from tlsback import _ext, loader
+from tlsback.sources import identities
+path = sys.argv[1]
+listed = identities([os.stat(path)])
+held = []
+try:
+    while True:
+        held.append(os.open(path, os.O_RDONLY))
+except OSError:
+    pass
+results = {}
+for name, bulk in (("python", None), ("c", _ext.read_files([path], 100, loader.MAX_FILE_SIZE))):
+    changed = []
+    items, problems = loader._read_files([path], bulk, listed=listed, changed=changed)
+    results[name] = [len(items), [p.message for p in problems.values()], changed]
+for fd in held:
+    os.close(fd)
+print(json.dumps(results))
+"""
+
+
+def test_a_file_not_read_for_want_of_a_descriptor_is_named_as_not_read_as_listed(tmp_path: Path) -> None:
+    """EMFILE, ENOMEM...: the process's passing state, not the file's. A store built without
+    the file must not be cached under a key that says the file is there (the next process, with
+    descriptors to spare, would get the store without it from a warm hit)."""
+    import json
+    import subprocess
+
+    from tests.conftest import SRC
+
+    source = tmp_path / "ca.pem"
+    source.write_bytes(b"x" * 100)
+    child = subprocess.run(
+        [sys.executable, "-c", "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+         + _NO_DESCRIPTOR_LEFT, str(source)],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(SRC), "PATH": os.environ["PATH"]})
+    assert child.returncode == 0, child.stderr
+    results = json.loads(child.stdout)
+    for name in ("python", "c"):
+        read, messages, changed = results[name]
+        assert read == 0 and messages == [f"file cannot be read: {os.strerror(errno.EMFILE)}"], name
+        assert changed == [str(source)], name
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(sizes=st.lists(st.integers(0, 9000), min_size=1, max_size=12), hint=st.integers(0, 40000))
 def test_read_files_matches_python_whatever_the_buffer(tmp_path_factory: pytest.TempPathFactory,
