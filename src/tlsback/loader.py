@@ -409,6 +409,8 @@ def _read_files(paths: Sequence[str], bulk: tuple[list[Any], array[int], array[i
             problems.update(problem)
         else:
             problems[path] = _read_problem(path, code, ids[6 * i])
+            if code in _TRANSIENT and changed is not None:  # see _read_files_py
+                changed.append(path)
     return items, problems
 
 
@@ -582,7 +584,9 @@ def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False, list
     # listed: six numbers per path as listed (sources.Listing.ids); changed receives each path
     # read whose file, as opened (its fstat), is not that one: replaced or rewritten since the
     # listing (a symlink switched to another directory, say), so what was read is not what the
-    # cache key identifies, and the store must not be cached under it.
+    # cache key identifies, and the store must not be cached under it. It also receives each
+    # path not read for a reason of the process, not of the file (_TRANSIENT: no descriptor or
+    # memory left): a store without it must not be cached under a key that says it is there.
     read_stats: list[os.stat_result] = []
     read_at: list[int] = []
     # os.open/os.read: half the cost of open() + BufferedReader per file, which counts at 50,000.
@@ -626,6 +630,8 @@ def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False, list
             if transient_raises and exc.errno in _TRANSIENT:
                 raise
             problems[path] = _read_problem(path, exc.errno or errno.EIO, 0)
+            if exc.errno in _TRANSIENT and changed is not None:
+                changed.append(path)
     if listed is not None and changed is not None and read_stats:
         from .sources import identities
 
@@ -1055,8 +1061,9 @@ class _Plan:
         """Decide eager or lazy for a freshly scanned store, and build the directory if lazy.
 
         ``changed``: source files that were replaced or rewritten between their listing and
-        their reading: the store holds what was read, which the key (made from the listing) does
-        not identify, so it is built for this process only, never put in the cache.
+        their reading, or not read for a reason of the process (no descriptor left): the store
+        holds what was read, which the key (made from the listing) does not identify, so it is
+        built for this process only, never put in the cache.
 
         Returns:
             The directory's entry (None for an eager store) and the cache state for diagnostics.
@@ -1118,10 +1125,11 @@ class _Plan:
             state = "disabled"
             reason = (opts.cache_reason if not opts.cache else self.root_reason) or "cache unavailable"
             if changed and opts.cache and self.root is not None:
-                reason = (f"{shown(changed[0])} changed while the store was read: not cached under the "
-                          "listing's key")
-                log.info("%s was replaced or rewritten between its listing and its reading: the store is "
-                         "built for this process only, not cached", shown(changed[0]))
+                reason = (f"{shown(changed[0])} changed while the store was read (or could not be read for "
+                          "a passing reason): not cached under the listing's key")
+                log.info("%s was replaced or rewritten between its listing and its reading, or could not be "
+                         "read for a passing reason: the store is built for this process only, not cached",
+                         shown(changed[0]))
             if failures:
                 reason = "cache cannot be written: " + "; ".join(failures)
             reason = f"{reason}; lazy store in a private directory removed at exit ({why})"
