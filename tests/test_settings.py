@@ -141,6 +141,39 @@ def test_project_config_beats_user_config(tmp_path: Path) -> None:
     assert resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=proj).backend.value == "rustls"
 
 
+@pytest.mark.parametrize(
+    ("project", "user", "expected", "origin"),
+    [
+        # uv merges each key over the files first, then prefers system-certs to native-tls:
+        # a user file's system-certs beats a project file's native-tls (uv 0.13 --show-settings).
+        ("native-tls = false\n", "system-certs = true\n", "native", "user"),
+        ("native-tls = true\n", "system-certs = false\n", "rustls", "user"),
+        ("system-certs = false\n", "native-tls = true\n", "rustls", "project"),
+        ("native-tls = false\n", "native-tls = true\n", "rustls", "project"),
+    ],
+)
+def test_system_certs_from_any_file_beats_native_tls_as_in_uv(
+        tmp_path: Path, project: str, user: str, expected: str, origin: str) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text(user)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "uv.toml").write_text(project)
+    s = resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=proj)
+    where = proj / "uv.toml" if origin == "project" else xdg / "uv" / "uv.toml"
+    assert (s.backend.value, s.backend.origin) == (expected, f"config:{where}")
+
+
+def test_tool_tlsback_backend_of_the_project_beats_the_user_file(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text("system-certs = true\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.tlsback]\nbackend = "rustls"\n')
+    s = resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("rustls", f"config:{tmp_path / 'pyproject.toml'}")
+
+
 def test_environment_beats_config(tmp_path: Path) -> None:
     (tmp_path / "uv.toml").write_text("native-tls = true\n")
     s = resolve(env={"UV_NATIVE_TLS": "off"}, cwd=tmp_path)

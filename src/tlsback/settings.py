@@ -336,16 +336,19 @@ def _resolve_backend(
         return cli
     if from_env:
         return from_env[0]
-    for cfg in files:
-        for key in ("system-certs", "native-tls"):
-            found = _config_bool([cfg], key)
-            if found is not None:
-                return Setting("native" if found[0] else "rustls", cfg.origin)
-        if "backend" in cfg.tlsback:
-            value = cfg.tlsback["backend"]
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.backend` must be a backend name, not {value!r}")
-            return Setting(value.strip(), cfg.origin)
+    # uv merges each key over the files (project, user, system) first, then prefers
+    # system-certs to native-tls: a user file's system-certs beats a project's native-tls.
+    found = _config_bool(files, "system-certs") or _config_bool(files, "native-tls")
+    # [tool.tlsback] backend beats a uv key from a file further away, not one in its own file.
+    own = next((i for i, cfg in enumerate(files) if "backend" in cfg.tlsback), None)
+    if found is not None and (own is None or files.index(found[1]) <= own):
+        return Setting("native" if found[0] else "rustls", found[1].origin)
+    if own is not None:
+        cfg = files[own]
+        value = cfg.tlsback["backend"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.backend` must be a backend name, not {value!r}")
+        return Setting(value.strip(), cfg.origin)
     return Setting(DEFAULT_BACKEND, "default")
 
 
