@@ -69,6 +69,15 @@ def test_malformed_config_file_exit_2(run_cli: Run, tmp_path: Path) -> None:
     assert result.returncode == 2 and str(tmp_path / "uv.toml") in result.stderr
 
 
+def test_broken_pyproject_is_a_warning_and_the_command_goes_on(run_cli: Run, tmp_path: Path) -> None:
+    """uv: "Failed to parse `pyproject.toml` during settings discovery", then on upward."""
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["uvicorn"\n')
+    result = run_cli("info", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: Failed to parse {tmp_path / 'pyproject.toml'} during settings discovery" in result.stderr
+    assert json.loads(result.stdout)["config_files"] == []
+
+
 def test_unknown_backend_exit_2(run_cli: Run) -> None:
     result = run_cli("--tls-backend", "nope", "info")
     assert result.returncode == 2 and "unknown TLS backend 'nope'" in result.stderr

@@ -256,3 +256,42 @@ def test_settings_as_dict_carries_every_origin() -> None:
     assert d["backend"] == {"value": "native", "origin": "env:UV_NATIVE_TLS"}
     assert d["cert_file"] == {"value": "/x.pem", "origin": "env:SSL_CERT_FILE"}
     assert d["custom_certs"]["origin"] == "default"
+
+
+BROKEN_PYPROJECT = [
+    '[project]\nname = "app"\ndependencies = ["uvicorn"\n',  # TOML syntax error
+    '[tool.uv\nnative-tls = false\n',  # unclosed table header
+    "[tool]\nuv = 3\n",  # tool.uv is not a table
+    b'[tool.uv]\nnative-tls = false # caf\xe9\n',  # not UTF-8
+]
+
+
+@pytest.mark.parametrize("content", BROKEN_PYPROJECT)
+def test_a_pyproject_that_cannot_be_parsed_is_skipped_with_a_warning_as_in_uv(
+        tmp_path: Path, content: str | bytes, caplog: pytest.LogCaptureFixture) -> None:
+    """uv warns "Failed to parse `pyproject.toml` during settings discovery" and goes on
+    upward; a broken project file must not stop every program that embeds tlsback."""
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    sub = tmp_path / "app"
+    sub.mkdir()
+    broken = sub / "pyproject.toml"
+    if isinstance(content, bytes):
+        broken.write_bytes(content)
+    else:
+        broken.write_text(content)
+    with caplog.at_level("WARNING"):
+        s = resolve(env={}, cwd=sub)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'uv.toml'}")
+    assert s.config_files == (str(tmp_path / "uv.toml"),)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"Failed to parse {broken} during settings discovery" in caplog.text
+
+
+def test_a_broken_uv_toml_or_named_pyproject_is_still_an_error(tmp_path: Path) -> None:
+    """uv.toml is uv's own file (uv stops on it), and UV_CONFIG_FILE names a file on purpose."""
+    (tmp_path / "pyproject.toml").write_text(BROKEN_PYPROJECT[0])
+    with pytest.raises(ConfigError, match="pyproject.toml"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path / "pyproject.toml")}, cwd=tmp_path)
+    (tmp_path / "uv.toml").write_text("native-tls = [\n")
+    with pytest.raises(ConfigError, match="uv.toml"):
+        resolve(env={}, cwd=tmp_path)

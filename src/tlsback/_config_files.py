@@ -22,6 +22,8 @@ import os
 import stat
 import sys
 
+from . import _log
+from ._scantypes import shown
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
@@ -68,23 +70,31 @@ MAX_CONFIG_SIZE = 1024 * 1024
 
 def _read_bytes(path: str) -> bytes:
     """The bytes of a config file, read once, never hanging and never more than the cap."""
-    shown = path if path.isprintable() else repr(path)
+    where = shown(path)
     try:
         # O_NONBLOCK and the fstat: a FIFO or device in place of a config file never hangs.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError(f"Failed to read {shown}: not a regular file")
+                raise ConfigError(f"Failed to read {where}: not a regular file")
             with os.fdopen(os.dup(fd), "rb") as f:
                 data = f.read(MAX_CONFIG_SIZE + 1)
         finally:
             os.close(fd)
     except OSError as exc:
-        raise ConfigError(f"Failed to read {shown}: {exc.strerror or exc}") from None
+        raise ConfigError(f"Failed to read {where}: {exc.strerror or exc}") from None
     if len(data) > MAX_CONFIG_SIZE:
-        raise ConfigError(f"Failed to read {shown}: the file is larger than {MAX_CONFIG_SIZE // 1024 // 1024} MiB; "
+        raise ConfigError(f"Failed to read {where}: the file is larger than {MAX_CONFIG_SIZE // 1024 // 1024} MiB; "
                           "a configuration file this large is a mistake")
     return data
+
+
+class _ParseError(ConfigError):
+    """A config file that is not TOML, or a table that is not a table: the file and why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.shown, self.reason = shown(path), reason
+        super().__init__(f"Failed to parse {self.shown}: {reason}")
 
 
 def _parse_toml(path: str, data: bytes) -> dict[str, Any]:
@@ -93,16 +103,15 @@ def _parse_toml(path: str, data: bytes) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-    shown = path if path.isprintable() else repr(path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"Failed to parse {shown}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
-                          f"{exc.start}); TOML files must be UTF-8") from None
+        raise _ParseError(path, f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "TOML files must be UTF-8") from None
     try:
         doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Failed to parse {shown}: {exc}") from None
+        raise _ParseError(path, str(exc)) from None
     return doc
 
 
@@ -113,7 +122,7 @@ def _table(doc: Mapping[str, Any], path: str, *keys: str) -> Mapping[str, Any] |
             return None
         node = node[key]
     if not isinstance(node, dict):
-        raise ConfigError(f"Failed to parse {path}: `{'.'.join(keys)}` must be a table")
+        raise _ParseError(path, f"`{'.'.join(keys)}` must be a table")
     return node
 
 
@@ -181,12 +190,24 @@ class _Reader:
     def uv_toml(self, path: str) -> dict[str, Any]:
         return self._parsed(path, _read_bytes(path), "uv.toml")
 
-    def pyproject(self, path: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    def pyproject(self, path: str, *, discovered: bool = True
+                  ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
         data = _read_bytes(path)  # read once: the pre-filter and the parser see the same bytes
         if not _may_hold_tables(data):
             return None, None
-        doc = self._parsed(path, data, "pyproject")
-        return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
+        try:
+            doc = self._parsed(path, data, "pyproject")
+            return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
+        except _ParseError as exc:
+            if not discovered:
+                raise
+            # As uv: a pyproject.toml met on the way up that is not TOML, or whose `tool.uv` is
+            # not a table, is passed over with a warning (a uv.toml stops everything). A broken
+            # project file must not stop every program that embeds tlsback.
+            _log.getLogger(__name__).warning(
+                "Failed to parse %s during settings discovery: %s; the file is skipped",
+                exc.shown, exc.reason)
+            return None, None
 
 
 def _parents(directory: str) -> Iterator[str]:
@@ -270,7 +291,7 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
         if not os.path.isfile(path):
             raise ConfigError(f"UV_CONFIG_FILE={explicit}: no such file")
         if os.path.basename(path) == "pyproject.toml":
-            uv, own = reader.pyproject(path)
+            uv, own = reader.pyproject(path, discovered=False)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
         return [ConfigFile(path, "explicit", reader.uv_toml(path))]
     files = list(_project_files(os.path.realpath(cwd), reader))
