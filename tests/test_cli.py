@@ -183,3 +183,39 @@ def test_ctrl_c_wrapped_by_an_interrupted_import_is_still_an_interruption(
             cli.main([])
     finally:
         cli._main = original  # type: ignore[assignment]
+
+
+def _forged(text: str) -> bool:
+    """Whether ``text`` has a raw control character or a line that starts with FAKE."""
+    return any(c in text for c in "\x1b\r") or any(line.startswith("FAKE") for line in text.splitlines())
+
+
+def test_paths_with_control_characters_are_shown_escaped(run_cli: Run, tmp_path: Path,
+                                                         pki: PKI, other_pki: PKI) -> None:
+    """A directory or file name may hold a newline or a terminal escape: every message and every
+    line of `info` shows it escaped, so no output line can be forged and no terminal driven."""
+    project = tmp_path / "esc\x1b[31mRED\nFAKE"
+    project.mkdir()
+    (project / "uv.toml").write_text('native-tls = true\nallow-insecure-host = ["a.example"]\n')
+    env = {"SSL_CERT_FILE": str(tmp_path / "nope\nFAKE.pem"),
+           "SSL_CLIENT_CERT": str(tmp_path / "client\nFAKE.pem")}
+    result = run_cli("info", env=env, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "uv.toml" in result.stdout and "nope" in result.stdout and "client" in result.stderr
+    assert not _forged(result.stdout) and not _forged(result.stderr), result.stdout + result.stderr
+    for content in ("native-tls = 3\n", 'allow-insecure-host = ["*.x"]\n', "allow-insecure-host = 1\n"):
+        (project / "uv.toml").write_text(content)
+        result = run_cli("info", cwd=project)
+        assert result.returncode == 2 and "uv.toml" in result.stderr
+        assert not _forged(result.stderr), result.stderr
+    (project / "uv.toml").write_text("")
+    (project / "pyproject.toml").write_text('[tool.tlsback]\nbackend = 3\n')
+    result = run_cli("info", env={"UV_CONFIG_FILE": str(project / "pyproject.toml")})
+    assert result.returncode == 2 and "pyproject.toml" in result.stderr and not _forged(result.stderr)
+    result = run_cli("info", env={"UV_CONFIG_FILE": str(project / "missing.toml")})
+    assert result.returncode == 2 and "missing.toml" in result.stderr and not _forged(result.stderr)
+    # A client certificate whose key belongs to another certificate: an error naming the file.
+    mismatched = tmp_path / "mis\nFAKE.pem"
+    mismatched.write_bytes(pki.leaf.pem + other_pki.leaf.key_pem)
+    result = run_cli("info", env={"SSL_CLIENT_CERT": str(mismatched)})
+    assert result.returncode == 2 and "mis" in result.stderr and not _forged(result.stderr), result.stderr

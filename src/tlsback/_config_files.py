@@ -59,9 +59,14 @@ class ConfigFile:
         return f"ConfigFile({self.path!r}, {self.level!r})"
 
     @property
+    def shown(self) -> str:
+        """The path as messages show it: escaped when it holds a newline or a control character."""
+        return shown(self.path)
+
+    @property
     def origin(self) -> str:
-        """How settings read from this file are labelled: ``config:/path/to/file``."""
-        return f"config:{self.path}"
+        """How settings read from this file are labelled: ``config:/path/to/file`` (escaped)."""
+        return f"config:{self.shown}"
 
 
 #: Larger configuration files are refused (read no further): uv.toml and pyproject.toml are small.
@@ -289,7 +294,7 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
     if explicit:
         path = explicit
         if not os.path.isfile(path):
-            raise ConfigError(f"UV_CONFIG_FILE={explicit}: no such file")
+            raise ConfigError(f"UV_CONFIG_FILE={shown(explicit)}: no such file")
         if os.path.basename(path) == "pyproject.toml":
             uv, own = reader.pyproject(path, discovered=False)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]

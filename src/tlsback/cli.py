@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ._interrupt import exit_interrupted, is_interruption
+from ._scantypes import shown
 from ._version import __version__
 from .config import TLSConfig, load
 from .errors import TlsbackError
@@ -151,18 +152,18 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
         w("             no platform store found: using certifi's bundled Mozilla roots\n")
     if "cache" in d:
         c = d["cache"]
-        w(f"cache        {c.get('state')}  {c.get('path') or ''}  {c.get('reason') or ''}".rstrip() + "\n")
+        w(f"cache        {c.get('state')}  {shown(c.get('path') or '')}  {c.get('reason') or ''}".rstrip() + "\n")
     w("sources\n")
     any_aliases = False
     for s in d["sources"]:
-        w(f"  {s['kind']:<14} {s['path']}  ({s['origin']})\n")
+        w(f"  {s['kind']:<14} {shown(s['path'])}  ({s['origin']})\n")
         extra = f", {s['aliases']} aliases" if s["aliases"] else ""
         any_aliases = any_aliases or bool(s["aliases"])
         extra += f", {s['skipped']} other entries skipped" if s["skipped"] else ""
         w(f"  {'':<14} {s['files']} files, {s['certificates']} certificates, {s['unique']} new, "
           f"{s['duplicates']} duplicates{extra}\n")
         for p in s["problems"]:
-            w(f"  {'':<14} ! {p['path']}: {p['message']}\n")
+            w(f"  {'':<14} ! {shown(p['path'])}: {p['message']}\n")
         for name, why in s.get("skipped_entries", ()):
             w(f"  {'':<14} - skipped {name}: {why}\n")
     if any_aliases:
@@ -171,16 +172,16 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
     if d["insecure_warning"]:
         w(f"insecure     {d['insecure_warning']}\n")
         for h in d["insecure_hosts"]:
-            written = f", written `{h['value']}`" if h["value"] != h["rule"] else ""
+            written = f", written `{shown(h['value'])}`" if h["value"] != h["rule"] else ""
             w(f"             {h['rule']} ({h['origin']}{written}): {h['meaning']}\n")
             if "note" in h:
                 w(f"             ! {h['rule']}: {h['note']}\n")
     else:
         w("insecure     none (every HTTPS host is verified)\n")
     cc = d["client_cert"]
-    w(f"client cert  {cc if cc is None else ', '.join(f'{k}={v}' for k, v in cc.items())}\n")
+    w(f"client cert  {cc if cc is None else ', '.join(f'{k}={shown(str(v))}' for k, v in cc.items())}\n")
     if d["config_files"]:
-        w("config       " + ", ".join(d["config_files"]) + "\n")
+        w("config       " + ", ".join(map(shown, d["config_files"])) + "\n")
     # Every other switch that is not at its default, with where it came from (--json: all).
     for name, setting in d["settings"].items():
         if setting["origin"] != "default" and name not in ("backend", "insecure_hosts"):

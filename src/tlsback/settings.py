@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 from ._config_files import discover
+from ._scantypes import shown
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
@@ -217,7 +218,7 @@ def parse_bool(name: str, value: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigError(
-        f"Failed to parse environment variable `{name}` with invalid value `{value}`: "
+        f"Failed to parse environment variable `{name}` with invalid value `{shown(value)}`: "
         "expected a boolish value (one of y, yes, t, true, on, 1, n, no, f, false, off, 0)"
     )
 
@@ -314,7 +315,7 @@ def _config_bool(files: Sequence[ConfigFile], key: str) -> tuple[bool, ConfigFil
         return None
     value, cfg = found
     if not isinstance(value, bool):
-        raise ConfigError(f"Failed to parse {cfg.path}: `{key}` must be true or false, not {value!r}")
+        raise ConfigError(f"Failed to parse {cfg.shown}: `{key}` must be true or false, not {value!r}")
     return value, cfg
 
 
@@ -347,7 +348,7 @@ def _resolve_backend(
         cfg = files[own]
         value = cfg.tlsback["backend"]
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.backend` must be a backend name, not {value!r}")
+            raise ConfigError(f"Failed to parse {cfg.shown}: `tool.tlsback.backend` must be a backend name, not {value!r}")
         return Setting(value.strip(), cfg.origin)
     return Setting(DEFAULT_BACKEND, "default")
 
@@ -362,7 +363,7 @@ def _resolve_custom_certs(env: Mapping[str, str], files: Sequence[ConfigFile]) -
     if found is not None:
         value, cfg = found
         if value not in CUSTOM_CERT_MODES:
-            raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.custom-certs` must be \"merge\" or \"only\", not {value!r}")
+            raise ConfigError(f"Failed to parse {cfg.shown}: `tool.tlsback.custom-certs` must be \"merge\" or \"only\", not {value!r}")
         return Setting(str(value), cfg.origin)
     return Setting("merge", "default")
 
@@ -393,7 +394,7 @@ def _resolve_insecure_hosts(
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise ConfigError(f"Failed to parse {cfg.path}: `allow-insecure-host` must be a list, not {entries!r}")
+            raise ConfigError(f"Failed to parse {cfg.shown}: `allow-insecure-host` must be a list, not {entries!r}")
         from .insecure import parse_host
 
         origins.append(cfg.origin)
