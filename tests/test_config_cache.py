@@ -57,7 +57,8 @@ def test_a_parsed_file_is_not_parsed_again(hermetic_env: HermeticEnv) -> None:
     assert first[3] is True  # parsed
     [entry] = _cached(hermetic_env)
     assert json.loads(entry.read_text()) == {"tool": {"uv": {"native-tls": True,
-                                                               "allow-insecure-host": ["internal.example"]}}}
+                                                               "allow-insecure-host": ["internal.example"]}},
+                                             "project": True}  # whether it is a project's
     assert entry.stat().st_mode & 0o777 == 0o600
     second = _settings_in_child(hermetic_env.cwd)
     assert second == [*first[:3], False]  # the same values, without the parser

@@ -295,3 +295,58 @@ def test_a_broken_uv_toml_or_named_pyproject_is_still_an_error(tmp_path: Path) -
     (tmp_path / "uv.toml").write_text("native-tls = [\n")
     with pytest.raises(ConfigError, match="uv.toml"):
         resolve(env={}, cwd=tmp_path)
+
+
+ROOT = '[project]\nname = "root"\nversion = "0.1"\n'
+MEMBER = '[project]\nname = "a"\nversion = "0.1"\n[tool.uv]\nallow-insecure-host = ["member.example"]\n'
+
+
+def _hosts(cwd: Path) -> list[str]:
+    return [h.host for h in resolve(env={}, cwd=cwd).insecure_hosts.value]
+
+
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [
+        # In a workspace uv searches from the workspace root and ignores the members' settings.
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n[tool.uv]\n'
+         'allow-insecure-host = ["root.example"]\n', ["root.example"]),
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n', []),
+        # Not a member (another glob, or excluded): the project is its own root.
+        (ROOT + '[tool.uv.workspace]\nmembers = ["libs/*"]\n', ["member.example"]),
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\nexclude = ["packages/a"]\n',
+         ["member.example"]),
+        # A project above that is not a workspace root: the member is a project of its own.
+        (ROOT, ["member.example"]),
+    ],
+)
+def test_a_workspace_members_settings_are_ignored_as_in_uv(tmp_path: Path, root: str,
+                                                           expected: list[str]) -> None:
+    """uv 0.13 (--show-settings): "In workspaces, uv will begin its search at the workspace
+    root, ignoring any configuration defined in workspace members"."""
+    (tmp_path / "pyproject.toml").write_text(root)
+    member = tmp_path / "packages" / "a"
+    (member / "src").mkdir(parents=True)
+    (member / "pyproject.toml").write_text(MEMBER)
+    assert _hosts(member / "src") == expected
+    assert _hosts(member) == expected
+
+
+@pytest.mark.parametrize(
+    ("project", "expected"),
+    [
+        (ROOT, []),  # a project: uv searches from its directory, above the uv.toml
+        (ROOT + '[tool.uv.workspace]\nmembers = []\n', []),
+        ('[tool.uv.workspace]\nmembers = []\n', []),  # a workspace root without [project]
+        ('[tool.black]\nline-length = 80\n', ["sub.example"]),  # not a project
+        (ROOT + "[tool.uv]\nmanaged = false\n", ["sub.example"]),  # opted out of uv's projects
+        ('[project]\nname = "broken"\n[', ["sub.example"]),  # unreadable: uv searches from cwd
+    ],
+)
+def test_a_uv_toml_below_the_project_root_is_ignored_as_in_uv(tmp_path: Path, project: str,
+                                                              expected: list[str]) -> None:
+    (tmp_path / "pyproject.toml").write_text(project)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "uv.toml").write_text('allow-insecure-host = ["sub.example"]\n')
+    assert _hosts(sub) == expected

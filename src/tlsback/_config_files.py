@@ -6,6 +6,7 @@ Discovery follows uv's documented rules:
   disables every file.
 * Project: from the working directory upward, the first directory with a ``uv.toml`` (whole file)
   or a ``pyproject.toml`` that has a ``[tool.uv]`` table; ``uv.toml`` wins within a directory.
+  Inside a project or workspace the search starts at its root (:func:`_search_start`).
 * User: ``$XDG_CONFIG_HOME/uv/uv.toml``, else ``~/.config/uv/uv.toml``.
 * System: ``/etc/uv/uv.toml`` (each ``$XDG_CONFIG_DIRS`` entry first, as uv does).
 
@@ -178,7 +179,7 @@ class _Reader:
         if root is not None:
             from . import cache
 
-            name = cache.json_name(f"config {kind}", data)
+            name = cache.json_name(f"config {kind} v2", data)
             cached = cache.read_json(root, name)
             if cached is not None:
                 return cached
@@ -186,8 +187,10 @@ class _Reader:
         if kind == "pyproject":
             tool = doc.get("tool")
             # What _table reads, and nothing more: tool.uv and tool.tlsback (a non-table
-            # `tool` holds neither).
+            # `tool` holds neither), and whether the file is a project's (_search_start).
+            project = isinstance(doc.get("project"), dict)
             doc = {"tool": {k: tool[k] for k in ("uv", "tlsback") if k in tool}} if isinstance(tool, dict) else {}
+            doc["project"] = project
         if name is not None:
             cache.write_json(root, name, doc)
         return doc
@@ -213,6 +216,66 @@ class _Reader:
                 "Failed to parse %s during settings discovery: %s; the file is skipped",
                 exc.shown, exc.reason)
             return None, None
+
+    def project(self, path: str) -> tuple[bool, Mapping[str, Any]] | None:
+        """Whether a ``pyproject.toml`` has ``[project]``, and its ``[tool.uv]``; None when
+        it cannot be read or parsed (uv's workspace discovery fails on it)."""
+        try:
+            data = _read_bytes(path)
+            if b"project" not in data and not _may_hold_tables(data):
+                return False, {}
+            doc = self._parsed(path, data, "pyproject")
+            return bool(doc.get("project")), _table(doc, path, "tool", "uv") or {}
+        except ConfigError:
+            return None
+
+
+def _pyproject_dir(start: str) -> str | None:
+    """The nearest directory from ``start`` upward that holds a ``pyproject.toml``."""
+    return next((d for d in _parents(start) if os.path.isfile(os.path.join(d, "pyproject.toml"))), None)
+
+
+def _search_start(cwd: str, reader: _Reader) -> str:
+    """Where uv starts looking for project settings: the workspace root when ``cwd`` is in one.
+
+    uv: "In workspaces, uv will begin its search at the workspace root, ignoring any
+    configuration defined in workspace members". Its workspace discovery: the nearest
+    ``pyproject.toml`` is the project when it has ``[project]`` (and not ``tool.uv.managed =
+    false``) or is a workspace root itself (``[tool.uv.workspace]``); the next ``pyproject.toml``
+    above a project is its workspace root when that one's ``members`` globs include the project
+    and its ``exclude`` globs do not. Anything else, or a file that cannot be parsed: ``cwd``.
+    """
+    project = _pyproject_dir(cwd)
+    facts = None if project is None else reader.project(os.path.join(project, "pyproject.toml"))
+    if project is None or facts is None or facts[1].get("managed") is False:
+        return cwd
+    if isinstance(facts[1].get("workspace"), dict):
+        return project
+    if not facts[0]:
+        return cwd
+    above = _pyproject_dir(os.path.dirname(project)) if os.path.dirname(project) != project else None
+    if above is None:
+        return project
+    facts = reader.project(os.path.join(above, "pyproject.toml"))
+    if facts is None:
+        return cwd
+    workspace = facts[1].get("workspace")
+    if isinstance(workspace, dict) and _matches(project, above, workspace.get("members")) \
+            and not _matches(project, above, workspace.get("exclude")):
+        return above
+    return project
+
+
+def _matches(path: str, root: str, globs: object) -> bool:
+    """Whether ``path`` matches one of ``globs`` (relative to ``root``), as uv's glob patterns."""
+    import fnmatch
+    import glob
+
+    if not isinstance(globs, list):
+        return False
+    base = glob.escape(root)
+    return any(isinstance(g, str) and fnmatch.fnmatchcase(path, os.path.join(base, g).rstrip("/"))
+               for g in globs)
 
 
 def _parents(directory: str) -> Iterator[str]:
@@ -299,7 +362,12 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
             uv, own = reader.pyproject(path, discovered=False)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
         return [ConfigFile(path, "explicit", reader.uv_toml(path))]
-    files = list(_project_files(os.path.realpath(cwd), reader))
+    start = os.path.realpath(cwd)
+    files = list(_project_files(start, reader))
+    if files:  # a workspace root above cwd can only lose files: look for it only then
+        root = _search_start(start, reader)
+        if root != start:
+            files = list(_project_files(root, reader))
     user = _user_file(env)
     if user is not None:
         files.append(ConfigFile(user, "user", reader.uv_toml(user)))
