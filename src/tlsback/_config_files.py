@@ -160,6 +160,9 @@ class _Reader:
         self._place = place  # None: no cache
         self._root: Any = None
         self._resolved = place is None
+        # A pyproject.toml is met twice when a project's root is looked for (_search_start):
+        # read and parsed once per resolve.
+        self._pyprojects: dict[str, tuple[bytes, dict[str, Any] | None]] = {}
 
     def _cache_root(self) -> Any:
         if not self._resolved:
@@ -195,16 +198,24 @@ class _Reader:
             cache.write_json(root, name, doc)
         return doc
 
+    def _pyproject(self, path: str) -> tuple[bytes, dict[str, Any] | None]:
+        # Read once: the pre-filter and the parser see the same bytes.
+        if path not in self._pyprojects:
+            self._pyprojects[path] = _read_bytes(path), None
+        return self._pyprojects[path]
+
     def uv_toml(self, path: str) -> dict[str, Any]:
         return self._parsed(path, _read_bytes(path), "uv.toml")
 
     def pyproject(self, path: str, *, discovered: bool = True
                   ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-        data = _read_bytes(path)  # read once: the pre-filter and the parser see the same bytes
+        data, doc = self._pyproject(path)
         if not _may_hold_tables(data):
             return None, None
         try:
-            doc = self._parsed(path, data, "pyproject")
+            if doc is None:
+                doc = self._parsed(path, data, "pyproject")
+                self._pyprojects[path] = data, doc
             return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
         except _ParseError as exc:
             if not discovered:
@@ -221,10 +232,12 @@ class _Reader:
         """Whether a ``pyproject.toml`` has ``[project]``, and its ``[tool.uv]``; None when
         it cannot be read or parsed (uv's workspace discovery fails on it)."""
         try:
-            data = _read_bytes(path)
+            data, doc = self._pyproject(path)
             if b"project" not in data and not _may_hold_tables(data):
                 return False, {}
-            doc = self._parsed(path, data, "pyproject")
+            if doc is None:
+                doc = self._parsed(path, data, "pyproject")
+                self._pyprojects[path] = data, doc
             return bool(doc.get("project")), _table(doc, path, "tool", "uv") or {}
         except ConfigError:
             return None
