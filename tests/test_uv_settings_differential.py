@@ -94,7 +94,7 @@ def _uv_settings(uv: str, cwd: Path, env: dict[str, str]) -> tuple[bool, list[st
                           check=False)
     assert proc.returncode == 0, proc.stderr
     system = re.search(r"system_certs: (true|false)", proc.stdout)
-    block = re.search(r"allow_insecure_host: \[(.*?)\],\n", proc.stdout, re.S)
+    block = re.search(r"allow_insecure_host: \[(.*?)\],\n", proc.stdout, re.DOTALL)
     assert system and block, proc.stdout
     hosts = []
     for m in _HOST_RE.finditer(block.group(1)):
