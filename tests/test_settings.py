@@ -295,6 +295,12 @@ def test_a_broken_uv_toml_or_named_pyproject_is_still_an_error(tmp_path: Path) -
     (tmp_path / "uv.toml").write_text("native-tls = [\n")
     with pytest.raises(ConfigError, match="uv.toml"):
         resolve(env={}, cwd=tmp_path)
+    # tlsback's own table: passing over custom-certs = "only" would widen the trust.
+    sub = tmp_path / "app"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[tool.tlsback]\ncustom-certs = "only"\n[')
+    with pytest.raises(ConfigError, match="pyproject.toml"):
+        resolve(env={}, cwd=sub)
 
 
 ROOT = '[project]\nname = "root"\nversion = "0.1"\n'
@@ -350,3 +356,15 @@ def test_a_uv_toml_below_the_project_root_is_ignored_as_in_uv(tmp_path: Path, pr
     sub.mkdir()
     (sub / "uv.toml").write_text('allow-insecure-host = ["sub.example"]\n')
     assert _hosts(sub) == expected
+
+
+def test_uv_config_file_empty_or_not_a_file_is_an_error(tmp_path: Path) -> None:
+    """uv refuses an empty UV_CONFIG_FILE ("a value is required for '--config-file'") instead
+    of searching for files; a directory is not a missing file."""
+    (tmp_path / "uv.toml").write_text('allow-insecure-host = ["proj.example"]\n')
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE is set but empty"):
+        resolve(env={"UV_CONFIG_FILE": ""}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE=.*: not a regular file"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path)}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE=.*: no such file"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path / "missing.toml")}, cwd=tmp_path)

@@ -218,11 +218,12 @@ class _Reader:
                 self._pyprojects[path] = data, doc
             return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
         except _ParseError as exc:
-            if not discovered:
-                raise
             # As uv: a pyproject.toml met on the way up that is not TOML, or whose `tool.uv` is
             # not a table, is passed over with a warning (a uv.toml stops everything). A broken
-            # project file must not stop every program that embeds tlsback.
+            # project file must not stop every program that embeds tlsback. Unless it may hold
+            # tlsback's own table: passing over `custom-certs = "only"` would widen the trust.
+            if not discovered or b"tlsback" in data:
+                raise
             _log.getLogger(__name__).warning(
                 "Failed to parse %s during settings discovery: %s; the file is skipped",
                 exc.shown, exc.reason)
@@ -367,10 +368,13 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
         return []
     reader = _Reader(cache)
     explicit = env.get("UV_CONFIG_FILE")
+    if explicit == "":  # uv: "a value is required for '--config-file'"; never a silent search
+        raise ConfigError("UV_CONFIG_FILE is set but empty: name a uv.toml, or unset it")
     if explicit:
         path = explicit
         if not os.path.isfile(path):
-            raise ConfigError(f"UV_CONFIG_FILE={shown(explicit)}: no such file")
+            why = "not a regular file" if os.path.exists(path) else "no such file"
+            raise ConfigError(f"UV_CONFIG_FILE={shown(explicit)}: {why}")
         if os.path.basename(path) == "pyproject.toml":
             uv, own = reader.pyproject(path, discovered=False)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
