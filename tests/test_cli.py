@@ -137,6 +137,26 @@ def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
     assert result.returncode == 2 and "only http:// and https://" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["https://[::1/"], "invalid URL"),  # urlsplit: "Invalid IPv6 URL"
+        (["https://127.0.0.1:99999/"], "invalid URL"),  # a port out of range
+        (["https://127.0.0.1:9x/"], "invalid URL"),
+        (["--timeout", "nan", "https://127.0.0.1:9/"], "--timeout"),
+        (["--timeout", "-1", "https://127.0.0.1:9/"], "--timeout"),
+        (["--timeout", "inf", "https://127.0.0.1:9/"], "--timeout"),
+        (["--timeout", "1e309", "https://127.0.0.1:9/"], "--timeout"),
+        (["--timeout", "0", "https://127.0.0.1:9/"], "--timeout"),
+    ],
+)
+def test_fetch_bad_url_or_timeout_is_a_usage_error_not_a_traceback(run_cli: Run, args: list[str],
+                                                                  says: str) -> None:
+    result = run_cli("fetch", *args)
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+
+
 def test_fetch_connection_refused_exits_1(run_cli: Run) -> None:
     import socket
 

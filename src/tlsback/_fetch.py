@@ -43,7 +43,11 @@ def check_url(url: str) -> None:
     Raises:
         UsageError: not an ``http://`` or ``https://`` URL with a host.
     """
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number up to 65535
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        raise UsageError(f"invalid URL {url!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"unsupported URL {url!r}: only http:// and https:// URLs can be fetched")
 

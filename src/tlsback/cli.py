@@ -32,6 +32,24 @@ class _Formatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
+#: The longest ``--timeout``: socket timeouts overflow at some point (inf, 1e309), and a day
+#: is longer than any connection attempt worth waiting for.
+MAX_TIMEOUT = 86400.0
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: seconds greater than 0, at most a day (0 would make sockets non-blocking;
+    NaN, negative or infinite values are refused by ``socket.settimeout`` with a traceback)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT:  # False for NaN too
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: give seconds, more than 0 and at most {MAX_TIMEOUT:.0f}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``tlsback`` command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -56,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", parents=[common], help="GET a URL with the resolved configuration")
     p.add_argument("url")
     p.add_argument("-o", "--output", metavar="FILE", help="write the body to FILE (default: stdout)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per connection (default 30)")
+    p.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per connection (default 30)")
 
     p = sub.add_parser("bundle", parents=[common], help="write or check the effective deduplicated store")
     what = p.add_mutually_exclusive_group(required=True)
