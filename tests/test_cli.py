@@ -131,6 +131,17 @@ def test_fetch_follows_redirects_verifying_each_hop(run_cli: Run, pki: PKI, othe
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("location", ["https://a..b/x", "https://[::1/x", "https://127.0.0.1:99999/x"])
+def test_fetch_redirect_to_a_bad_url_exits_1_without_a_traceback(
+        run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path,
+        location: str) -> None:
+    srv = https_server(pki, routes={"/go": redirect(location)})
+    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
+    result = run_cli("fetch", srv.url + "/go", env=env)
+    assert result.returncode == 1, result.stderr
+    assert "failed" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
     assert run_cli("fetch").returncode == 2
     result = run_cli("fetch", "ftp://example.com/x")
@@ -143,6 +154,8 @@ def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
         (["https://[::1/"], "invalid URL"),  # urlsplit: "Invalid IPv6 URL"
         (["https://127.0.0.1:99999/"], "invalid URL"),  # a port out of range
         (["https://127.0.0.1:9x/"], "invalid URL"),
+        (["https://a..b/"], "invalid URL"),  # the IDNA codec refuses an empty label
+        ([f"https://{'a' * 64}.example/"], "invalid URL"),  # a label over 63 characters
         (["--timeout", "nan", "https://127.0.0.1:9/"], "--timeout"),
         (["--timeout", "-1", "https://127.0.0.1:9/"], "--timeout"),
         (["--timeout", "inf", "https://127.0.0.1:9/"], "--timeout"),

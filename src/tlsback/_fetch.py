@@ -50,6 +50,10 @@ def check_url(url: str) -> None:
         raise UsageError(f"invalid URL {url!r}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"unsupported URL {url!r}: only http:// and https:// URLs can be fetched")
+    try:
+        parts.hostname.encode("idna")  # what http.client's connection does with the host
+    except UnicodeError as exc:
+        raise UsageError(f"invalid URL {url!r}: the host cannot be encoded ({exc})") from None
 
 
 def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
@@ -122,6 +126,8 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
     except (OSError, http.client.HTTPException) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
+    except ValueError as exc:  # a redirect to a URL urllib cannot parse or encode (a bad host)
+        raise FetchError(f"request to {url}{via} failed: {exc}") from None
 
 
 def _reset_hint(cfg: TLSConfig, url: str, exc: object) -> str:
