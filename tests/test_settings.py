@@ -368,3 +368,15 @@ def test_uv_config_file_empty_or_not_a_file_is_an_error(tmp_path: Path) -> None:
         resolve(env={"UV_CONFIG_FILE": str(tmp_path)}, cwd=tmp_path)
     with pytest.raises(ConfigError, match="UV_CONFIG_FILE=.*: no such file"):
         resolve(env={"UV_CONFIG_FILE": str(tmp_path / "missing.toml")}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("key", ["custom_certs", "custom-cert", "Backend"])
+def test_an_unknown_key_in_tool_tlsback_is_an_error(tmp_path: Path, key: str) -> None:
+    """A misspelt `custom-certs = "only"` passed over would trust the platform store too: an
+    error naming the file, the key and the keys there are (as uv does for its own tables)."""
+    (tmp_path / "pyproject.toml").write_text(f'[tool.tlsback]\n{key} = "only"\n')
+    with pytest.raises(ConfigError) as info:
+        resolve(env={}, cwd=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "pyproject.toml") in message and f"`tool.tlsback.{key}`" in message
+    assert "`backend`, `custom-certs`" in message

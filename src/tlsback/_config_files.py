@@ -70,6 +70,9 @@ class ConfigFile:
         return f"config:{self.shown}"
 
 
+#: The keys of ``[tool.tlsback]`` (docs/configuration.md, "Every setting"); any other is an error.
+TLSBACK_KEYS = ("backend", "custom-certs")
+
 #: Larger configuration files are refused (read no further): uv.toml and pyproject.toml are small.
 MAX_CONFIG_SIZE = 1024 * 1024
 
@@ -216,7 +219,7 @@ class _Reader:
             if doc is None:
                 doc = self._parsed(path, data, "pyproject")
                 self._pyprojects[path] = data, doc
-            return _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
+            uv, own = _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
         except _ParseError as exc:
             # As uv: a pyproject.toml met on the way up that is not TOML, or whose `tool.uv` is
             # not a table, is passed over with a warning (a uv.toml stops everything). A broken
@@ -228,6 +231,12 @@ class _Reader:
                 "Failed to parse %s during settings discovery: %s; the file is skipped",
                 exc.shown, exc.reason)
             return None, None
+        unknown = sorted(set(own or ()) - set(TLSBACK_KEYS))
+        if unknown:
+            # A misspelt `custom-certs = "only"` passed over would trust the platform store too.
+            raise ConfigError(f"Failed to parse {shown(path)}: unknown key `tool.tlsback.{unknown[0]}`; "
+                              f"expected one of {', '.join(f'`{k}`' for k in TLSBACK_KEYS)}")
+        return uv, own
 
     def project(self, path: str) -> tuple[bool, Mapping[str, Any]] | None:
         """Whether a ``pyproject.toml`` has ``[project]``, and its ``[tool.uv]``; None when
