@@ -78,6 +78,16 @@ def test_broken_pyproject_is_a_warning_and_the_command_goes_on(run_cli: Run, tmp
     assert json.loads(result.stdout)["config_files"] == []
 
 
+def test_insecure_hosts_before_and_after_the_subcommand_add_up(run_cli: Run) -> None:
+    """The option is repeatable anywhere on the line: none is lost (argparse copies a
+    subcommand's values over the top-level ones)."""
+    result = run_cli("--allow-insecure-host", "a.example", "--trusted-host", "b.example", "info",
+                     "--json", "--allow-insecure-host", "c.example")
+    assert result.returncode == 0, result.stderr
+    rules = [h["rule"] for h in json.loads(result.stdout)["insecure_hosts"]]
+    assert rules == ["a.example", "b.example", "c.example"]
+
+
 def test_unknown_backend_exit_2(run_cli: Run) -> None:
     result = run_cli("--tls-backend", "nope", "info")
     assert result.returncode == 2 and "unknown TLS backend 'nope'" in result.stderr

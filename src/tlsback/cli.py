@@ -50,18 +50,34 @@ def _seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``tlsback`` command."""
+#: Where a subcommand's ``--allow-insecure-host`` values go (joined with the top-level ones).
+_SUB_HOSTS = "tlsback_insecure_hosts_after_command"
+
+
+def _common_options(*, subcommand: bool) -> argparse.ArgumentParser:
+    """The global options, for the top-level parser or (``subcommand``) for each subcommand's."""
     common = argparse.ArgumentParser(add_help=False)
     add_arguments(common, suppress_defaults=True)
+    if subcommand:
+        # argparse copies a subcommand's values over the top-level ones: `tlsback
+        # --allow-insecure-host a info --allow-insecure-host b` would lose `a`. The subcommand's
+        # go to a destination of their own; _main joins the two.
+        for action in common._actions:
+            if action.dest == "tlsback_insecure_hosts":
+                action.dest = _SUB_HOSTS
     verbosity = common.add_argument_group("output")
     verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                            help="say more (repeat for debug output)")
     verbosity.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
                            help="say less (no warnings)")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tlsback`` command."""
+    common = _common_options(subcommand=True)
     parser = argparse.ArgumentParser(
-        prog="tlsback", parents=[common],
+        prog="tlsback", parents=[_common_options(subcommand=False)],
         description="uv-style TLS trust configuration: see what is trusted and why, and use it.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -521,6 +537,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    after = getattr(args, _SUB_HOSTS, None)
+    if after:
+        args.tlsback_insecure_hosts = [*(getattr(args, "tlsback_insecure_hosts", None) or ()), *after]
     _setup_logging(args)
     try:
         if args.command == "backends":
