@@ -380,3 +380,15 @@ def test_an_unknown_key_in_tool_tlsback_is_an_error(tmp_path: Path, key: str) ->
     message = str(info.value)
     assert str(tmp_path / "pyproject.toml") in message and f"`tool.tlsback.{key}`" in message
     assert "`backend`, `custom-certs`" in message
+
+
+def test_a_relative_xdg_config_home_is_ignored_as_in_uv(tmp_path: Path) -> None:
+    """The XDG spec (and uv, through etcetera) ignores a relative XDG_CONFIG_HOME: it would be
+    read from whatever directory the program runs in."""
+    (tmp_path / "cfg" / "uv").mkdir(parents=True)
+    (tmp_path / "cfg" / "uv" / "uv.toml").write_text('allow-insecure-host = ["relative.example"]\n')
+    home = tmp_path / "home"
+    (home / ".config" / "uv").mkdir(parents=True)
+    (home / ".config" / "uv" / "uv.toml").write_text('allow-insecure-host = ["home.example"]\n')
+    s = resolve(env={"XDG_CONFIG_HOME": "cfg", "HOME": str(home)}, cwd=tmp_path)
+    assert [h.host for h in s.insecure_hosts.value] == ["home.example"]

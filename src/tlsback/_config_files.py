@@ -337,7 +337,7 @@ def _project_files(cwd: str, reader: _Reader) -> Iterator[ConfigFile]:
 
 def _user_file(env: Mapping[str, str]) -> str | None:
     base = env.get("XDG_CONFIG_HOME") or ""
-    if base:
+    if os.path.isabs(base):  # a relative one is ignored (the XDG spec; uv, through etcetera)
         root = base
     else:
         home = env.get("HOME") or os.path.expanduser("~")
