@@ -262,3 +262,50 @@ def test_paths_with_control_characters_are_shown_escaped(run_cli: Run, tmp_path:
     mismatched.write_bytes(pki.leaf.pem + other_pki.leaf.key_pem)
     result = run_cli("info", env={"SSL_CLIENT_CERT": str(mismatched)})
     assert result.returncode == 2 and "mis" in result.stderr and not _forged(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("backend_flag", ["--no-native-tls", "--native-tls"])
+def test_a_servers_certificate_names_cannot_forge_lines_or_drive_the_terminal(
+        run_cli: Run, pki: PKI, other_pki: PKI, https_server: Callable[..., HTTPSServer],
+        tmp_path: Path, backend_flag: str) -> None:
+    """The subject and issuer a server sends are shown escaped in fetch's error."""
+    from tests.pki import issue
+
+    evil = "evil\x1b]0;owned\x07\x1b[2J\nFAKE: all good\r"
+    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
+    # Self-signed (UnknownIssuer names its issuer), and trusted for another name (NotValidForName
+    # names the certificate and the names it holds).
+    for leaf, chain in ((issue(evil, san=["localhost"]), []),
+                        (issue(evil, issuer=pki.intermediate, san=[evil.replace("\n", "x")]),
+                         [pki.intermediate])):
+        srv = https_server([leaf, *chain])
+        result = run_cli(backend_flag, "fetch", f"https://localhost:{srv.port}/", env=env)
+        assert result.returncode == 1, result.stderr
+        assert "evil" in result.stderr or backend_flag == "--native-tls"
+        assert not _forged(result.stderr), result.stderr
+
+
+def test_an_http_reason_phrase_cannot_forge_lines_or_drive_the_terminal(run_cli: Run) -> None:
+    """The reason phrase of the status line is the server's to choose: shown escaped."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 500 Oops\x1b[2J\x1b]0;owned\x07\rFAKE: fine\r\n"
+                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        result = run_cli("fetch", f"http://127.0.0.1:{port}/", timeout=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert result.returncode == 1, result.stderr
+    assert "HTTP 500 Oops" in result.stderr and not _forged(result.stderr), result.stderr

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-__all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error"]
+__all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error", "printable"]
 
 _SWITCH_TO_NATIVE = "--native-tls or UV_NATIVE_TLS=1"
 _SWITCH_TO_RUSTLS = "--no-native-tls or UV_NATIVE_TLS=0"
@@ -31,6 +31,17 @@ _POLICY_ONLY = {
     "UnsupportedSignatureAlgorithmForPublicKey": "keys outside webpki's list",
     "UnsupportedCertVersion": "X.509 v1/v2 certificates",
 }
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\x1b``, ``\\n``).
+
+    What a server sends (a certificate's names, an HTTP reason phrase, a redirect's URL) ends
+    up in messages: a newline there would forge a line, an escape sequence drive the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | ssl.CertificateError | None:
@@ -130,7 +141,7 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
     """
     err = find_ssl_error(exc)
     if err is None:
-        return f"{url}: {exc}"
+        return printable(f"{url}: {exc}")
     lines: list[str] = []
     hint: str | None = None
     if isinstance(err, ssl.SSLCertVerificationError):
@@ -161,4 +172,5 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
     lines.append(f"  backend: {backend_name}")
     if hint:
         lines.append(f"  hint: {hint}")
-    return "\n".join(lines)
+    # One line each: names in a certificate are the server's to choose.
+    return "\n".join(map(printable, lines))

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ._explain import CLIENT_CERT_HINT, explain_error
+from ._explain import CLIENT_CERT_HINT, explain_error, printable
 from ._version import __version__
 from .adapters import urllib_opener
 
@@ -112,7 +112,8 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
                 if progress is not None:
                     progress(done, total)
     except urllib.error.HTTPError as exc:
-        raise FetchError(f"{exc.url}: HTTP {exc.code} {exc.reason}") from None
+        # The reason phrase (and a redirect's URL) are the server's: shown escaped.
+        raise FetchError(printable(f"{exc.url}: HTTP {exc.code} {exc.reason}")) from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, ssl.SSLError):
@@ -120,14 +121,14 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
         if isinstance(reason, socket.timeout):
             raise FetchError(f"request to {url}{via} failed: timed out after {timeout:g} s") from None
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, reason)}") from None
+        raise FetchError(printable(f"request to {url}{via} failed: {text}") + _reset_hint(cfg, url, reason)) from None
     except ssl.SSLError as exc:  # raised while reading, e.g. a post-handshake rejection
         raise FetchError(explain_error(exc, url, cfg.backend_name)) from None
     except (OSError, http.client.HTTPException) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
+        raise FetchError(printable(f"request to {url}{via} failed: {text}") + _reset_hint(cfg, url, exc)) from None
     except ValueError as exc:  # a redirect to a URL urllib cannot parse or encode (a bad host)
-        raise FetchError(f"request to {url}{via} failed: {exc}") from None
+        raise FetchError(printable(f"request to {url}{via} failed: {exc}")) from None
 
 
 def _reset_hint(cfg: TLSConfig, url: str, exc: object) -> str:
