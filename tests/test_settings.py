@@ -392,3 +392,19 @@ def test_a_relative_xdg_config_home_is_ignored_as_in_uv(tmp_path: Path) -> None:
     (home / ".config" / "uv" / "uv.toml").write_text('allow-insecure-host = ["home.example"]\n')
     s = resolve(env={"XDG_CONFIG_HOME": "cfg", "HOME": str(home)}, cwd=tmp_path)
     assert [h.host for h in s.insecure_hosts.value] == ["home.example"]
+
+
+def test_a_workspace_members_tool_tlsback_still_applies(tmp_path: Path) -> None:
+    """The workspace root decides uv's settings only: tlsback's own table is the nearest one
+    (a member's custom-certs = "only" passed over would trust the platform store too)."""
+    (tmp_path / "pyproject.toml").write_text(
+        ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n[tool.uv]\nnative-tls = true\n')
+    member = tmp_path / "packages" / "a"
+    member.mkdir(parents=True)
+    (member / "uv.toml").write_text('allow-insecure-host = ["member.example"]\n')
+    (member / "pyproject.toml").write_text(
+        '[project]\nname = "a"\nversion = "0.1"\n[tool.tlsback]\ncustom-certs = "only"\n')
+    s = resolve(env={}, cwd=member)
+    assert (s.custom_certs.value, s.custom_certs.origin) == ("only", f"config:{member / 'pyproject.toml'}")
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'pyproject.toml'}")
+    assert s.insecure_hosts.value == ()

@@ -310,15 +310,20 @@ def _parents(directory: str) -> Iterator[str]:
         directory = parent
 
 
-def _project_files(cwd: str, reader: _Reader) -> Iterator[ConfigFile]:
+def _project_files(cwd: str, reader: _Reader, uv_from: str | None = None) -> Iterator[ConfigFile]:
     """Yield the project's uv settings file and the nearest ``[tool.tlsback]`` holder.
 
     In one directory ``uv.toml`` hides ``[tool.uv]`` of ``pyproject.toml``, as in uv; a
-    ``pyproject.toml`` without either table is passed over.
+    ``pyproject.toml`` without either table is passed over. uv's settings are looked for from
+    ``uv_from`` upward (an ancestor of ``cwd``: the workspace root, :func:`_search_start`);
+    tlsback's own table from ``cwd`` upward.
     """
-    want_uv, want_own = True, True
+    pending = uv_from is not None  # uv's search has not started yet
+    want_uv, want_own = not pending, True
     for directory in _parents(cwd):
-        if not (want_uv or want_own):
+        if pending and directory == uv_from:
+            pending, want_uv = False, True
+        if not (want_uv or want_own or pending):
             return
         uv_toml = os.path.join(directory, "uv.toml")
         if want_uv and os.path.isfile(uv_toml):
@@ -393,7 +398,7 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
     if files:  # a workspace root above cwd can only lose files: look for it only then
         root = _search_start(start, reader)
         if root != start:
-            files = list(_project_files(root, reader))
+            files = list(_project_files(start, reader, uv_from=root))
     user = _user_file(env)
     if user is not None:
         files.append(ConfigFile(user, "user", reader.uv_toml(user)))
