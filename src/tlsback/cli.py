@@ -394,6 +394,23 @@ def _write_atomically(path: str, data: bytes) -> None:
         raise
 
 
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of ``path``, which must be a regular file: a FIFO without a writer would block
+    the read for ever and a device (``/dev/zero``) never end it (O_NONBLOCK, then fstat)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
     """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE``.
 
@@ -433,10 +450,9 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
 
     impl, _ = _scan.select(cfg.settings.scanner.value)
     try:
-        with open(args.check, "rb") as f:
-            data = f.read()
+        data = _read_regular_file(args.check)
     except OSError as exc:
-        print(f"error: cannot read {args.check}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot read {shown(args.check)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     # A PEM bundle goes through the scanner (the rules of SSL_CERT_FILE); a DER one is the
     # concatenation `--format der` writes, which no scanner reads as a single certificate.
