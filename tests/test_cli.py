@@ -309,3 +309,28 @@ def test_an_http_reason_phrase_cannot_forge_lines_or_drive_the_terminal(run_cli:
         listener.close()
     assert result.returncode == 1, result.stderr
     assert "HTTP 500 Oops" in result.stderr and not _forged(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("command", ["fetch", "bundle"])
+def test_output_to_a_fifo_writes_into_it_instead_of_replacing_it(
+        run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path,
+        command: str) -> None:
+    """`-o` naming something that is not a regular file (a FIFO, /dev/null, /dev/stdout) writes
+    into it, as a shell redirection would: the rename that keeps a regular file whole would
+    replace it (as root, `-o /dev/null` would replace the system's /dev/null)."""
+    import stat
+    import threading
+
+    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
+    srv = https_server(pki, routes={"/body": (200, {}, b"the body\n")})
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    args = ["fetch", srv.url + "/body"] if command == "fetch" else ["bundle"]
+    result = run_cli(*args, "-o", fifo, env=env, timeout=60)
+    reader.join(30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert got == [b"the body\n"] if command == "fetch" else got[0].startswith(b"-----BEGIN CERTIFICATE-----")

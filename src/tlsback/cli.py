@@ -308,15 +308,33 @@ class _DownloadProgress:
             sys.stderr.flush()
 
 
+def _special_output(path: str) -> bool:
+    """Whether ``-o`` names something that exists and is neither a regular file nor a directory
+    (a FIFO, ``/dev/null``, ``/dev/stdout``): written into as it is, like a shell redirection.
+    The temporary file and rename that keep a regular file whole would replace it instead (as
+    root, ``-o /dev/null`` would replace the system's ``/dev/null`` with a file)."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _open_output(path: str) -> Any:
     """Open ``-o FILE`` before anything is downloaded: a bad path is a usage error (exit 2).
 
     The body goes to a temporary file beside it, renamed into place when complete, so a
-    failed download never leaves half a file under the final name.
+    failed download never leaves half a file under the final name; a FIFO or device is
+    written into (:func:`_special_output`), with no temporary file (None).
     """
     import os
     import tempfile
 
+    if _special_output(path):
+        return open(path, "wb"), None  # closed by the caller
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise OSError(21, "Is a directory")
@@ -348,20 +366,22 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
             if out is not None:
                 fetch(cfg, args.url, out.write, timeout=args.timeout, progress=progress)
                 out.close()
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)  # type: ignore[arg-type] # as open() would create it
-                os.replace(tmp, args.output)  # type: ignore[arg-type]
-                tmp = None
+                if tmp is not None:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.chmod(tmp, 0o666 & ~umask)  # as open() would create it
+                    os.replace(tmp, args.output)
+                    tmp = None
             else:
                 fetch(cfg, args.url, sys.stdout.buffer.write, timeout=args.timeout)
                 sys.stdout.flush()
         finally:
             if progress is not None:
                 progress.close()
-            if out is not None and tmp is not None:
+            if out is not None:
                 out.close()
-                os.unlink(tmp)
+                if tmp is not None:
+                    os.unlink(tmp)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -379,6 +399,10 @@ def _write_atomically(path: str, data: bytes) -> None:
     import os
     import tempfile
 
+    if _special_output(path):  # a FIFO, /dev/stdout: written into, never replaced
+        with open(path, "wb") as out:
+            out.write(data)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tlsback-bundle-", dir=directory)
     try:
