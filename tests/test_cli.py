@@ -141,43 +141,19 @@ def test_fetch_follows_redirects_verifying_each_hop(run_cli: Run, pki: PKI, othe
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("location", ["https://a..b/x", "https://[::1/x", "https://127.0.0.1:99999/x"])
-def test_fetch_redirect_to_a_bad_url_exits_1_without_a_traceback(
-        run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path,
-        location: str) -> None:
-    srv = https_server(pki, routes={"/go": redirect(location)})
-    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
-    result = run_cli("fetch", srv.url + "/go", env=env)
-    assert result.returncode == 1, result.stderr
-    assert "failed" in result.stderr and "Traceback" not in result.stderr
-
-
 def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
     assert run_cli("fetch").returncode == 2
     result = run_cli("fetch", "ftp://example.com/x")
     assert result.returncode == 2 and "only http:// and https://" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (["https://[::1/"], "invalid URL"),  # urlsplit: "Invalid IPv6 URL"
-        (["https://127.0.0.1:99999/"], "invalid URL"),  # a port out of range
-        (["https://127.0.0.1:9x/"], "invalid URL"),
-        (["https://a..b/"], "invalid URL"),  # the IDNA codec refuses an empty label
-        ([f"https://{'a' * 64}.example/"], "invalid URL"),  # a label over 63 characters
-        (["--timeout", "nan", "https://127.0.0.1:9/"], "--timeout"),
-        (["--timeout", "-1", "https://127.0.0.1:9/"], "--timeout"),
-        (["--timeout", "inf", "https://127.0.0.1:9/"], "--timeout"),
-        (["--timeout", "1e309", "https://127.0.0.1:9/"], "--timeout"),
-        (["--timeout", "0", "https://127.0.0.1:9/"], "--timeout"),
-    ],
-)
-def test_fetch_bad_url_or_timeout_is_a_usage_error_not_a_traceback(run_cli: Run, args: list[str],
-                                                                  says: str) -> None:
-    result = run_cli("fetch", *args)
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "1e309", "0", "soon"])
+def test_fetch_a_bad_timeout_is_a_usage_error_not_a_traceback(run_cli: Run, value: str) -> None:
+    """NaN, negative and infinite values made socket.settimeout raise (a traceback); 0 would
+    make the socket non-blocking."""
+    result = run_cli("fetch", "--timeout", value, "https://127.0.0.1:9/")
     assert result.returncode == 2, result.stderr
-    assert says in result.stderr and "Traceback" not in result.stderr
+    assert "--timeout" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_fetch_connection_refused_exits_1(run_cli: Run) -> None:
@@ -285,8 +261,13 @@ def test_a_servers_certificate_names_cannot_forge_lines_or_drive_the_terminal(
         assert not _forged(result.stderr), result.stderr
 
 
-def test_an_http_reason_phrase_cannot_forge_lines_or_drive_the_terminal(run_cli: Run) -> None:
-    """The reason phrase of the status line is the server's to choose: shown escaped."""
+@pytest.mark.parametrize("status", [
+    b"HTTP/1.1 500 Oops\x1b[2J\x1b]0;owned\x07\rFAKE: fine\r\n",  # the reason phrase
+    b"\x1b[2JOops\x1b]0;owned\x07\rFAKE: fine\r\n",  # not a status line at all
+])
+def test_an_http_status_line_cannot_forge_lines_or_drive_the_terminal(run_cli: Run,
+                                                                      status: bytes) -> None:
+    """The status line is the server's to choose: what the error quotes of it is escaped."""
     import socket
     import threading
 
@@ -297,8 +278,7 @@ def test_an_http_reason_phrase_cannot_forge_lines_or_drive_the_terminal(run_cli:
         conn, _ = listener.accept()
         with conn:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 500 Oops\x1b[2J\x1b]0;owned\x07\rFAKE: fine\r\n"
-                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            conn.sendall(status + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
@@ -308,29 +288,5 @@ def test_an_http_reason_phrase_cannot_forge_lines_or_drive_the_terminal(run_cli:
         thread.join(10)
         listener.close()
     assert result.returncode == 1, result.stderr
-    assert "HTTP 500 Oops" in result.stderr and not _forged(result.stderr), result.stderr
-
-
-@pytest.mark.parametrize("command", ["fetch", "bundle"])
-def test_output_to_a_fifo_writes_into_it_instead_of_replacing_it(
-        run_cli: Run, pki: PKI, https_server: Callable[..., HTTPSServer], tmp_path: Path,
-        command: str) -> None:
-    """`-o` naming something that is not a regular file (a FIFO, /dev/null, /dev/stdout) writes
-    into it, as a shell redirection would: the rename that keeps a regular file whole would
-    replace it (as root, `-o /dev/null` would replace the system's /dev/null)."""
-    import stat
-    import threading
-
-    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
-    srv = https_server(pki, routes={"/body": (200, {}, b"the body\n")})
-    fifo = tmp_path / "out"
-    os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
-    args = ["fetch", srv.url + "/body"] if command == "fetch" else ["bundle"]
-    result = run_cli(*args, "-o", fifo, env=env, timeout=60)
-    reader.join(30)
-    assert result.returncode == 0, result.stderr
-    assert stat.S_ISFIFO(fifo.lstat().st_mode)
-    assert got == [b"the body\n"] if command == "fetch" else got[0].startswith(b"-----BEGIN CERTIFICATE-----")
+    assert "Oops" in result.stderr, result.stderr
+    assert not _forged(result.stderr), result.stderr
