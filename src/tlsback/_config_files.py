@@ -201,24 +201,29 @@ class _Reader:
             cache.write_json(root, name, doc)
         return doc
 
-    def _pyproject(self, path: str) -> tuple[bytes, dict[str, Any] | None]:
+    def _pyproject_bytes(self, path: str) -> bytes:
         # Read once: the pre-filter and the parser see the same bytes.
         if path not in self._pyprojects:
             self._pyprojects[path] = _read_bytes(path), None
-        return self._pyprojects[path]
+        return self._pyprojects[path][0]
+
+    def _pyproject_doc(self, path: str) -> dict[str, Any]:
+        data, doc = self._pyprojects[path]
+        if doc is None:
+            doc = self._parsed(path, data, "pyproject")
+            self._pyprojects[path] = data, doc
+        return doc
 
     def uv_toml(self, path: str) -> dict[str, Any]:
         return self._parsed(path, _read_bytes(path), "uv.toml")
 
     def pyproject(self, path: str, *, discovered: bool = True
                   ) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
-        data, doc = self._pyproject(path)
+        data = self._pyproject_bytes(path)
         if not _may_hold_tables(data):
             return None, None
         try:
-            if doc is None:
-                doc = self._parsed(path, data, "pyproject")
-                self._pyprojects[path] = data, doc
+            doc = self._pyproject_doc(path)
             uv, own = _table(doc, path, "tool", "uv"), _table(doc, path, "tool", "tlsback")
         except _ParseError as exc:
             # As uv: a pyproject.toml met on the way up that is not TOML, or whose `tool.uv` is
@@ -242,12 +247,10 @@ class _Reader:
         """Whether a ``pyproject.toml`` has ``[project]``, and its ``[tool.uv]``; None when
         it cannot be read or parsed (uv's workspace discovery fails on it)."""
         try:
-            data, doc = self._pyproject(path)
+            data = self._pyproject_bytes(path)
             if b"project" not in data and not _may_hold_tables(data):
                 return False, {}
-            if doc is None:
-                doc = self._parsed(path, data, "pyproject")
-                self._pyprojects[path] = data, doc
+            doc = self._pyproject_doc(path)
             return bool(doc.get("project")), _table(doc, path, "tool", "uv") or {}
         except ConfigError:
             return None
