@@ -290,3 +290,25 @@ def test_an_http_status_line_cannot_forge_lines_or_drive_the_terminal(run_cli: R
     assert result.returncode == 1, result.stderr
     assert "Oops" in result.stderr, result.stderr
     assert not _forged(result.stderr), result.stderr
+
+
+_IN_A_DELETED_DIRECTORY = """
+import os, sys
+os.chdir(sys.argv[1])
+os.rmdir(sys.argv[1])
+from tlsback.cli import main
+sys.exit(main(["info"]))
+"""
+
+
+def test_a_working_directory_that_no_longer_exists_is_a_configuration_error(tmp_path: Path) -> None:
+    """uv: "Current directory does not exist" (its project settings cannot be looked for)."""
+    from tests.conftest import SRC
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", _IN_A_DELETED_DIRECTORY, str(gone)], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "working directory" in result.stderr and "Traceback" not in result.stderr

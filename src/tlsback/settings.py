@@ -478,7 +478,15 @@ def resolve(
         ConfigError: a bad value, naming the variable, flag or file and the value.
     """
     env = os.environ if env is None else env
-    cwd_path = os.fspath(cwd) if cwd is not None else os.getcwd()
+    if cwd is not None:
+        cwd_path = os.fspath(cwd)
+    else:
+        try:
+            cwd_path = os.getcwd()
+        except OSError as exc:  # uv: "Current directory does not exist"
+            raise ConfigError(f"the working directory cannot be read ({exc.strerror or exc}); the "
+                              "project's configuration files are found from it: change to an "
+                              "existing directory") from None
     no_config_raw = env.get("UV_NO_CONFIG")
     no_config = parse_bool("UV_NO_CONFIG", no_config_raw) if no_config_raw is not None else False
 
