@@ -187,6 +187,15 @@ def test_uv_no_config_skips_files(tmp_path: Path) -> None:
         resolve(env={"UV_NO_CONFIG": "perhaps"}, cwd=tmp_path)
 
 
+def test_uv_no_config_stops_discovery_not_the_file_uv_config_file_names(tmp_path: Path) -> None:
+    """uv: --no-config avoids *discovering* files; --config-file is still read (uv 0.13)."""
+    named = tmp_path / "named.toml"
+    named.write_text("native-tls = true\n")
+    (tmp_path / "uv.toml").write_text("native-tls = false\n")
+    s = resolve(env={"UV_NO_CONFIG": "1", "UV_CONFIG_FILE": str(named)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{named}")
+
+
 def test_uv_config_file_names_one_file(tmp_path: Path) -> None:
     cfg = tmp_path / "elsewhere.toml"
     cfg.write_text("system-certs = true\n")

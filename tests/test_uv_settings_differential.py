@@ -75,6 +75,10 @@ LAYOUTS: dict[str, tuple[dict[str, str], dict[str, str], str]] = {
         {"proj/cfg/uv/uv.toml": 'allow-insecure-host = ["relative.example"]\n',
          "home/.config/uv/uv.toml": 'allow-insecure-host = ["home.example"]\n'},
         {"XDG_CONFIG_HOME": "cfg"}, "proj"),
+    "UV_CONFIG_FILE read despite UV_NO_CONFIG": (
+        {"proj/uv.toml": 'allow-insecure-host = ["proj.example"]\n',
+         "elsewhere/my.toml": 'system-certs = true\nallow-insecure-host = ["named.example"]\n'},
+        {"UV_CONFIG_FILE": "{tmp}/elsewhere/my.toml", "UV_NO_CONFIG": "1"}, "proj"),
     "UV_NO_CONFIG": (
         {"proj/uv.toml": 'system-certs = true\nallow-insecure-host = ["proj.example"]\n'},
         {"UV_NO_CONFIG": "1"}, "proj"),

@@ -3,7 +3,7 @@
 Discovery follows uv's documented rules:
 
 * ``UV_CONFIG_FILE`` names one ``uv.toml`` and disables discovery; ``UV_NO_CONFIG`` (a boolean)
-  disables every file.
+  disables discovery (the file ``UV_CONFIG_FILE`` names is still read, as in uv).
 * Project: from the working directory upward, the first directory with a ``uv.toml`` (whole file)
   or a ``pyproject.toml`` that has a ``[tool.uv]`` table; ``uv.toml`` wins within a directory.
   Inside a project or workspace the search starts at its root (:func:`_search_start`).
@@ -370,7 +370,8 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
     Args:
         cwd: where the project search starts.
         env: the environment (``UV_CONFIG_FILE``, ``XDG_CONFIG_HOME``, ``HOME``).
-        no_config: ``UV_NO_CONFIG`` was true: read no file at all.
+        no_config: ``UV_NO_CONFIG`` was true: discover no file (as uv's ``--no-config``, the
+            file ``UV_CONFIG_FILE`` names is still read).
         cache: where the trust cache is, as the settings resolved it (``Settings.cache_dir``
             and ``Settings.cache_env``, for ``cache.resolve_root``): parsed tables may be
             cached there. None when the trust cache is off.
@@ -381,8 +382,6 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
     Raises:
         ConfigError: a file exists but is not valid TOML, or a table has the wrong type.
     """
-    if no_config:
-        return []
     reader = _Reader(cache)
     explicit = env.get("UV_CONFIG_FILE")
     if explicit == "":  # uv: "a value is required for '--config-file'"; never a silent search
@@ -396,6 +395,8 @@ def discover(cwd: str, env: Mapping[str, str], *, no_config: bool,
             uv, own = reader.pyproject(path, discovered=False)
             return [ConfigFile(path, "explicit", uv or {}, own or {})]
         return [ConfigFile(path, "explicit", reader.uv_toml(path))]
+    if no_config:
+        return []
     start = os.path.realpath(cwd)
     files = list(_project_files(start, reader))
     if files:  # a workspace root above cwd can only lose files: look for it only then

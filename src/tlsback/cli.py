@@ -132,7 +132,8 @@ environment variables:
                          true selects the native backend, false rustls
   TLSBACK_BACKEND        a backend by name (see `tlsback backends`)
   UV_INSECURE_HOST       hosts not verified, space-separated (host, host:port, https://host:port)
-  UV_NO_CONFIG           do not read uv.toml / pyproject.toml
+  UV_CONFIG_FILE         read this uv.toml instead of looking for configuration files
+  UV_NO_CONFIG           do not look for uv.toml / pyproject.toml (UV_CONFIG_FILE is still read)
   TLSBACK_CUSTOM_CERTS   merge (default) or only: custom certificates replace the platform store
   TLSBACK_NO_CACHE       do not use the on-disk trust cache; TLSBACK_CACHE_DIR: where it is
   TLSBACK_STORE          auto, lazy or eager: how the store is handed to OpenSSL
