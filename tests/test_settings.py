@@ -417,3 +417,16 @@ def test_a_workspace_members_tool_tlsback_still_applies(tmp_path: Path) -> None:
     assert (s.custom_certs.value, s.custom_certs.origin) == ("only", f"config:{member / 'pyproject.toml'}")
     assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'pyproject.toml'}")
     assert s.insecure_hosts.value == ()
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("localhost", ["localhost"]),
+    ("a.example b.example", ["a.example", "b.example"]),
+    ({"host": "a.example", "port": 8443}, ["a.example:8443"]),
+])
+def test_allow_insecure_host_given_one_string_or_table_is_one_entry(given: object,
+                                                                    expected: list[str]) -> None:
+    """`load(allow_insecure_host="localhost")` made one rule per character ("l", "o", ...):
+    a string (split on spaces, as on the command line) or a table is one entry."""
+    s = resolve(allow_insecure_host=given, env={})  # type: ignore[arg-type]
+    assert [str(h) for h in s.insecure_hosts.value] == expected

@@ -466,7 +466,8 @@ def resolve(
         native_tls: True selects ``native``, False ``rustls`` (origin ``argument:native_tls``);
             overrides ``args``.
         backend: a backend name (origin ``argument:backend``); overrides ``native_tls``.
-        allow_insecure_host: insecure host entries, as on the command line.
+        allow_insecure_host: insecure host entries, as on the command line: an iterable of
+            strings or tables, or one string (split on spaces) or one table.
         no_cache: True disables the on-disk trust cache.
         env: the environment; defaults to ``os.environ``.
         cwd: where the config file search starts; defaults to the working directory.
@@ -505,7 +506,9 @@ def resolve(
         cli_backend = Setting("native" if native_tls else "rustls", "argument:native_tls")
     if backend is not None:
         cli_backend = Setting(backend, "argument:backend")
-    extra_hosts = tuple(allow_insecure_host)
+    # One string or one table is one entry, not an iterable of characters or keys.
+    single = isinstance(allow_insecure_host, str) or hasattr(allow_insecure_host, "keys")
+    extra_hosts = (allow_insecure_host,) if single else tuple(allow_insecure_host)
     if extra_hosts:
         cli_hosts = Setting(extra_hosts, "argument:allow_insecure_host")
 
