@@ -430,3 +430,10 @@ def test_allow_insecure_host_given_one_string_or_table_is_one_entry(given: objec
     a string (split on spaces, as on the command line) or a table is one entry."""
     s = resolve(allow_insecure_host=given, env={})  # type: ignore[arg-type]
     assert [str(h) for h in s.insecure_hosts.value] == expected
+
+
+@pytest.mark.parametrize("value", ["false", "0", 0, 1])
+def test_native_tls_argument_must_be_a_bool(value: object) -> None:
+    """`load(native_tls="false")` chose the native backend (a non-empty string is true)."""
+    with pytest.raises(ConfigError, match="native_tls"):
+        resolve(native_tls=value, env={})  # type: ignore[arg-type]

@@ -503,6 +503,8 @@ def resolve(
             cli_hosts = Setting(tuple(given), "cli")
         cli_no_cache = bool(getattr(args, "tlsback_no_cache", False))
     if native_tls is not None:
+        if not isinstance(native_tls, bool):  # "false" is a true value: never guess
+            raise ConfigError(f"native_tls must be True, False or None, not {native_tls!r}")
         cli_backend = Setting("native" if native_tls else "rustls", "argument:native_tls")
     if backend is not None:
         cli_backend = Setting(backend, "argument:backend")
