@@ -474,28 +474,29 @@ def test_ctrl_c_in_a_terminal_reaches_the_program_once(corp_dir: Path, tmp_path:
 
 
 # Sends a signal to `tlsback run` itself from the place SIGNAL_AT names (a sitecustomize of the
-# test; the variables are removed before the program is started, so it does not run there):
-#   popen    as the start of the program begins (the audit event of subprocess.Popen)
-#   started  when the program has been started, before `tlsback run` has looked at it
+# test; the variables are removed before the program is started, so it does not run there), by a
+# tracer on tlsback/_run.py:
+#   installed  as the forwarding has been installed, before the program is started
+#   started    when the program has been started, before `tlsback run` has looked at it
 _SIGNAL_HOOK = textwrap.dedent("""
     import os, sys
     _at = os.environ.pop("SIGNAL_AT", "")
     _sig = int(os.environ.pop("SIGNAL_NUM", "0"))
+    _where = {"installed": ("__init__", "return"), "started": ("started", "call")}.get(_at)
 
     def _tracer(frame, event, arg):
-        if event == "call" and frame.f_code.co_name == "started" and frame.f_code.co_filename.endswith("_run.py"):
+        code = frame.f_code
+        if code.co_filename.endswith("_run.py") and (code.co_name, event) == _where:
             sys.settrace(None)
             os.kill(os.getpid(), _sig)
-        return None
+            return None
+        return _tracer if code.co_filename.endswith("_run.py") else None
 
     def _hook(event, args):
-        if event == "subprocess.Popen":
-            if _at == "popen":
-                os.kill(os.getpid(), _sig)
-            elif _at == "started":
-                sys.settrace(_tracer)
+        if event == "import" and args[0] == "tlsback._run":
+            sys.settrace(_tracer)
 
-    if _at:
+    if _where:
         sys.addaudithook(_hook)
 """)
 
@@ -515,7 +516,7 @@ def test_run_signalled_as_the_program_starts_does_not_start_it(corp_dir: Path, t
     """A signal that reaches `tlsback run` before the program exists ends it with 128+N, and the
     program is never started (not left running without anyone to wait for it)."""
     mark = tmp_path / "ran"
-    result = _run_signalled(corp_dir, tmp_path, "popen", signum, ["sh", "-c", f"echo > {mark}; sleep 20"])
+    result = _run_signalled(corp_dir, tmp_path, "installed", signum, ["sh", "-c", f"echo > {mark}; sleep 20"])
     assert result.returncode == 128 + signum, result.stderr
     assert not mark.exists() and "Traceback" not in result.stderr
 
