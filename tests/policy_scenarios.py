@@ -162,6 +162,12 @@ def _build_leaf_trusted() -> Setup:
     return Setup(base().chain, [base().leaf])
 
 
+def _build_leaf_trusted_full_chain() -> Setup:
+    # The server also sends its (untrusted) root: OpenSSL's last-resort partial-chain match on
+    # the leaf then leaves a self-signed certificate at the top of the verified chain.
+    return Setup([*base().chain, base().root], [base().leaf])
+
+
 def _build_self_signed_leaf() -> Setup:
     leaf = issue("localhost", san=["localhost", "127.0.0.1"])
     return Setup([leaf], [leaf])
@@ -278,6 +284,47 @@ def _build_path_length() -> Setup:
     return Setup([_leaf(issuer=inter2), inter2, inter1], [base().root])
 
 
+def _build_path_length_self_issued() -> Setup:
+    # root -> inter1 (pathLen 0) -> inter2 with inter1's own name (self-issued) -> leaf.
+    # RFC 5280 and OpenSSL do not count a self-issued CA against pathLen; webpki counts every
+    # CA below, so inter2 may not exist under inter1.
+    inter1 = issue("policy pathlen0 self-issued", issuer=base().root, is_ca=True, path_length=0)
+    inter2 = issue("policy pathlen0 self-issued", issuer=inter1, is_ca=True)
+    return Setup([_leaf(issuer=inter2), inter2, inter1], [base().root])
+
+
+def _build_root_path_length() -> Setup:
+    # A trust anchor with pathLen 0 above one intermediate: webpki reads only the anchor's name,
+    # key and name constraints.
+    root = issue("policy root pathlen0", is_ca=True, path_length=0)
+    inter = issue("policy inter under pathlen0 root", issuer=root, is_ca=True)
+    return Setup([_leaf(issuer=inter), inter], [root])
+
+
+def _build_rsa_pss(salt: int) -> Callable[[], Setup]:
+    # RSASSA-PSS with SHA-256 and MGF1-SHA-256: webpki takes exactly the encodings with a salt
+    # as long as the hash (RFC 8017 A.2.3 parameters it lists byte for byte).
+    def build() -> Setup:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        rsa = rsa_base()
+        leaf = _leaf(issuer=rsa.intermediate, key_kind="rsa2048")
+        builder = (x509.CertificateBuilder().subject_name(leaf.cert.subject)
+                   .issuer_name(rsa.intermediate.cert.subject).public_key(leaf.key.public_key())
+                   .serial_number(leaf.cert.serial_number)
+                   .not_valid_before(leaf.cert.not_valid_before_utc)
+                   .not_valid_after(leaf.cert.not_valid_after_utc))
+        for ext in leaf.cert.extensions:
+            builder = builder.add_extension(ext.value, ext.critical)
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt)
+        cert = builder.sign(rsa.intermediate.key, hashes.SHA256(),  # type: ignore[arg-type]
+                            rsa_padding=pss)
+        return Setup([Cert(cert, leaf.key), rsa.intermediate], [rsa.root])
+
+    return build
+
+
 _TLS1_1 = ssl.TLSVersion.TLSv1_1
 _TLS1_2 = ssl.TLSVersion.TLSv1_2
 _TLS1_3 = ssl.TLSVersion.TLSv1_3
@@ -361,6 +408,9 @@ SCENARIOS: list[Scenario] = [
              _build_excluded_name, "NameConstraintViolation", REJECT, REJECT),
     Scenario("path_length_exceeded", "pathLenConstraint is enforced", _build_path_length,
              "PathLenConstraintViolated", REJECT, REJECT),
+    Scenario("path_length_self_issued", "pathLenConstraint counts self-issued intermediates "
+             "too (webpki)", _build_path_length_self_issued, "PathLenConstraintViolated", OK,
+             REJECT),
     Scenario("non_ca_intermediate", "an issuer without cA=TRUE is not a CA",
              _build_non_ca_intermediate, "EndEntityUsedAsCa", REJECT, REJECT),
     Scenario("partial_chain", "any trusted certificate is an anchor (only the intermediate "
@@ -371,6 +421,9 @@ SCENARIOS: list[Scenario] = [
              "is trusted", _build_leaf_only_intermediate_trusted, OK, REJECT, OK),
     Scenario("leaf_trusted_directly", "the leaf itself in the store is not an anchor for it",
              _build_leaf_trusted, "UnknownIssuer", REJECT, REJECT),
+    Scenario("leaf_trusted_full_chain", "the leaf in the store is not an anchor for it, even "
+             "when the server sends its whole chain up to a root", _build_leaf_trusted_full_chain,
+             "UnknownIssuer", REJECT, REJECT),
     Scenario("self_signed_leaf_trusted", "a self-signed leaf in the store is its own anchor",
              _build_self_signed_leaf, OK, OK, OK),
     Scenario("leaf_p521", "P-521 keys are supported (uv's aws-lc-rs provider)",
@@ -381,6 +434,11 @@ SCENARIOS: list[Scenario] = [
              _with_intermediate(hash_alg="sha512", key_kind="ec384"), OK, OK, OK),
     Scenario("leaf_rsa_sha224", "RSA with SHA-224 is not a webpki algorithm",
              _build_rsa_sha224,
+             "UnsupportedSignatureAlgorithm", OK, REJECT),
+    Scenario("leaf_rsa_pss_sha256", "RSASSA-PSS with SHA-256 and a 32-byte salt is supported",
+             _build_rsa_pss(32), OK, OK, OK),
+    Scenario("leaf_rsa_pss_salt_20", "RSASSA-PSS parameters other than webpki's (salt length "
+             "= hash length) are not supported", _build_rsa_pss(20),
              "UnsupportedSignatureAlgorithm", OK, REJECT),
     Scenario("leaf_any_eku_only", "anyExtendedKeyUsage alone does not allow serverAuth",
              _with_leaf(eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), "InvalidPurpose",
@@ -462,6 +520,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("tls1_2_only", "TLS 1.2 with an ECDHE AEAD suite", _protocol(
              base, maximum_version=_TLS1_2), OK, OK, OK),
     Scenario("tls1_3_only", "TLS 1.3", _protocol(base, minimum_version=_TLS1_3), OK, OK, OK),
+    Scenario("trailing_dot_host", "a host name with a trailing dot (an absolute name) matches "
+             "the SAN without it", _build_control, OK, REJECT, OK, host="localhost."),
     # -- pinned differences: OpenSSL checks the trust anchor, webpki does not
     Scenario("expired_root", "an expired trust anchor", _build_expired_root, "Expired", REJECT,
              OK, difference="webpki ignores a trust anchor's validity dates; " + _OPENSSL_STRICTER),
@@ -476,6 +536,9 @@ SCENARIOS: list[Scenario] = [
              "EndEntityUsedAsCa", REJECT, OK,
              difference="webpki accepts any trusted certificate as an anchor, CA or not; "
              + _OPENSSL_STRICTER),
+    Scenario("root_path_length", "a trust anchor's pathLenConstraint", _build_root_path_length,
+             "PathLenConstraintViolated", REJECT, OK,
+             difference="webpki ignores a trust anchor's basicConstraints; " + _OPENSSL_STRICTER),
     Scenario("leaf_key_usage_cert_sign_only", "a leaf whose keyUsage lacks digitalSignature",
              _with_leaf(key_usage=x509.KeyUsage(False, False, False, False, False, True, False,
                                                 False, False)),
