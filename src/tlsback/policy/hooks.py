@@ -84,12 +84,14 @@ def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], lis
 
 
 def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
-    """Whether a partial chain's top (not self-issued) is in the store, not just its leaf."""
-    from ..x509 import parse_certificate
+    """Whether the chain's top is in the store, not just its leaf.
 
-    if len(chain) < 2 or parse_certificate(chain[-1]).self_issued:
-        return True
-    return chain[-1] in ctx.get_ca_certs(binary_form=True)
+    OpenSSL's last-resort partial-chain match trusts a chain whose *leaf* is in the store and
+    keeps the rest as the server sent it, up to a self-signed root nobody trusts: so the top is
+    looked up whatever it is. Above a leaf it is a CA (OpenSSL refuses other issuers), so
+    ``get_ca_certs`` lists it when it is in the store (a lazy store's lookups land there too).
+    """
+    return len(chain) < 2 or chain[-1] in ctx.get_ca_certs(binary_form=True)
 
 
 class _Gate:
