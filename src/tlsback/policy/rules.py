@@ -33,6 +33,7 @@ from .names import check_name_constraints
 # ``verify_code`` sees the closest OpenSSL equivalent.
 ERR_UNSPECIFIED = 1
 ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+ERR_PATH_LENGTH_EXCEEDED = 25
 ERR_INVALID_PURPOSE = 26
 ERR_UNHANDLED_CRITICAL_EXTENSION = 34
 ERR_INVALID_NON_CA = 37
@@ -204,8 +205,19 @@ def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
     check_leaf(leaf)
     # The trust anchor is not a certificate to webpki, only a name, a key and its name
     # constraints: none of its other fields are checked.
-    for cert in certs[1:-1]:
+    for below, cert in enumerate(certs[1:-1]):
         _check_issued(cert, "intermediate")
+        limit = cert.path_length
+        if limit is not None and below > limit:
+            # webpki counts every CA between this one and the leaf; RFC 5280 (and OpenSSL, which
+            # checked the rest) skips self-issued ones, which would let a pathLen-0 CA issue a
+            # CA of its own name that then issues leaves.
+            raise PolicyViolation(
+                "PathLenConstraintViolated",
+                f"the intermediate certificate ({cert.subject}) allows {limit} CA certificate(s) "
+                f"below it (pathLenConstraint), and the chain has {below}",
+                ERR_PATH_LENGTH_EXCEEDED, cert,
+            )
     for cert in certs[1:]:
         # The anchor's key verifies the next signature, so it is checked too (webpki would
         # fail that signature check).

@@ -146,6 +146,20 @@ class CertInfo:
         return bool(kids) and kids[0][0] == 0x01 and ext.value[kids[0][1]:kids[0][2]] != b"\x00"
 
     @property
+    def path_length(self) -> int | None:
+        """basicConstraints pathLenConstraint (RFC 5280 §4.2.1.9), or None when absent."""
+        ext = self.extension(OID_BASIC_CONSTRAINTS)
+        if ext is None:
+            return None
+        _tag, cs, ce = tlv(ext.value, 0)
+        for t, s, e in children(ext.value, cs, ce):
+            if t == 0x02:  # INTEGER (0..MAX); the cA BOOLEAN before it is optional
+                if e == s or ext.value[s] & 0x80:
+                    raise DERError("pathLenConstraint is a non-negative INTEGER")
+                return int.from_bytes(ext.value[s:e], "big")
+        return None
+
+    @property
     def key_cert_sign(self) -> bool:
         """keyUsage allows keyCertSign, or there is no keyUsage (RFC 5280 §4.2.1.3, bit 5)."""
         ext = self.extension(OID_KEY_USAGE)
