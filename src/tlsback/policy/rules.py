@@ -62,6 +62,36 @@ WEBPKI_SIGNATURE_ALGORITHMS = frozenset({
     "1.2.840.113549.1.1.10", ED25519, *ML_DSA,
 })
 
+
+def _pss_parameters(hash_arc: int, salt: int) -> bytes:
+    """RSASSA-PSS-params (RFC 4055 §3.1) in DER: SHA-2 hash ``2.16.840.1.101.3.4.2.<hash_arc>``
+    (with NULL parameters), MGF1 over the same hash, a salt of ``salt`` bytes."""
+    hash_id = bytes.fromhex("300d06096086480165030402") + bytes([hash_arc]) + b"\x05\x00"
+    mgf1 = bytes.fromhex("301a06092a864886f70d010108") + hash_id
+    fields = (b"\xa0\x0f" + hash_id + b"\xa1\x1c" + mgf1 + bytes.fromhex("a2030201")
+              + bytes([salt]))
+    return b"\x30" + bytes([len(fields)]) + fields
+
+
+#: The parameters webpki accepts per signature algorithm: it compares the whole
+#: AlgorithmIdentifier with its own list byte for byte. ECDSA, Ed25519 and ML-DSA take none
+#: (RFC 5758 §3.2, RFC 8410 §3); RSA PKCS#1 v1.5 NULL or none (RFC 4055 §5 says NULL; webpki
+#: also takes the absent form); RSASSA-PSS only SHA-256/384/512 with MGF1 over the same hash
+#: and a salt as long as the hash (any other salt, hash or MGF is UnsupportedSignatureAlgorithm).
+WEBPKI_SIGNATURE_PARAMETERS: dict[str, frozenset[bytes]] = {
+    **{alg: frozenset({b"", b"\x05\x00"}) for alg in (
+        "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13")},
+    "1.2.840.113549.1.1.10": frozenset({_pss_parameters(1, 32), _pss_parameters(2, 48),
+                                        _pss_parameters(3, 64)}),
+}
+
+
+def webpki_signature_algorithm(cert: CertInfo) -> bool:
+    """Whether webpki verifies signatures with ``cert``'s signatureAlgorithm, parameters included."""
+    return cert.signature_algorithm in WEBPKI_SIGNATURE_ALGORITHMS and cert.signature_parameters in \
+        WEBPKI_SIGNATURE_PARAMETERS.get(cert.signature_algorithm, frozenset({b""}))
+
+
 EXTENSION_NAMES = {
     OID_CERTIFICATE_POLICIES: "certificatePolicies (2.5.29.32)",
     "2.5.29.36": "policyConstraints (2.5.29.36)",
@@ -138,10 +168,11 @@ def _check_issued(cert: CertInfo, role: str) -> None:
                 f"{EXTENSION_NAMES.get(ext.oid, ext.oid)} that webpki does not process",
                 ERR_UNHANDLED_CRITICAL_EXTENSION, cert,
             )
-    if cert.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS:
+    if not webpki_signature_algorithm(cert):
+        params = f" (parameters {cert.signature_parameters.hex()})" if cert.signature_parameters else ""
         raise PolicyViolation(
             "UnsupportedSignatureAlgorithm",
-            f"the {role} certificate ({cert.subject}) is signed with {cert.signature_name}",
+            f"the {role} certificate ({cert.subject}) is signed with {cert.signature_name}{params}",
             ERR_UNSUPPORTED_SIGNATURE_ALGORITHM, cert,
         )
     eku = cert.extended_key_usage

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..x509 import CertInfo, DERError, parse_certificate
 from ..x509.cert import EKU_NAMES, OID_SERVER_AUTH, RSA
-from .rules import WEBPKI_KNOWN_EXTENSIONS, WEBPKI_SIGNATURE_ALGORITHMS
+from .rules import WEBPKI_KNOWN_EXTENSIONS, webpki_signature_algorithm
 
 # OpenSSL and this module read the clock a moment apart, and OpenSSL's notAfter is exclusive
 # where webpki's is inclusive: a certificate within this margin of the boundary is the one.
@@ -156,7 +156,7 @@ def describe_failure(
         return reason, ("certificate does not allow extended key usage for server "
                         f"authentication, allows {allows or 'nothing'}" + about(cert)), cert
     if reason == "UnsupportedSignatureAlgorithm":
-        cert = find(lambda c: c.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS)
+        cert = find(lambda c: not webpki_signature_algorithm(c))
         if cert is not None:
             return reason, (f"{reason} (signed with {cert.signature_name})" + about(cert)), cert
     if reason == "BadSignature" and verify_code in (66, 67):

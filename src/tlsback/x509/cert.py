@@ -116,6 +116,7 @@ class CertInfo:
     key_parameter: str | None  # the named curve OID for EC keys
     rsa_bits: int | None
     extensions: tuple[Extension, ...] = field(default=())
+    signature_parameters: bytes = b""  # the outer signatureAlgorithm's DER after its OID
 
     def extension(self, ext_oid: str) -> Extension | None:
         """The extension with this OID, if present."""
@@ -255,7 +256,8 @@ def parse_certificate(der: bytes) -> CertInfo:
     if len(parts) != 3:
         raise DERError("a certificate has three parts")
     (_tt, ts, te), (_at, as_, ae), _sig = parts
-    sig_alg = oid(der[slice(*children(der, as_, ae)[0][1:])])
+    (_ot, os_, oe), *_params = children(der, as_, ae)
+    sig_alg = oid(der[os_:oe])
     tbs = children(der, ts, te)
     i = 0
     version = 1
@@ -307,6 +309,7 @@ def parse_certificate(der: bytes) -> CertInfo:
         key_parameter=key_param,
         rsa_bits=rsa_bits,
         extensions=tuple(extensions),
+        signature_parameters=der[oe:ae],
     )
 
 
