@@ -18,7 +18,8 @@ from tlsback import policy
 
 # leaf_is_ca: OpenSSL accepts it, only the post-handshake check rejects it.
 POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directly",
-                   "leaf_rsa_sha224"]
+                   "leaf_rsa_sha224", "leaf_trusted_full_chain", "path_length_self_issued",
+                   "leaf_rsa_pss_salt_20"]
 
 
 def _context(setup: ps.Setup) -> ssl.SSLContext:
@@ -231,3 +232,28 @@ def test_resumed_sessions_still_connect(version: ssl.TLSVersion,
     with ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.port), timeout=10),
                          server_hostname="localhost", session=session) as second:
         assert second.session_reused
+
+
+@pytest.mark.parametrize("how", ["socket", "asyncio"])
+def test_absolute_host_name_is_sent_and_checked_without_its_dot(
+        how: str, https_server: Callable[..., HTTPSServer]) -> None:
+    """``localhost.`` (an absolute name) connects to a certificate for ``localhost``, and the SNI
+    is ``localhost``, as rustls sends it (RFC 6066: no trailing dot); on sockets and memory BIOs."""
+    setup, srv = _serve(https_server, "control")
+    ctx = _context(setup)
+    if how == "socket":
+        assert ps.handshake(ctx, srv.port, "localhost.") is None
+    else:
+        async def go() -> None:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                "127.0.0.1", srv.port, ssl=ctx, server_hostname="localhost."), 10)
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")
+            writer.close()
+            await writer.wait_closed()
+
+        asyncio.run(go())
+    assert _wait_for(lambda: bool(srv.connections))
+    assert [c.sni for c in srv.connections] == ["localhost"]
+    # Only one dot is the absolute form; anything else is still compared as given.
+    assert isinstance(ps.handshake(ctx, srv.port, "wrong.localhost."), ssl.SSLCertVerificationError)

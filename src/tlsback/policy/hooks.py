@@ -183,10 +183,27 @@ def _set(self: Any, tls: Any) -> None:
     self.__dict__["_tlsback_gate"] = None if tls is None else _Gate(tls)
 
 
+def _relative(server_hostname: Any) -> Any:
+    """An absolute host name (``example.com.``) without its final dot, as rustls sends it in SNI
+    (RFC 6066 §3: no trailing dot) and as webpki matches it against the certificate's names;
+    OpenSSL would compare the dot too and refuse every certificate. Anything else unchanged."""
+    if isinstance(server_hostname, (str, bytes)) and len(server_hostname) > 1:
+        dot = "." if isinstance(server_hostname, str) else b"."
+        if server_hostname.endswith(dot) and not server_hostname.endswith(dot * 2):
+            return server_hostname[:-1]
+    return server_hostname
+
+
 class WebpkiSSLSocket(ssl.SSLSocket):
     """:class:`ssl.SSLSocket` whose TLS connection sits behind the gate."""
 
     _sslobj = property(_get, _set)
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:  # what SSLContext.wrap_socket calls
+        if "server_hostname" in kwargs:
+            kwargs["server_hostname"] = _relative(kwargs["server_hostname"])
+        return super()._create(*args, **kwargs)  # type: ignore[misc]
 
     def do_handshake(self, block: bool = False) -> None:
         try:
@@ -200,3 +217,9 @@ class WebpkiSSLObject(ssl.SSLObject):
     """:class:`ssl.SSLObject` (memory BIOs: asyncio, anyio, trio) behind the same gate."""
 
     _sslobj = property(_get, _set)
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:  # what SSLContext.wrap_bio calls
+        if "server_hostname" in kwargs:
+            kwargs["server_hostname"] = _relative(kwargs["server_hostname"])
+        return super()._create(*args, **kwargs)  # type: ignore[misc]
