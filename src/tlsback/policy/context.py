@@ -20,6 +20,61 @@ CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:@SECLEVEL=2"
 
 # X509_V_FLAG_PARTIAL_CHAIN (x509_vfy.h). Stated numerically for Pythons without the enum.
 _X509_V_FLAG_PARTIAL_CHAIN = 0x80000
+# x509_vfy.h flags that make OpenSSL check less: IGNORE_CRITICAL, ALLOW_PROXY_CERTS,
+# NO_CHECK_TIME.
+_WEAKENING_VERIFY_FLAGS = 0x10 | 0x40 | 0x200000
+
+
+class WebpkiSSLContext(ssl.SSLContext):
+    """The verifying context: one object that many clients share, so none may weaken it.
+
+    A client handed a context changes it for everyone who holds it: urllib3 turns
+    ``check_hostname`` off for ``assert_hostname``/``assert_fingerprint`` and loads its
+    ``ca_certs`` (requests passes certifi's) on every connection. Once :func:`new_context` has
+    set it up, this context refuses every change that would check less (a ``ValueError`` naming
+    what to use instead), and takes "the default certificates" (``load_default_certs``,
+    ``set_default_verify_paths``, certifi's or :func:`tlsback.where`'s bundle) to mean the trust
+    it already has, as the injected contexts do (docs/verification.md). Changes that check more
+    and other CA locations a caller names explicitly are applied as the stdlib would.
+    """
+
+    _tlsback_sealed = False
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if self._tlsback_sealed:
+            weaker = {
+                "check_hostname": lambda: not value,
+                "verify_mode": lambda: value == ssl.CERT_NONE,
+                "hostname_checks_common_name": lambda: bool(value),
+                "verify_flags": lambda: bool(int(value) & _WEAKENING_VERIFY_FLAGS),  # type: ignore[call-overload]
+                "minimum_version": lambda: value not in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3),
+                "sslsocket_class": lambda: True,
+                "sslobject_class": lambda: True,
+            }.get(name)
+            if weaker is not None and weaker():
+                raise ValueError(
+                    f"tlsback's verifying context is shared by every client of its configuration "
+                    f"and cannot be made to check less ({name} = {value!r}); for an allowed "
+                    "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
+                    "context of your own")
+        super().__setattr__(name, value)
+
+    def load_default_certs(self, purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> None:
+        if not self._tlsback_sealed:
+            super().load_default_certs(purpose)
+
+    def set_default_verify_paths(self) -> None:
+        if not self._tlsback_sealed:
+            super().set_default_verify_paths()
+
+    def load_verify_locations(self, cafile: object = None, capath: object = None,
+                              cadata: object = None) -> None:
+        if self._tlsback_sealed and cafile is not None and capath is None and cadata is None:
+            from ..inject import _is_default_bundle
+
+            if _is_default_bundle(cafile):
+                return
+        super().load_verify_locations(cafile, capath, cadata)  # type: ignore[arg-type]
 
 
 def new_context(verify: bool = True) -> ssl.SSLContext:
@@ -35,7 +90,7 @@ def new_context(verify: bool = True) -> ssl.SSLContext:
     Returns:
         A new :class:`ssl.SSLContext` (``PROTOCOL_TLS_CLIENT``).
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = WebpkiSSLContext(ssl.PROTOCOL_TLS_CLIENT) if verify else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # rustls implements TLS 1.2 and 1.3 only: TLS 1.0/1.1 lack AEAD suites and rely on MD5/SHA-1
     # in their PRF (RFC 8996 deprecates them).
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -70,4 +125,7 @@ def new_context(verify: bool = True) -> ssl.SSLContext:
     # Every connection's data passes the fail-closed gate of the checks OpenSSL cannot make.
     ctx.sslsocket_class = WebpkiSSLSocket
     ctx.sslobject_class = WebpkiSSLObject
+    # From here on the context only gets stricter (WebpkiSSLContext): the anchors, ALPN and the
+    # client certificate are still added by the caller.
+    ctx._tlsback_sealed = True  # type: ignore[attr-defined]
     return ctx
