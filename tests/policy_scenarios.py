@@ -358,6 +358,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("wildcard_partial", "partial-label wildcards (a*.example.test) never match",
              _build_wildcard("a*.example.test"), "NotValidForName", REJECT, REJECT,
              host="ab.example.test"),
+    Scenario("wildcard_underscore_label", "a wildcard matches a left-most label with an "
+             "underscore (webpki; OpenSSL's wildcard takes letters, digits and hyphens only)",
+             _build_wildcard("*.example.test"), OK, REJECT, OK, host="a_b.example.test"),
     Scenario("ip_san_for_dns_name", "an IP SAN does not name a DNS host",
              _with_leaf(san=["127.0.0.1"]), "NotValidForName", OK, REJECT),
     Scenario("dns_san_for_ip", "a DNS SAN spelling an address does not name an IP host",
