@@ -8,8 +8,13 @@ checks. The rest runs after the handshake, behind :mod:`.hooks`.
 from __future__ import annotations
 
 import ssl
+from _ssl import _SSLContext
 
 from .hooks import WebpkiSSLObject, WebpkiSSLSocket
+
+TYPE_CHECKING = False  # not typing's: this module is on every start-up path
+if TYPE_CHECKING:
+    from typing import Any
 
 #: TLS 1.2 suites rustls offers: forward secret (ECDHE) and AEAD (AES-GCM, ChaCha20-Poly1305)
 #: only. No CBC (Lucky13, POODLE-style padding oracles), no static-RSA key exchange (no forward
@@ -20,6 +25,8 @@ CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:@SECLEVEL=2"
 
 # X509_V_FLAG_PARTIAL_CHAIN (x509_vfy.h). Stated numerically for Pythons without the enum.
 _X509_V_FLAG_PARTIAL_CHAIN = 0x80000
+# The C-level switch (``_ssl._SSLContext``) that makes OpenSSL check the host name.
+_C_CHECK_HOSTNAME = _SSLContext.check_hostname
 # x509_vfy.h flags that make OpenSSL check less: IGNORE_CRITICAL, ALLOW_PROXY_CERTS,
 # NO_CHECK_TIME.
 _WEAKENING_VERIFY_FLAGS = 0x10 | 0x40 | 0x200000
@@ -39,6 +46,27 @@ class WebpkiSSLContext(ssl.SSLContext):
     """
 
     _tlsback_sealed = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> WebpkiSSLContext:
+        self = super().__new__(cls, *args, **kwargs)
+        # OpenSSL never checks the host name on this context: the gate does, with webpki's
+        # rules (policy/hooks.py, policy/names.py), on every connection, resumed ones included.
+        # Python and the clients read ``check_hostname`` (the property below); OpenSSL reads
+        # the C field, which stays off. SNI is sent either way.
+        _C_CHECK_HOSTNAME.__set__(self, False)
+        self.__dict__["_tlsback_check_hostname"] = True  # PROTOCOL_TLS_CLIENT's default
+        return self
+
+    @property  # type: ignore[override]
+    def check_hostname(self) -> bool:
+        """Whether the host name is checked (by the gate, with webpki's rules)."""
+        return bool(self.__dict__.get("_tlsback_check_hostname", False))
+
+    @check_hostname.setter
+    def check_hostname(self, value: bool) -> None:
+        if value and self.verify_mode == ssl.CERT_NONE:
+            self.verify_mode = ssl.CERT_REQUIRED  # as the stdlib's setter does
+        self.__dict__["_tlsback_check_hostname"] = bool(value)
 
     def __setattr__(self, name: str, value: object) -> None:
         if self._tlsback_sealed:

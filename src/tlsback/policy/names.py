@@ -220,7 +220,9 @@ def check_name_constraints(certs: Sequence[CertInfo]) -> None:
 
 def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
     """The leaf is valid for ``hostname`` (webpki: subjectAltName only, wildcard as the whole
-    left-most label). Needed on resumed sessions, where OpenSSL does not check the name again.
+    left-most label, any characters webpki allows in the label it stands for). The host name
+    check of tlsback's verifying context (OpenSSL's differs: its wildcard takes letters, digits
+    and hyphens only), and of resumed sessions, where OpenSSL does not check the name again.
 
     Raises:
         PolicyViolation: ``NotValidForName``.
@@ -230,7 +232,8 @@ def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
     if hostname is None:
         return
     try:
-        ip: bytes | None = ipaddress.ip_address(hostname.strip("[]")).packed
+        # An address as OpenSSL takes one (no zone: Python would send that name in SNI).
+        ip: bytes | None = None if "%" in hostname else ipaddress.ip_address(hostname.strip("[]")).packed
     except ValueError:
         ip = None
     host = hostname.rstrip(".").lower()
@@ -247,4 +250,5 @@ def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
                 return
     from .rules import PolicyViolation
 
-    raise PolicyViolation("NotValidForName", f'certificate not valid for name "{hostname}"', 62, leaf)
+    raise PolicyViolation("NotValidForName", f'certificate not valid for name "{hostname}"',
+                          62 if ip is None else 64, leaf)

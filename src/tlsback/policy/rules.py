@@ -205,7 +205,7 @@ def check_leaf(leaf: CertInfo) -> None:
     _check_key(leaf, "server")
 
 
-def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
+def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> CertInfo:
     """Apply the webpki rules OpenSSL does not check to a chain OpenSSL has verified.
 
     Args:
@@ -214,6 +214,9 @@ def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
             itself in the store as a last resort (partial-chain mode).
         top_is_trusted: whether the last certificate is in the trust store. ``False`` means
             OpenSSL trusted the leaf directly, which webpki never does.
+
+    Returns:
+        The leaf, parsed (for the host name check that follows).
 
     Raises:
         PolicyViolation: the first rule broken, leaf first.
@@ -254,3 +257,4 @@ def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
         # fail that signature check).
         _check_key(cert, "issuing")
     check_name_constraints(certs)
+    return leaf

@@ -197,6 +197,21 @@ def policy_error(reason: str, detail: str, verify_code: int, cert: CertInfo | No
     return exc
 
 
+def name_error(verify_code: int, chain: list[bytes] | None,
+               server_hostname: str | None) -> ssl.SSLCertVerificationError:
+    """The exception for a host name the certificate is not valid for (the gate checks names),
+    worded as OpenSSL's own hostname failure is (:func:`annotate`)."""
+    what = "IP address" if verify_code == 64 else "Hostname"
+    message = f"{what} mismatch, certificate is not valid for '{server_hostname}'."
+    exc = ssl.SSLCertVerificationError(1, _full(message))
+    exc.reason = "CERTIFICATE_VERIFY_FAILED"
+    exc.library = "SSL"
+    exc.verify_code = verify_code
+    exc.verify_message = message
+    annotate(exc, chain, server_hostname)
+    return exc
+
+
 def _full(text: str) -> str:
     return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {text}"
 
