@@ -260,3 +260,19 @@ def test_absolute_host_name_is_sent_and_checked_without_its_dot(
     assert [c.sni for c in srv.connections] == ["localhost"]
     # Only one dot is the absolute form; anything else is still compared as given.
     assert isinstance(ps.handshake(ctx, srv.port, "wrong.localhost."), ssl.SSLCertVerificationError)
+
+
+def test_bracketed_ipv6_literal_is_an_address(https_server: Callable[..., HTTPSServer]) -> None:
+    """``[::1]`` as ``server_hostname`` is the address ``::1``: no SNI (rustls sends none for an
+    address) and checked against iPAddress names only."""
+    from tests.pki import issue
+
+    base = ps.base()
+    leaf = issue("v6", issuer=base.intermediate, san=["::1"])
+    srv = https_server([leaf, base.intermediate])
+    ctx = _context(ps.Setup([leaf, base.intermediate], [base.root]))
+    assert ps.handshake(ctx, srv.port, "[::1]") is None
+    assert ps.handshake(ctx, srv.port, "::1") is None
+    assert isinstance(ps.handshake(ctx, srv.port, "[::2]"), ssl.SSLCertVerificationError)
+    assert _wait_for(lambda: len(srv.connections) == 3)
+    assert [c.sni for c in srv.connections] == [None, None, None]

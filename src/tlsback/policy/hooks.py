@@ -199,13 +199,18 @@ def _set(self: Any, tls: Any) -> None:
 
 
 def _relative(server_hostname: Any) -> Any:
-    """An absolute host name (``example.com.``) without its final dot, as rustls sends it in SNI
-    (RFC 6066 §3: no trailing dot) and as webpki matches it against the certificate's names;
-    OpenSSL would compare the dot too and refuse every certificate. Anything else unchanged."""
-    if isinstance(server_hostname, (str, bytes)) and len(server_hostname) > 1:
-        dot = "." if isinstance(server_hostname, str) else b"."
-        if server_hostname.endswith(dot) and not server_hostname.endswith(dot * 2):
+    """The name as rustls sends and checks it: an absolute host name (``example.com.``) without
+    its final dot (RFC 6066 §3: SNI has none; webpki matches it against the certificate's
+    names, where OpenSSL would compare the dot too and refuse every certificate), a bracketed
+    IPv6 literal (``[::1]``) without its brackets (an address: no SNI, checked as an address).
+    Anything else unchanged."""
+    if isinstance(server_hostname, bytes):
+        server_hostname = server_hostname.decode("ascii")  # as SSLContext._encode_hostname does
+    if isinstance(server_hostname, str) and len(server_hostname) > 1:
+        if server_hostname.endswith(".") and not server_hostname.endswith(".."):
             return server_hostname[:-1]
+        if server_hostname[0] == "[" and server_hostname[-1] == "]" and ":" in server_hostname:
+            return server_hostname[1:-1]
     return server_hostname
 
 
