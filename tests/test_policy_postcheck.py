@@ -276,3 +276,12 @@ def test_bracketed_ipv6_literal_is_an_address(https_server: Callable[..., HTTPSS
     assert isinstance(ps.handshake(ctx, srv.port, "[::2]"), ssl.SSLCertVerificationError)
     assert _wait_for(lambda: len(srv.connections) == 3)
     assert [c.sni for c in srv.connections] == [None, None, None]
+
+
+def test_a_name_with_an_empty_label_matches_nothing(https_server: Callable[..., HTTPSServer]) -> None:
+    """Only one final dot is the absolute form: ``localhost..`` (bytes skip the stdlib's IDNA
+    check) is not ``localhost``."""
+    setup, srv = _serve(https_server, "control")
+    err = ps.handshake(_context(setup), srv.port, b"localhost..")  # type: ignore[arg-type]
+    assert isinstance(err, ssl.SSLCertVerificationError)
+    assert getattr(err, "rustls_reason", None) == "NotValidForName"

@@ -204,12 +204,12 @@ def _relative(server_hostname: Any) -> Any:
     names, where OpenSSL would compare the dot too and refuse every certificate), a bracketed
     IPv6 literal (``[::1]``) without its brackets (an address: no SNI, checked as an address).
     Anything else unchanged."""
-    if isinstance(server_hostname, bytes):
-        server_hostname = server_hostname.decode("ascii")  # as SSLContext._encode_hostname does
-    if isinstance(server_hostname, str) and len(server_hostname) > 1:
-        if server_hostname.endswith(".") and not server_hostname.endswith(".."):
+    if isinstance(server_hostname, (str, bytes)) and len(server_hostname) > 1:
+        text = server_hostname if isinstance(server_hostname, str) else \
+            server_hostname.decode("ascii", "replace")
+        if text.endswith(".") and not text.endswith(".."):
             return server_hostname[:-1]
-        if server_hostname[0] == "[" and server_hostname[-1] == "]" and ":" in server_hostname:
+        if text[0] == "[" and text[-1] == "]" and ":" in text:
             return server_hostname[1:-1]
     return server_hostname
 

@@ -236,7 +236,9 @@ def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
         ip: bytes | None = None if "%" in hostname else ipaddress.ip_address(hostname.strip("[]")).packed
     except ValueError:
         ip = None
-    host = hostname.rstrip(".").lower()
+    # An absolute name arrives without its final dot (hooks._relative); any other dot stays, so
+    # "localhost.." (a name with an empty label) matches nothing.
+    host = hostname.lower()
     ext = leaf.extension(OID_SUBJECT_ALT_NAME)
     for name in general_names(ext.value) if ext is not None else ():
         if ip is not None:
