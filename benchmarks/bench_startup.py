@@ -90,6 +90,20 @@ _STORE_FLOOR = (
     "    except OSError: continue\n"
     "    [os.stat(n, dir_fd=fd) for n in os.listdir(fd)]; os.close(fd)\n"
     "print(time.perf_counter() - t)")
+# The yardstick (benchmarks/warm_sketch.py): the unavoidable work of a warm start, in one module
+# with none of tlsback's checks; its marker names the entry tlsback built for the same key.
+_SKETCH_ARGS = f"{PLATFORM_BUNDLES!r}, {PLATFORM_DIRS!r}, os.environ['TLSBACK_CACHE_DIR']"
+_SKETCH_FILL = ("import os, tlsback, warm_sketch; "
+                f"warm_sketch.remember({_SKETCH_ARGS}, tlsback.load().store.cache['path'])")
+_SKETCH = ("import ssl, os, time; t = time.perf_counter(); import warm_sketch; "
+           f"ctx = warm_sketch.context({_SKETCH_ARGS}); print(time.perf_counter() - t)")
+# The modules a warm start imports, in its order (what it adds to sys.modules), and the time
+# to import just those: the part of the warm figure that is the cost of tlsback's layout.
+_WARM_MODULES = ("import ssl, sys; before = set(sys.modules); import tlsback; "
+                 "tlsback.create_default_context(); print([m for m in sys.modules if m not in before])")
+_IMPORT_ONLY = ("import ssl, time, importlib; t = time.perf_counter()\n"
+                "for m in {mods!r}: importlib.import_module(m)\n"
+                "print(time.perf_counter() - t)")
 _TRUSTSTORE = ("import ssl, time; t = time.perf_counter(); import truststore; "
                "ctx = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.load_default_certs(); "
                "print(time.perf_counter() - t)")
@@ -136,6 +150,14 @@ def measure_system_store(runs: int, compare_src: str | None = None) -> dict[str,
     env = S.base_env({"TLSBACK_CACHE_DIR": str(cache_dir)})
     env.pop("UV_NO_CONFIG")
     S.fresh(_TLSBACK_CDC.format(state="hit").replace("assert", "0 and"), env, 2, cwd=cwd)  # fill it, compile
+    sketch_env = {**env, "PYTHONPATH": os.pathsep.join([env["PYTHONPATH"], str(Path(__file__).resolve().parent)])}
+    S.fresh(_SKETCH_FILL + "; print(0)", sketch_env, 1, cwd=cwd)
+    S.fresh(_SKETCH, sketch_env, 1, cwd=cwd)  # compile it
+    import ast
+
+    mods = ast.literal_eval(subprocess.run([sys.executable, "-c", _WARM_MODULES], env=env, cwd=cwd, check=True,
+                                           capture_output=True, text=True).stdout)
+    import_only = _IMPORT_ONLY.format(mods=mods)
     other_env = None
     if compare_src:
         other_cache = WORK / "warm-cache-system-compare"
@@ -144,7 +166,7 @@ def measure_system_store(runs: int, compare_src: str | None = None) -> dict[str,
         other_env = {**env, "PYTHONPATH": compare_src, "TLSBACK_CACHE_DIR": str(other_cache),
                      "PYTHONPYCACHEPREFIX": str(WORK / "pycache-compare")}
         S.fresh(_TLSBACK_CDC.format(state="hit").replace("assert", "0 and"), other_env, 2, cwd=cwd)
-    warm, cold, cdc, ts, other, floor, store_floor = [], [], [], [], [], [], []
+    warm, cold, cdc, ts, other, floor, store_floor, sketch, imports = [], [], [], [], [], [], [], [], []
     for _ in range(runs):
         warm += S.fresh(_TLSBACK_CDC.format(state="hit"), env, 1, cwd=cwd).samples
         if other_env is not None:
@@ -157,9 +179,12 @@ def measure_system_store(runs: int, compare_src: str | None = None) -> dict[str,
         ts += S.fresh(_TRUSTSTORE, env, 1, cwd=cwd).samples
         floor += S.fresh(_FIRST_CONTEXT, env, 1, cwd=cwd).samples
         store_floor += S.fresh(_STORE_FLOOR, env, 1, cwd=cwd).samples
+        sketch += S.fresh(_SKETCH, sketch_env, 1, cwd=cwd).samples
+        imports += S.fresh(import_only, env, 1, cwd=cwd).samples
     med = statistics.median
     return {"warm_s": med(warm), "cold_s": med(cold), "create_default_context_s": med(cdc),
             "truststore_s": med(ts), "first_context_s": med(floor), "store_floor_s": med(store_floor),
+            "sketch_s": med(sketch), "warm_imports_s": med(imports), "warm_modules": len(mods),
             "samples": runs,
             **({"compare_src": compare_src, "warm_compare_s": med(other)} if other else {})}
 
@@ -431,6 +456,11 @@ def _system_lines(imp: dict[str, Any], sysd: dict[str, Any]) -> list[str]:
         (f"  floor: a process's first empty SSLContext {_ms(sysd['first_context_s'])}; with one stat "
          f"per platform-store name {_ms(sysd['store_floor_s'])} (the best ratio a store keyed by the "
          f"files on disk can reach here: {cdc / sysd['store_floor_s']:.1f}x)"),
+        (f"  the least work a warm start keyed by the files on disk can do, as one module with none of "
+         f"tlsback's checks (benchmarks/warm_sketch.py): {_ms(sysd['sketch_s'])} "
+         f"({cdc / sysd['sketch_s']:.1f}x faster than ssl.create_default_context())"),
+        (f"  of tlsback's warm {_ms(warm)}, importing the {sysd['warm_modules']} modules it loads takes "
+         f"{_ms(sysd['warm_imports_s'])} (its own and the extension modules they need)"),
         *([f"  warm with {sysd['compare_src']}: {_ms(sysd['warm_compare_s'])} "
            f"({cdc / sysd['warm_compare_s']:.1f}x faster than ssl.create_default_context())"]
           if "warm_compare_s" in sysd else []),

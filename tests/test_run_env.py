@@ -471,3 +471,62 @@ def test_ctrl_c_in_a_terminal_reaches_the_program_once(corp_dir: Path, tmp_path:
     text = out.decode(errors="replace")
     assert "sigints 1" in text, text
     assert os.waitstatus_to_exitcode(status) == 11
+
+
+# Sends a signal to `tlsback run` itself from the place SIGNAL_AT names (a sitecustomize of the
+# test; the variables are removed before the program is started, so it does not run there):
+#   popen    as the start of the program begins (the audit event of subprocess.Popen)
+#   started  when the program has been started, before `tlsback run` has looked at it
+_SIGNAL_HOOK = textwrap.dedent("""
+    import os, sys
+    _at = os.environ.pop("SIGNAL_AT", "")
+    _sig = int(os.environ.pop("SIGNAL_NUM", "0"))
+
+    def _tracer(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "started" and frame.f_code.co_filename.endswith("_run.py"):
+            sys.settrace(None)
+            os.kill(os.getpid(), _sig)
+        return None
+
+    def _hook(event, args):
+        if event == "subprocess.Popen":
+            if _at == "popen":
+                os.kill(os.getpid(), _sig)
+            elif _at == "started":
+                sys.settrace(_tracer)
+
+    if _at:
+        sys.addaudithook(_hook)
+""")
+
+
+def _run_signalled(corp_dir: Path, tmp_path: Path, at: str, signum: int,
+                   program: list[str]) -> subprocess.CompletedProcess[str]:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_SIGNAL_HOOK)
+    env = child_env(SSL_CERT_DIR=corp_dir, SIGNAL_AT=at, SIGNAL_NUM=str(int(signum)))
+    env["PYTHONPATH"] = os.pathsep.join([str(hook)] + ([env["PYTHONPATH"]] if "PYTHONPATH" in env else []))
+    return run(tlsback_cmd("run", "--", *program), env)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_run_signalled_as_the_program_starts_does_not_start_it(corp_dir: Path, tmp_path: Path, signum: int) -> None:
+    """A signal that reaches `tlsback run` before the program exists ends it with 128+N, and the
+    program is never started (not left running without anyone to wait for it)."""
+    mark = tmp_path / "ran"
+    result = _run_signalled(corp_dir, tmp_path, "popen", signum, ["sh", "-c", f"echo > {mark}; sleep 20"])
+    assert result.returncode == 128 + signum, result.stderr
+    assert not mark.exists() and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_run_signalled_just_after_the_program_started_forwards_it(corp_dir: Path, tmp_path: Path,
+                                                                   signum: int) -> None:
+    """A signal that lands between the program's start and `tlsback run` waiting for it reaches
+    the program (the forwarding is in place before the start), which it ends: its status comes
+    back (not `tlsback run` ended alone, the program left running)."""
+    start = time.monotonic()
+    result = _run_signalled(corp_dir, tmp_path, "started", signum, ["sleep", "20"])
+    assert result.returncode == 128 + signum, result.stderr
+    assert time.monotonic() - start < 15 and "Traceback" not in result.stderr

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ._explain import CLIENT_CERT_HINT, explain_error
+from ._scantypes import shown
 from ._version import __version__
 from .adapters import urllib_opener
 
 if TYPE_CHECKING:
     from .config import TLSConfig
 
-__all__ = ["FetchError", "UsageError", "check_url", "fetch", "proxy_for"]
+__all__ = ["FetchError", "UsageError", "check_url", "fetch", "proxy_for", "shown_url"]
 
 
 class FetchError(Exception):
@@ -41,11 +42,63 @@ def check_url(url: str) -> None:
     """Refuse what ``fetch`` cannot request, before anything else happens.
 
     Raises:
-        UsageError: not an ``http://`` or ``https://`` URL with a host.
+        UsageError: not an ``http://`` or ``https://`` URL with a valid host (a name the IDNA
+            codec of the socket module accepts, or a bracketed IPv6 address) and port, or a URL
+            with a space or a control character in it.
     """
-    parts = urllib.parse.urlsplit(url)
+    bad = next((c for c in url if c <= " " or c == "\x7f"), None)
+    if bad is not None:
+        raise UsageError(f"invalid URL {shown_url(url)}: it contains {bad!r}")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise UsageError(f"invalid URL {shown_url(url)}: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"unsupported URL {url!r}: only http:// and https:// URLs can be fetched")
+        raise UsageError(f"unsupported URL {shown_url(url)}: only http:// and https:// URLs can be fetched")
+    host = parts.hostname
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        # urlsplit checks a bracketed address only on Python 3.11.4 and later.
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            raise UsageError(f"invalid URL {shown_url(url)}: {host!r} is not an IPv6 address") from None
+    else:
+        try:
+            host.encode("idna")  # what the socket module does with the name before connecting
+        except UnicodeError as exc:
+            raise UsageError(f"invalid URL {shown_url(url)}: host name {host!r}: {exc}") from None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as a message shows it: the password replaced by ``****`` (as uv shows it), quoted
+    and escaped if it holds a character that is not printable."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is not None:
+            userinfo, _, hostport = parts.netloc.rpartition("@")
+            url = urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:****@{hostport}"))
+    except ValueError:
+        pass
+    return shown(url)
+
+
+def _request(url: str) -> urllib.request.Request:
+    """The request for ``url``; credentials in it become an ``Authorization`` header that is
+    sent to this URL alone (urllib copies ordinary headers onto a redirect to another host)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"User-Agent": f"tlsback/{__version__}"}
+    if parts.username is None and parts.password is None:
+        return urllib.request.Request(url, headers=headers)
+    import base64
+
+    hostport = parts.netloc.rpartition("@")[2]
+    credentials = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts._replace(netloc=hostport)), headers=headers)
+    request.add_unredirected_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    return request
 
 
 def proxy_for(url: str, env: Mapping[str, str]) -> str | None:
@@ -87,9 +140,10 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
     check_url(url)
     from .settings import environment
 
-    proxy = proxy_for(url, environment())
-    via = f" through the proxy {proxy}" if proxy else ""
-    request = urllib.request.Request(url, headers={"User-Agent": f"tlsback/{__version__}"})
+    request = _request(url)
+    proxy = proxy_for(request.full_url, environment())
+    via = f" through the proxy {shown_url(proxy)}" if proxy else ""
+    url = shown_url(url)  # from here on, only for messages
     try:
         with urllib_opener(cfg).open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
@@ -104,7 +158,8 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
                 if progress is not None:
                     progress(done, total)
     except urllib.error.HTTPError as exc:
-        raise FetchError(f"{exc.url}: HTTP {exc.code} {exc.reason}") from None
+        # The reason phrase is the server's text: escaped, as it could drive the terminal.
+        raise FetchError(f"{shown_url(exc.url)}: HTTP {exc.code} {shown(str(exc.reason))}") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, ssl.SSLError):
@@ -115,7 +170,7 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
         raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, reason)}") from None
     except ssl.SSLError as exc:  # raised while reading, e.g. a post-handshake rejection
         raise FetchError(explain_error(exc, url, cfg.backend_name)) from None
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a redirect's bad host
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
         raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
 

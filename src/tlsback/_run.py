@@ -276,23 +276,50 @@ def format_env(values: Mapping[str, str], shell: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _forward(proc: subprocess.Popen[bytes]) -> dict[int, object]:
-    """Forward SIGTERM/SIGHUP (and SIGINT not already sent to the child) while it runs."""
-    previous: dict[int, object] = {}
+class _Forwarder:
+    """Forwards SIGTERM/SIGHUP (and SIGINT not already sent to the child) to the program.
 
-    def handler(signum: int, frame: object) -> None:
+    Installed before the program is started, so that no signal falls between its start and the
+    forwarding (the default SIGTERM would end tlsback and orphan the program; a Ctrl-C would
+    leave it running). A signal that comes before the program exists is kept: it is forwarded
+    once the program is started, or, if it came before the start began, the program is not
+    started at all.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+        self.previous: dict[int, object] = {}
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                self.previous[signum] = signal.signal(signum, self._handler)
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if self.proc is None:
+            self.pending.append(signum)
+            return
         if signum == signal.SIGINT and _terminal_sent_it():
             return  # the terminal sent it to the whole foreground group: the child has it
+        self._send(signum)
+
+    def _send(self, signum: int) -> None:
         try:
-            proc.send_signal(signum)
+            self.proc.send_signal(signum)  # type: ignore[union-attr]
         except OSError:
             pass
 
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            previous[signum] = signal.signal(signum, handler)
-    return previous
+    def started(self, proc: subprocess.Popen[bytes]) -> None:
+        """The program runs: forward what came while it was being started (a Ctrl-C from the
+        terminal too, which may have come before the program was in the foreground group)."""
+        self.proc = proc
+        for signum in self.pending:
+            self._send(signum)
+        self.pending.clear()
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _terminal_sent_it() -> bool:
@@ -320,21 +347,23 @@ def run(cfg: TLSConfig, command: Sequence[str]) -> int:
 
     env = environment()
     env.update(variables(cfg, python=True))
+    forwarder = _Forwarder()
     try:
-        proc = subprocess.Popen(list(command), env=env)
-    except FileNotFoundError:
-        print(f"error: {command[0]}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"error: {command[0]}: permission denied", file=sys.stderr)
-        return 126
-    except OSError as exc:
-        print(f"error: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
-        return 126
-    previous = _forward(proc)
-    try:
+        if forwarder.pending:  # a signal before the program was started: it is not started
+            return 128 + forwarder.pending[0]
+        try:
+            proc = subprocess.Popen(list(command), env=env)
+        except FileNotFoundError:
+            print(f"error: {command[0]}: command not found", file=sys.stderr)
+            return 127
+        except PermissionError:
+            print(f"error: {command[0]}: permission denied", file=sys.stderr)
+            return 126
+        except OSError as exc:
+            print(f"error: cannot run {command[0]}: {exc.strerror or exc}", file=sys.stderr)
+            return 126
+        forwarder.started(proc)
         code = proc.wait()
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        forwarder.restore()
     return 128 - code if code < 0 else code

@@ -373,8 +373,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if runs < 1:
         print("tlsback bench: --runs must be at least 1", file=sys.stderr)
         return 2
+    from ._scantypes import shown
+
     paths = list(args.dirs)
-    label = ", ".join(paths)
+    label = ", ".join(map(shown, paths))
     if not paths:
         certs = getattr(args, "certs", 10_000)
         print(f"generating (or reusing) a tree of {certs} certificates...", file=sys.stderr)
@@ -383,7 +385,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         label = f"generated tree of {certs} certificates ({tree.path})"
     missing = [p for p in paths if not os.path.exists(p)]
     if missing:
-        print(f"tlsback bench: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        print(f"tlsback bench: no such file or directory: {', '.join(map(shown, missing))}", file=sys.stderr)
         return 2
     n_impl = len(_implementations())
     progress = _Progress(runs * (1 + 2 * n_impl), sys.stderr)
@@ -400,8 +402,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     by = {r["implementation"]: r for r in doc["results"]}
     if "c" in by:
         c, py = by["c"], by["python"]
+        ratio = py["scan_s"] / c["scan_s"]
+        versus = f"{ratio:.1f}x faster than" if ratio >= 1 else f"{1 / ratio:.1f}x slower than"
         out.write(
-            f"scan: C is {py['scan_s'] / c['scan_s']:.1f}x faster than Python; "
+            f"scan: C is {versus} Python; "
             f"whole load: C {c['load_s'] / doc['floor_s']:.2f}x the floor, "
             f"Python {py['load_s'] / doc['floor_s']:.2f}x\n"
         )

@@ -273,25 +273,58 @@ class _DownloadProgress:
             sys.stderr.flush()
 
 
-def _open_output(path: str) -> Any:
-    """Open ``-o FILE`` before anything is downloaded: a bad path is a usage error (exit 2).
+def _open_output(path: str) -> tuple[Any, str | None, str]:
+    """Open ``-o FILE`` before anything is written to it: a bad path is a usage error (exit 2).
 
-    The body goes to a temporary file beside it, renamed into place when complete, so a
-    failed download never leaves half a file under the final name.
+    A regular file (or a new one) is written to a temporary file beside it, renamed into place
+    when complete, so a failure never leaves half a file under the final name; through a
+    symlink, the file it points to is replaced, not the link. A device or a FIFO (``/dev/null``,
+    ``/dev/stdout``, a named pipe) is written into: renaming over it would replace the node
+    itself (for root, ``/dev/null`` with a regular file).
+
+    Returns:
+        The file to write, the temporary file's path (None when writing into the target), and
+        the path to rename it to.
     """
     import os
+    import stat
     import tempfile
 
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise OSError(21, "Is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=".tlsback-fetch-", dir=directory)
-    return os.fdopen(fd, "wb"), tmp
+    try:
+        st = os.stat(path)  # the kernel follows the links, /proc's magic ones included
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(21, "Is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return open(path, "wb"), None, path  # noqa: SIM115 - closed by the caller
+    final = os.path.realpath(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tlsback-", dir=os.path.dirname(final))
+    return os.fdopen(fd, "wb"), tmp, final
+
+
+def _finish_output(out: Any, tmp: str | None, final: str) -> None:
+    """Close ``-o FILE`` after a complete write: the temporary file renamed into place, with the
+    mode open() would have given a new file."""
+    import os
+
+    out.close()
+    if tmp is not None:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, final)
+
+
+def _abandon_output(out: Any, tmp: str | None) -> None:
+    import os
+
+    out.close()
+    if tmp is not None:
+        os.unlink(tmp)
 
 
 def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
-    import os
-
     from ._fetch import FetchError, UsageError, check_url, fetch
 
     try:
@@ -300,10 +333,11 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out: Any = None
-    tmp = None
+    tmp: str | None = None
+    final = ""
     if args.output and args.output != "-":
         try:
-            out, tmp = _open_output(args.output)
+            out, tmp, final = _open_output(args.output)
         except OSError as exc:
             print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 2
@@ -312,21 +346,16 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
         try:
             if out is not None:
                 fetch(cfg, args.url, out.write, timeout=args.timeout, progress=progress)
-                out.close()
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)  # type: ignore[arg-type] # as open() would create it
-                os.replace(tmp, args.output)  # type: ignore[arg-type]
-                tmp = None
+                _finish_output(out, tmp, final)
+                out = None
             else:
                 fetch(cfg, args.url, sys.stdout.buffer.write, timeout=args.timeout)
                 sys.stdout.flush()
         finally:
             if progress is not None:
                 progress.close()
-            if out is not None and tmp is not None:
-                out.close()
-                os.unlink(tmp)
+            if out is not None:
+                _abandon_output(out, tmp)
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -338,22 +367,16 @@ def _cmd_fetch(cfg: TLSConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write ``path`` through a temporary file in the same directory and a rename, so a
-    program reading the bundle never sees half of it."""
-    import os
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tlsback-bundle-", dir=directory)
+def _write_output(path: str, data: bytes) -> None:
+    """Write ``data`` to ``-o FILE`` whole (:func:`_open_output`): a program reading the bundle
+    never sees half of it."""
+    out, tmp, final = _open_output(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # a bundle holds public certificates only
-        os.replace(tmp, path)
+        out.write(data)
+        _finish_output(out, tmp, final)
     except BaseException:
         try:
-            os.unlink(tmp)
+            _abandon_output(out, tmp)
         except OSError:
             pass
         raise
@@ -383,7 +406,7 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(data)
                 sys.stdout.flush()
             else:
-                _write_atomically(args.output, data)
+                _write_output(args.output, data)
         except OSError as exc:
             print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
             return 2
