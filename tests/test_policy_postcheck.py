@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -285,3 +286,28 @@ def test_a_name_with_an_empty_label_matches_nothing(https_server: Callable[..., 
     err = ps.handshake(_context(setup), srv.port, b"localhost..")  # type: ignore[arg-type]
     assert isinstance(err, ssl.SSLCertVerificationError)
     assert getattr(err, "rustls_reason", None) == "NotValidForName"
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
+def test_client_certificate_never_reaches_a_server_for_another_name(
+        version: ssl.TLSVersion, tmp_path: Any, https_server: Callable[..., HTTPSServer]) -> None:
+    """With a client certificate loaded, a server whose (trusted) certificate names another host
+    never gets it: the name is checked during the handshake, before the client's Certificate
+    message (as rustls does), not only after it."""
+    from tests.pki import CLIENT_AUTH, PKI, issue
+
+    clients = PKI.create(name_prefix="postcheck clients")
+    client = issue("postcheck client", issuer=clients.intermediate, eku=[CLIENT_AUTH])
+    combined = tmp_path / "client.pem"
+    combined.write_bytes(client.pem + clients.intermediate.pem + client.key_pem)
+    setup = ps.setup_for("control")
+    srv = https_server(setup.chain, client_ca=clients.root, maximum_version=version)
+    ctx = _context(setup)
+    ctx.load_cert_chain(combined)
+    err = ps.handshake(ctx, srv.port, "wrong.example")
+    assert isinstance(err, ssl.SSLCertVerificationError)
+    assert getattr(err, "rustls_reason", None) == "NotValidForName"
+    assert ps.handshake(ctx, srv.port, "localhost") is None  # the same context, the right name
+    assert _wait_for(lambda: len(srv.connections) == 2)
+    assert [c.client_subject for c in srv.connections] == [None, "CN=postcheck client"]

@@ -66,6 +66,8 @@ class WebpkiSSLContext(ssl.SSLContext):
     def check_hostname(self, value: bool) -> None:
         if value and self.verify_mode == ssl.CERT_NONE:
             self.verify_mode = ssl.CERT_REQUIRED  # as the stdlib's setter does
+        if not value:
+            _C_CHECK_HOSTNAME.__set__(self, False)  # (before sealing only: see load_cert_chain)
         self.__dict__["_tlsback_check_hostname"] = bool(value)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -86,6 +88,16 @@ class WebpkiSSLContext(ssl.SSLContext):
                     "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
                     "context of your own")
         super().__setattr__(name, value)
+
+    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+        super().load_cert_chain(certfile, keyfile, password)
+        # With a client certificate, OpenSSL checks the host name too, during the handshake:
+        # the gate's check comes after it, and so after the client's Certificate message, which
+        # would hand the certificate to any server with a trusted certificate for another name
+        # (rustls checks the name before it answers). OpenSSL's check is the stricter one (its
+        # wildcard takes no "_"), so with a client certificate such a name is refused.
+        if self.check_hostname:
+            _C_CHECK_HOSTNAME.__set__(self, True)
 
     def load_default_certs(self, purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> None:
         if not self._tlsback_sealed:
