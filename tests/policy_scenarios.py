@@ -325,6 +325,35 @@ def _build_rsa_pss(salt: int) -> Callable[[], Setup]:
     return build
 
 
+def _build_long_form_length(field: int) -> Callable[[], Setup]:
+    # The leaf with one TBSCertificate field's length in long form (81 NN) where DER requires
+    # the short form (X.690 §10.1), signed again: OpenSSL's BER-tolerant reader takes it,
+    # webpki's DER reader does not (BadEncoding).
+    def build() -> Setup:
+        import base64
+
+        from cryptography.hazmat.primitives import hashes
+
+        from tests.pki import _der_content, _der_split, _der_tlv
+
+        leaf = _leaf()
+        fields = _der_split(_der_content(leaf.cert.tbs_certificate_bytes))
+        tag, length = fields[field][0], fields[field][1]
+        assert length < 0x80
+        fields[field] = bytes([tag, 0x81, length]) + fields[field][2:]
+        tbs = _der_tlv(0x30, b"".join(fields))
+        alg = bytes.fromhex("300a06082a8648ce3d040302")  # ecdsa-with-SHA256
+        sig = base().intermediate.key.sign(tbs, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr,call-arg]
+        der = _der_tlv(0x30, tbs + alg + _der_tlv(0x03, b"\x00" + sig))
+        pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+        # cryptography refuses to load it: a stand-in with what the server needs.
+        odd = type("OddCert", (), {"der": der, "pem": pem, "key_pem": leaf.key_pem,
+                                   "cert": leaf.cert, "key": leaf.key})()
+        return Setup([odd, base().intermediate], [base().root])  # type: ignore[list-item]
+
+    return build
+
+
 _TLS1_1 = ssl.TLSVersion.TLSv1_1
 _TLS1_2 = ssl.TLSVersion.TLSv1_2
 _TLS1_3 = ssl.TLSVersion.TLSv1_3
@@ -443,6 +472,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("leaf_rsa_pss_salt_20", "RSASSA-PSS parameters other than webpki's (salt length "
              "= hash length) are not supported", _build_rsa_pss(20),
              "UnsupportedSignatureAlgorithm", OK, REJECT),
+    Scenario("leaf_long_form_length", "DER only: a length in long form where the short "
+             "form fits is refused (webpki's BadEncoding)", _build_long_form_length(4),
+             "BadEncoding", OK, REJECT),
     Scenario("leaf_any_eku_only", "anyExtendedKeyUsage alone does not allow serverAuth",
              _with_leaf(eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), "InvalidPurpose",
              REJECT, REJECT),
