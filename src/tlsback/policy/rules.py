@@ -144,6 +144,21 @@ def _check_key(cert: CertInfo, role: str) -> None:
 
 def _check_issued(cert: CertInfo, role: str) -> None:
     """The rules for a certificate below the trust anchor (leaf or intermediate)."""
+    from ..x509.der import first_non_der_length
+
+    # webpki reads certificates as DER, OpenSSL as BER: a length in another encoding than DER's
+    # one was accepted by OpenSSL. The extensions webpki reads are DER inside too.
+    bad = first_non_der_length(cert.der)
+    for ext in cert.extensions:
+        if bad is None and ext.oid in WEBPKI_KNOWN_EXTENSIONS:
+            bad = first_non_der_length(ext.value)
+    if bad is not None:
+        raise PolicyViolation(
+            "BadEncoding",
+            f"the {role} certificate ({cert.subject}) is not DER: a length is not in its "
+            "shortest form (X.690 §10.1)",
+            ERR_INVALID_EXTENSION, cert,
+        )
     if cert.version != 3:
         raise PolicyViolation(
             "UnsupportedCertVersion",
