@@ -325,10 +325,28 @@ def _build_rsa_pss(salt: int) -> Callable[[], Setup]:
     return build
 
 
-def _build_long_form_length(field: int) -> Callable[[], Setup]:
-    # The leaf with one TBSCertificate field's length in long form (81 NN) where DER requires
-    # the short form (X.690 §10.1), signed again: OpenSSL's BER-tolerant reader takes it,
-    # webpki's DER reader does not (BadEncoding).
+def _long_form_length(fields: list[bytes]) -> None:
+    # The validity's length in long form (81 NN) where DER requires the short form (X.690
+    # §10.1).
+    tag, length = fields[4][0], fields[4][1]
+    assert length < 0x80
+    fields[4] = bytes([tag, 0x81, length]) + fields[4][2:]
+
+
+def _boolean_true_as_01(fields: list[bytes]) -> None:
+    # basicConstraints' critical flag as BOOLEAN 01 where DER requires FF (X.690 §11.1).
+    from tests.pki import _der_content, _der_tlv
+
+    extensions = _der_content(_der_content(fields[-1]))
+    flagged = bytes.fromhex("0603551d130101ff")
+    assert flagged in extensions
+    fields[-1] = _der_tlv(0xA3, _der_tlv(0x30, extensions.replace(
+        flagged, bytes.fromhex("0603551d13010101"), 1)))
+
+
+def _build_ber_leaf(patch: Callable[[list[bytes]], None]) -> Callable[[], Setup]:
+    # The leaf with its TBSCertificate fields patched into BER that is not DER, signed again:
+    # OpenSSL's BER-tolerant reader takes it, webpki's DER reader does not (BadEncoding).
     def build() -> Setup:
         import base64
 
@@ -338,9 +356,7 @@ def _build_long_form_length(field: int) -> Callable[[], Setup]:
 
         leaf = _leaf()
         fields = _der_split(_der_content(leaf.cert.tbs_certificate_bytes))
-        tag, length = fields[field][0], fields[field][1]
-        assert length < 0x80
-        fields[field] = bytes([tag, 0x81, length]) + fields[field][2:]
+        patch(fields)
         tbs = _der_tlv(0x30, b"".join(fields))
         alg = bytes.fromhex("300a06082a8648ce3d040302")  # ecdsa-with-SHA256
         sig = base().intermediate.key.sign(tbs, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr,call-arg]
@@ -473,8 +489,10 @@ SCENARIOS: list[Scenario] = [
              "= hash length) are not supported", _build_rsa_pss(20),
              "UnsupportedSignatureAlgorithm", OK, REJECT),
     Scenario("leaf_long_form_length", "DER only: a length in long form where the short "
-             "form fits is refused (webpki's BadEncoding)", _build_long_form_length(4),
+             "form fits is refused (webpki's BadEncoding)", _build_ber_leaf(_long_form_length),
              "BadEncoding", OK, REJECT),
+    Scenario("leaf_boolean_true_as_01", "DER only: BOOLEAN TRUE is FF; 01 is refused (webpki's "
+             "BadEncoding)", _build_ber_leaf(_boolean_true_as_01), "BadEncoding", OK, REJECT),
     Scenario("leaf_any_eku_only", "anyExtendedKeyUsage alone does not allow serverAuth",
              _with_leaf(eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), "InvalidPurpose",
              REJECT, REJECT),
