@@ -144,19 +144,19 @@ def _check_key(cert: CertInfo, role: str) -> None:
 
 def _check_issued(cert: CertInfo, role: str) -> None:
     """The rules for a certificate below the trust anchor (leaf or intermediate)."""
-    from ..x509.der import first_non_der_length
+    from ..x509.der import first_non_der
 
-    # webpki reads certificates as DER, OpenSSL as BER: a length in another encoding than DER's
-    # one was accepted by OpenSSL. The extensions webpki reads are DER inside too.
-    bad = first_non_der_length(cert.der)
+    # webpki reads certificates as DER, OpenSSL as BER: a length or a BOOLEAN in another
+    # encoding than DER's one was accepted by OpenSSL. The extensions webpki reads are DER too.
+    bad = first_non_der(cert.der)
     for ext in cert.extensions:
         if bad is None and ext.oid in WEBPKI_KNOWN_EXTENSIONS:
-            bad = first_non_der_length(ext.value)
+            bad = first_non_der(ext.value)
     if bad is not None:
         raise PolicyViolation(
             "BadEncoding",
-            f"the {role} certificate ({cert.subject}) is not DER: a length is not in its "
-            "shortest form (X.690 §10.1)",
+            f"the {role} certificate ({cert.subject}) is not DER: a length not in its shortest "
+            "form or a BOOLEAN not 00/FF (X.690 §10.1, §11.1)",
             ERR_INVALID_EXTENSION, cert,
         )
     if cert.version != 3:

@@ -55,9 +55,10 @@ def tlv(data: bytes, pos: int, end: int | None = None) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def first_non_der_length(data: bytes, start: int = 0, end: int | None = None) -> int | None:
-    """Where a length is not in DER's one encoding (X.690 §10.1: the short form below 128,
-    else the fewest octets), in ``data[start:end]`` and inside every constructed element in it.
+def first_non_der(data: bytes, start: int = 0, end: int | None = None) -> int | None:
+    """Where an element is BER but not DER, in ``data[start:end]`` and inside every constructed
+    element in it: a length not in DER's one encoding (X.690 §10.1: the short form below 128,
+    else the fewest octets), a BOOLEAN other than one octet 00 or FF (§11.1).
 
     BER readers (OpenSSL's) take the other encodings; a DER reader (webpki's) refuses them.
     Primitive contents (OCTET STRING, BIT STRING) are not looked into.
@@ -75,6 +76,8 @@ def first_non_der_length(data: bytes, start: int = 0, end: int | None = None) ->
             tag, cs, ce = tlv(data, pos, stop)
             first = data[pos + 1]
             if first & 0x80 and (ce - cs < 0x80 or data[pos + 2] == 0 or first & 0x7F > 4):
+                return pos
+            if tag == 0x01 and (ce - cs != 1 or data[cs] not in (0x00, 0xFF)):
                 return pos
             if tag & 0x20:  # constructed: its contents are TLVs too
                 stack.append((cs, ce))
