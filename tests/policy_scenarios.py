@@ -344,6 +344,12 @@ def _boolean_true_as_01(fields: list[bytes]) -> None:
         flagged, bytes.fromhex("0603551d13010101"), 1)))
 
 
+def _unique_ids(fields: list[bytes]) -> None:
+    # issuerUniqueID [1] and subjectUniqueID [2] after the key: RFC 5280 §4.1.2.8 says CAs
+    # MUST NOT use them; webpki's reader does not take them.
+    fields[7:7] = [bytes.fromhex("81020001"), bytes.fromhex("82020001")]
+
+
 def _build_ber_leaf(patch: Callable[[list[bytes]], None]) -> Callable[[], Setup]:
     # The leaf with its TBSCertificate fields patched into BER that is not DER, signed again:
     # OpenSSL's BER-tolerant reader takes it, webpki's DER reader does not (BadEncoding).
@@ -493,6 +499,8 @@ SCENARIOS: list[Scenario] = [
              "BadEncoding", OK, REJECT),
     Scenario("leaf_boolean_true_as_01", "DER only: BOOLEAN TRUE is FF; 01 is refused (webpki's "
              "BadEncoding)", _build_ber_leaf(_boolean_true_as_01), "BadEncoding", OK, REJECT),
+    Scenario("leaf_unique_ids", "issuerUniqueID/subjectUniqueID in a leaf are refused "
+             "(webpki's BadEncoding)", _build_ber_leaf(_unique_ids), "BadEncoding", OK, REJECT),
     Scenario("leaf_any_eku_only", "anyExtendedKeyUsage alone does not allow serverAuth",
              _with_leaf(eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), "InvalidPurpose",
              REJECT, REJECT),

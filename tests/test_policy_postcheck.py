@@ -21,7 +21,7 @@ from tlsback import policy
 POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directly",
                    "leaf_rsa_sha224", "leaf_trusted_full_chain", "path_length_self_issued",
                    "leaf_rsa_pss_salt_20", "leaf_long_form_length",
-                   "leaf_boolean_true_as_01"]
+                   "leaf_boolean_true_as_01", "leaf_unique_ids"]
 
 
 def _context(setup: ps.Setup) -> ssl.SSLContext:
