@@ -152,6 +152,13 @@ def _check_issued(cert: CertInfo, role: str) -> None:
     for ext in cert.extensions:
         if bad is None and ext.oid in WEBPKI_KNOWN_EXTENSIONS:
             bad = first_non_der(ext.value)
+    if cert.unique_ids:
+        # RFC 5280 §4.1.2.8: conforming CAs MUST NOT generate them; webpki's reader stops there.
+        raise PolicyViolation(
+            "BadEncoding",
+            f"the {role} certificate ({cert.subject}) has an issuerUniqueID or subjectUniqueID",
+            ERR_INVALID_EXTENSION, cert,
+        )
     if bad is not None:
         raise PolicyViolation(
             "BadEncoding",

@@ -117,6 +117,7 @@ class CertInfo:
     rsa_bits: int | None
     extensions: tuple[Extension, ...] = field(default=())
     signature_parameters: bytes = b""  # the outer signatureAlgorithm's DER after its OID
+    unique_ids: bool = False  # issuerUniqueID or subjectUniqueID present (RFC 5280 §4.1.2.8)
 
     def extension(self, ext_oid: str) -> Extension | None:
         """The extension with this OID, if present."""
@@ -283,8 +284,10 @@ def parse_certificate(der: bytes) -> CertInfo:
         _mt, ms, me = children(der, ks, ke)[0]
         rsa_bits = int.from_bytes(der[ms:me], "big").bit_length()
     extensions: list[Extension] = []
+    unique_ids = False
     for t, s, e in tbs[i + 6 :]:
-        if t != 0xA3:  # [3] EXPLICIT Extensions; [1]/[2] unique IDs are skipped
+        if t != 0xA3:  # [3] EXPLICIT Extensions; [1]/[2] unique IDs are only noted
+            unique_ids = unique_ids or t in (0x81, 0x82, 0xA1, 0xA2)
             continue
         _st, ss, se = tlv(der, s, e)
         for _et, es, ee in children(der, ss, se):
@@ -310,6 +313,7 @@ def parse_certificate(der: bytes) -> CertInfo:
         rsa_bits=rsa_bits,
         extensions=tuple(extensions),
         signature_parameters=der[oe:ae],
+        unique_ids=unique_ids,
     )
 
 
