@@ -26,10 +26,25 @@ CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:@SECLEVEL=2"
 # X509_V_FLAG_PARTIAL_CHAIN (x509_vfy.h). Stated numerically for Pythons without the enum.
 _X509_V_FLAG_PARTIAL_CHAIN = 0x80000
 # The C-level switch (``_ssl._SSLContext``) that makes OpenSSL check the host name.
-_C_CHECK_HOSTNAME = _SSLContext.check_hostname
+_C_CHECK_HOSTNAME: Any = _SSLContext.check_hostname
 # x509_vfy.h flags that make OpenSSL check less: IGNORE_CRITICAL, ALLOW_PROXY_CERTS,
 # NO_CHECK_TIME.
 _WEAKENING_VERIFY_FLAGS = 0x10 | 0x40 | 0x200000
+
+
+def _weakens(name: str, value: Any) -> bool:
+    """Whether setting ``name`` to ``value`` makes a verifying context check less."""
+    if name == "check_hostname":
+        return not value
+    if name == "verify_mode":
+        return bool(value == ssl.CERT_NONE)
+    if name == "hostname_checks_common_name":
+        return bool(value)
+    if name == "verify_flags":
+        return bool(int(value) & _WEAKENING_VERIFY_FLAGS)
+    if name == "minimum_version":
+        return value not in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    return name in ("sslsocket_class", "sslobject_class")  # the gate's classes stay
 
 
 class WebpkiSSLContext(ssl.SSLContext):
@@ -47,7 +62,7 @@ class WebpkiSSLContext(ssl.SSLContext):
 
     _tlsback_sealed = False
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> WebpkiSSLContext:
+    def __new__(cls, *args: Any, **kwargs: Any) -> WebpkiSSLContext:  # noqa: PYI034
         self = super().__new__(cls, *args, **kwargs)
         # OpenSSL never checks the host name on this context: the gate does, with webpki's
         # rules (policy/hooks.py, policy/names.py), on every connection, resumed ones included.
@@ -57,7 +72,7 @@ class WebpkiSSLContext(ssl.SSLContext):
         self.__dict__["_tlsback_check_hostname"] = True  # PROTOCOL_TLS_CLIENT's default
         return self
 
-    @property  # type: ignore[override]
+    @property
     def check_hostname(self) -> bool:
         """Whether the host name is checked (by the gate, with webpki's rules)."""
         return bool(self.__dict__.get("_tlsback_check_hostname", False))
@@ -71,22 +86,12 @@ class WebpkiSSLContext(ssl.SSLContext):
         self.__dict__["_tlsback_check_hostname"] = bool(value)
 
     def __setattr__(self, name: str, value: object) -> None:
-        if self._tlsback_sealed:
-            weaker = {
-                "check_hostname": lambda: not value,
-                "verify_mode": lambda: value == ssl.CERT_NONE,
-                "hostname_checks_common_name": lambda: bool(value),
-                "verify_flags": lambda: bool(int(value) & _WEAKENING_VERIFY_FLAGS),  # type: ignore[call-overload]
-                "minimum_version": lambda: value not in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3),
-                "sslsocket_class": lambda: True,
-                "sslobject_class": lambda: True,
-            }.get(name)
-            if weaker is not None and weaker():
-                raise ValueError(
-                    f"tlsback's verifying context is shared by every client of its configuration "
-                    f"and cannot be made to check less ({name} = {value!r}); for an allowed "
-                    "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
-                    "context of your own")
+        if self._tlsback_sealed and _weakens(name, value):
+            raise ValueError(
+                f"tlsback's verifying context is shared by every client of its configuration "
+                f"and cannot be made to check less ({name} = {value!r}); for an allowed "
+                "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
+                "context of your own")
         super().__setattr__(name, value)
 
     def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:

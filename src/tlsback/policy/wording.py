@@ -181,6 +181,16 @@ def describe_failure(
     return reason, f"{reason} ({verify_message})", leaf
 
 
+def _verification_error(verify_code: int, message: str) -> ssl.SSLCertVerificationError:
+    """``ssl.SSLCertVerificationError`` as OpenSSL's own verification failures are raised."""
+    exc = ssl.SSLCertVerificationError(1, _full(message))
+    exc.reason = "CERTIFICATE_VERIFY_FAILED"
+    exc.library = "SSL"
+    exc.verify_code = verify_code
+    exc.verify_message = message
+    return exc
+
+
 def policy_error(reason: str, detail: str, verify_code: int, cert: CertInfo | None,
                  chain: list[bytes] | None) -> ssl.SSLCertVerificationError:
     """The stdlib exception for a verdict of the policy itself (or its failure to decide).
@@ -188,11 +198,7 @@ def policy_error(reason: str, detail: str, verify_code: int, cert: CertInfo | No
     ``verify_code`` is the closest ``X509_V_ERR_*`` code, so clients that dispatch on it work.
     """
     text = f"{reason} ({detail})"
-    exc = ssl.SSLCertVerificationError(1, _full(text))
-    exc.reason = "CERTIFICATE_VERIFY_FAILED"
-    exc.library = "SSL"
-    exc.verify_code = verify_code
-    exc.verify_message = text
+    exc = _verification_error(verify_code, text)
     _attach(exc, reason, text, cert, chain)
     return exc
 
@@ -202,12 +208,8 @@ def name_error(verify_code: int, chain: list[bytes] | None,
     """The exception for a host name the certificate is not valid for (the gate checks names),
     worded as OpenSSL's own hostname failure is (:func:`annotate`)."""
     what = "IP address" if verify_code == 64 else "Hostname"
-    message = f"{what} mismatch, certificate is not valid for '{server_hostname}'."
-    exc = ssl.SSLCertVerificationError(1, _full(message))
-    exc.reason = "CERTIFICATE_VERIFY_FAILED"
-    exc.library = "SSL"
-    exc.verify_code = verify_code
-    exc.verify_message = message
+    exc = _verification_error(verify_code, f"{what} mismatch, certificate is not valid for "
+                                           f"'{server_hostname}'.")
     annotate(exc, chain, server_hostname)
     return exc
 
