@@ -78,6 +78,8 @@ def test_changes_that_check_less_are_refused_and_stricter_ones_applied(pki: PKI)
         ("verify_flags", ctx.verify_flags | 0x200000),  # X509_V_FLAG_NO_CHECK_TIME
         ("minimum_version", ssl.TLSVersion.TLSv1), ("sslsocket_class", ssl.SSLSocket),
         ("sslobject_class", ssl.SSLObject),
+        ("options", ctx.options & ~ssl.OP_NO_RENEGOTIATION),
+        ("options", ctx.options & ~ssl.OP_NO_COMPRESSION),
     ]
     for name, value in weaker:
         before = getattr(ctx, name)
@@ -85,6 +87,7 @@ def test_changes_that_check_less_are_refused_and_stricter_ones_applied(pki: PKI)
             setattr(ctx, name, value)
         assert getattr(ctx, name) == before, name
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.options |= ssl.OP_NO_TICKET
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.verify_flags |= ssl.VERIFY_X509_STRICT
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_3

@@ -32,8 +32,11 @@ _C_CHECK_HOSTNAME: Any = _SSLContext.check_hostname
 _WEAKENING_VERIFY_FLAGS = 0x10 | 0x40 | 0x200000
 
 
-def _weakens(name: str, value: Any) -> bool:
+def _weakens(ctx: ssl.SSLContext, name: str, value: Any) -> bool:
     """Whether setting ``name`` to ``value`` makes a verifying context check less."""
+    if name == "options":  # compression or renegotiation allowed again
+        kept = ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+        return bool(ctx.options & kept & ~int(value))
     if name == "check_hostname":
         return not value
     if name == "verify_mode":
@@ -86,7 +89,7 @@ class WebpkiSSLContext(ssl.SSLContext):
         self.__dict__["_tlsback_check_hostname"] = bool(value)
 
     def __setattr__(self, name: str, value: object) -> None:
-        if self._tlsback_sealed and _weakens(name, value):
+        if self._tlsback_sealed and _weakens(self, name, value):
             raise ValueError(
                 f"tlsback's verifying context is shared by every client of its configuration "
                 f"and cannot be made to check less ({name} = {value!r}); for an allowed "
