@@ -195,6 +195,29 @@ def test_env_exports_only_what_the_rules_say(tmp_path: Path, corp_dir: Path) -> 
     assert both["PIP_TRUSTED_HOST"].split() == ["tls.example", "from-config.example"]
 
 
+@pytest.mark.uv
+def test_env_leaves_ipv6_rules_out_of_uv_insecure_host_and_says_so(corp_dir: Path, tmp_path: Path) -> None:
+    """uv refuses `[::1]` in UV_INSECURE_HOST and would not start at all: such a rule is left out
+    of it (the host is verified there), with one warning; the others are passed on, and uv
+    starts with what is exported."""
+    from tests.policy_scenarios import find_uv
+
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    out = run(tlsback_cmd("--allow-insecure-host", "[::1]:8443", "--allow-insecure-host", "tls.example",
+                          "env", "--shell", "json"), env)
+    assert out.returncode == 0, out.stderr
+    values = json.loads(out.stdout)
+    assert values["UV_INSECURE_HOST"] == "tls.example"
+    assert out.stderr.count("warning:") == 1 and "[::1]:8443" in out.stderr
+    uv = find_uv(tmp_path / "uv-install")
+    if uv is None:
+        pytest.skip("the uv binary cannot be installed")
+    (tmp_path / "req.in").write_text("tlsback-nothing\n")
+    started = run([uv, "pip", "compile", str(tmp_path / "req.in"), "--offline", "--no-cache"],
+                  {**env, **values}, cwd=tmp_path)
+    assert "invalid value" not in started.stderr and started.returncode == 1, started.stderr
+
+
 # --- run ---------------------------------------------------------------------------------------
 
 
