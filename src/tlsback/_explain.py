@@ -18,6 +18,8 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from ._scantypes import printable
+
 __all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error", "printable"]
 
 _SWITCH_TO_NATIVE = "--native-tls or UV_NATIVE_TLS=1"
@@ -31,17 +33,6 @@ _POLICY_ONLY = {
     "UnsupportedSignatureAlgorithmForPublicKey": "keys outside webpki's list",
     "UnsupportedCertVersion": "X.509 v1/v2 certificates",
 }
-
-
-def printable(text: str) -> str:
-    """``text`` with every character that is not printable escaped (``\\x1b``, ``\\n``).
-
-    What a server sends (a certificate's names, an HTTP reason phrase, a redirect's URL) ends
-    up in messages: a newline there would forge a line, an escape sequence drive the terminal.
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def find_ssl_error(exc: BaseException) -> ssl.SSLError | ssl.CertificateError | None:

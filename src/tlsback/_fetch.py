@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from ._explain import CLIENT_CERT_HINT, explain_error, printable
-from ._scantypes import shown
+from ._explain import CLIENT_CERT_HINT, explain_error
+from ._scantypes import printable, shown
 from ._version import __version__
 from .adapters import urllib_opener
 

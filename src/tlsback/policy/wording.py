@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
+from .._scantypes import printable
 from ..x509 import CertInfo, DERError, parse_certificate
 from ..x509.cert import EKU_NAMES, OID_SERVER_AUTH, RSA
 from .rules import WEBPKI_KNOWN_EXTENSIONS, webpki_signature_algorithm
@@ -187,7 +188,7 @@ def _verification_error(verify_code: int, message: str) -> ssl.SSLCertVerificati
     exc.reason = "CERTIFICATE_VERIFY_FAILED"
     exc.library = "SSL"
     exc.verify_code = verify_code
-    exc.verify_message = message
+    exc.verify_message = printable(message)
     return exc
 
 
@@ -215,7 +216,9 @@ def name_error(verify_code: int, chain: list[bytes] | None,
 
 
 def _full(text: str) -> str:
-    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {text}"
+    # The names in it are the server's (subject, issuer, SANs): escaped, since every client
+    # prints this text and a newline or an escape sequence there would forge output.
+    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {printable(text)}"
 
 
 def annotate(exc: ssl.SSLCertVerificationError, chain: list[bytes] | None,
@@ -248,6 +251,6 @@ def _attach(
     chain: list[bytes] | None,
 ) -> None:
     exc.rustls_reason = reason  # type: ignore[attr-defined]
-    exc.rustls_text = detail  # type: ignore[attr-defined]
+    exc.rustls_text = printable(detail)  # type: ignore[attr-defined]
     exc.certificate = cert  # type: ignore[attr-defined]
     exc.peer_chain = chain  # type: ignore[attr-defined]
