@@ -162,6 +162,12 @@ def _build_leaf_trusted() -> Setup:
     return Setup(base().chain, [base().leaf])
 
 
+def _build_leaf_trusted_full_chain() -> Setup:
+    # The server also sends its (untrusted) root: OpenSSL's last-resort partial-chain match on
+    # the leaf then leaves a self-signed certificate at the top of the verified chain.
+    return Setup([*base().chain, base().root], [base().leaf])
+
+
 def _build_self_signed_leaf() -> Setup:
     leaf = issue("localhost", san=["localhost", "127.0.0.1"])
     return Setup([leaf], [leaf])
@@ -278,6 +284,98 @@ def _build_path_length() -> Setup:
     return Setup([_leaf(issuer=inter2), inter2, inter1], [base().root])
 
 
+def _build_path_length_self_issued() -> Setup:
+    # root -> inter1 (pathLen 0) -> inter2 with inter1's own name (self-issued) -> leaf.
+    # RFC 5280 and OpenSSL do not count a self-issued CA against pathLen; webpki counts every
+    # CA below, so inter2 may not exist under inter1.
+    inter1 = issue("policy pathlen0 self-issued", issuer=base().root, is_ca=True, path_length=0)
+    inter2 = issue("policy pathlen0 self-issued", issuer=inter1, is_ca=True)
+    return Setup([_leaf(issuer=inter2), inter2, inter1], [base().root])
+
+
+def _build_root_path_length() -> Setup:
+    # A trust anchor with pathLen 0 above one intermediate: webpki reads only the anchor's name,
+    # key and name constraints.
+    root = issue("policy root pathlen0", is_ca=True, path_length=0)
+    inter = issue("policy inter under pathlen0 root", issuer=root, is_ca=True)
+    return Setup([_leaf(issuer=inter), inter], [root])
+
+
+def _build_rsa_pss(salt: int) -> Callable[[], Setup]:
+    # RSASSA-PSS with SHA-256 and MGF1-SHA-256: webpki takes exactly the encodings with a salt
+    # as long as the hash (RFC 8017 A.2.3 parameters it lists byte for byte).
+    def build() -> Setup:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        rsa = rsa_base()
+        leaf = _leaf(issuer=rsa.intermediate, key_kind="rsa2048")
+        builder = (x509.CertificateBuilder().subject_name(leaf.cert.subject)
+                   .issuer_name(rsa.intermediate.cert.subject).public_key(leaf.key.public_key())
+                   .serial_number(leaf.cert.serial_number)
+                   .not_valid_before(leaf.cert.not_valid_before_utc)
+                   .not_valid_after(leaf.cert.not_valid_after_utc))
+        for ext in leaf.cert.extensions:
+            builder = builder.add_extension(ext.value, ext.critical)
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt)
+        cert = builder.sign(rsa.intermediate.key, hashes.SHA256(),  # type: ignore[arg-type]
+                            rsa_padding=pss)
+        return Setup([Cert(cert, leaf.key), rsa.intermediate], [rsa.root])
+
+    return build
+
+
+def _long_form_length(fields: list[bytes]) -> None:
+    # The validity's length in long form (81 NN) where DER requires the short form (X.690
+    # §10.1).
+    tag, length = fields[4][0], fields[4][1]
+    assert length < 0x80
+    fields[4] = bytes([tag, 0x81, length]) + fields[4][2:]
+
+
+def _boolean_true_as_01(fields: list[bytes]) -> None:
+    # basicConstraints' critical flag as BOOLEAN 01 where DER requires FF (X.690 §11.1).
+    from tests.pki import _der_content, _der_tlv
+
+    extensions = _der_content(_der_content(fields[-1]))
+    flagged = bytes.fromhex("0603551d130101ff")
+    assert flagged in extensions
+    fields[-1] = _der_tlv(0xA3, _der_tlv(0x30, extensions.replace(
+        flagged, bytes.fromhex("0603551d13010101"), 1)))
+
+
+def _unique_ids(fields: list[bytes]) -> None:
+    # issuerUniqueID [1] and subjectUniqueID [2] after the key: RFC 5280 §4.1.2.8 says CAs
+    # MUST NOT use them; webpki's reader does not take them.
+    fields[7:7] = [bytes.fromhex("81020001"), bytes.fromhex("82020001")]
+
+
+def _build_ber_leaf(patch: Callable[[list[bytes]], None]) -> Callable[[], Setup]:
+    # The leaf with its TBSCertificate fields patched into BER that is not DER, signed again:
+    # OpenSSL's BER-tolerant reader takes it, webpki's DER reader does not (BadEncoding).
+    def build() -> Setup:
+        import base64
+
+        from cryptography.hazmat.primitives import hashes
+
+        from tests.pki import _der_content, _der_split, _der_tlv
+
+        leaf = _leaf()
+        fields = _der_split(_der_content(leaf.cert.tbs_certificate_bytes))
+        patch(fields)
+        tbs = _der_tlv(0x30, b"".join(fields))
+        alg = bytes.fromhex("300a06082a8648ce3d040302")  # ecdsa-with-SHA256
+        sig = base().intermediate.key.sign(tbs, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr,call-arg]
+        der = _der_tlv(0x30, tbs + alg + _der_tlv(0x03, b"\x00" + sig))
+        pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+        # cryptography refuses to load it: a stand-in with what the server needs.
+        odd = type("OddCert", (), {"der": der, "pem": pem, "key_pem": leaf.key_pem,
+                                   "cert": leaf.cert, "key": leaf.key})()
+        return Setup([odd, base().intermediate], [base().root])  # type: ignore[list-item]
+
+    return build
+
+
 _TLS1_1 = ssl.TLSVersion.TLSv1_1
 _TLS1_2 = ssl.TLSVersion.TLSv1_2
 _TLS1_3 = ssl.TLSVersion.TLSv1_3
@@ -311,6 +409,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("wildcard_partial", "partial-label wildcards (a*.example.test) never match",
              _build_wildcard("a*.example.test"), "NotValidForName", REJECT, REJECT,
              host="ab.example.test"),
+    Scenario("wildcard_underscore_label", "a wildcard matches a left-most label with an "
+             "underscore (webpki; OpenSSL's wildcard takes letters, digits and hyphens only)",
+             _build_wildcard("*.example.test"), OK, REJECT, OK, host="a_b.example.test"),
     Scenario("ip_san_for_dns_name", "an IP SAN does not name a DNS host",
              _with_leaf(san=["127.0.0.1"]), "NotValidForName", OK, REJECT),
     Scenario("dns_san_for_ip", "a DNS SAN spelling an address does not name an IP host",
@@ -361,6 +462,9 @@ SCENARIOS: list[Scenario] = [
              _build_excluded_name, "NameConstraintViolation", REJECT, REJECT),
     Scenario("path_length_exceeded", "pathLenConstraint is enforced", _build_path_length,
              "PathLenConstraintViolated", REJECT, REJECT),
+    Scenario("path_length_self_issued", "pathLenConstraint counts self-issued intermediates "
+             "too (webpki)", _build_path_length_self_issued, "PathLenConstraintViolated", OK,
+             REJECT),
     Scenario("non_ca_intermediate", "an issuer without cA=TRUE is not a CA",
              _build_non_ca_intermediate, "EndEntityUsedAsCa", REJECT, REJECT),
     Scenario("partial_chain", "any trusted certificate is an anchor (only the intermediate "
@@ -371,6 +475,9 @@ SCENARIOS: list[Scenario] = [
              "is trusted", _build_leaf_only_intermediate_trusted, OK, REJECT, OK),
     Scenario("leaf_trusted_directly", "the leaf itself in the store is not an anchor for it",
              _build_leaf_trusted, "UnknownIssuer", REJECT, REJECT),
+    Scenario("leaf_trusted_full_chain", "the leaf in the store is not an anchor for it, even "
+             "when the server sends its whole chain up to a root", _build_leaf_trusted_full_chain,
+             "UnknownIssuer", REJECT, REJECT),
     Scenario("self_signed_leaf_trusted", "a self-signed leaf in the store is its own anchor",
              _build_self_signed_leaf, OK, OK, OK),
     Scenario("leaf_p521", "P-521 keys are supported (uv's aws-lc-rs provider)",
@@ -382,6 +489,18 @@ SCENARIOS: list[Scenario] = [
     Scenario("leaf_rsa_sha224", "RSA with SHA-224 is not a webpki algorithm",
              _build_rsa_sha224,
              "UnsupportedSignatureAlgorithm", OK, REJECT),
+    Scenario("leaf_rsa_pss_sha256", "RSASSA-PSS with SHA-256 and a 32-byte salt is supported",
+             _build_rsa_pss(32), OK, OK, OK),
+    Scenario("leaf_rsa_pss_salt_20", "RSASSA-PSS parameters other than webpki's (salt length "
+             "= hash length) are not supported", _build_rsa_pss(20),
+             "UnsupportedSignatureAlgorithm", OK, REJECT),
+    Scenario("leaf_long_form_length", "DER only: a length in long form where the short "
+             "form fits is refused (webpki's BadEncoding)", _build_ber_leaf(_long_form_length),
+             "BadEncoding", OK, REJECT),
+    Scenario("leaf_boolean_true_as_01", "DER only: BOOLEAN TRUE is FF; 01 is refused (webpki's "
+             "BadEncoding)", _build_ber_leaf(_boolean_true_as_01), "BadEncoding", OK, REJECT),
+    Scenario("leaf_unique_ids", "issuerUniqueID/subjectUniqueID in a leaf are refused "
+             "(webpki's BadEncoding)", _build_ber_leaf(_unique_ids), "BadEncoding", OK, REJECT),
     Scenario("leaf_any_eku_only", "anyExtendedKeyUsage alone does not allow serverAuth",
              _with_leaf(eku=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE]), "InvalidPurpose",
              REJECT, REJECT),
@@ -462,6 +581,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("tls1_2_only", "TLS 1.2 with an ECDHE AEAD suite", _protocol(
              base, maximum_version=_TLS1_2), OK, OK, OK),
     Scenario("tls1_3_only", "TLS 1.3", _protocol(base, minimum_version=_TLS1_3), OK, OK, OK),
+    Scenario("trailing_dot_host", "a host name with a trailing dot (an absolute name) matches "
+             "the SAN without it", _build_control, OK, REJECT, OK, host="localhost."),
     # -- pinned differences: OpenSSL checks the trust anchor, webpki does not
     Scenario("expired_root", "an expired trust anchor", _build_expired_root, "Expired", REJECT,
              OK, difference="webpki ignores a trust anchor's validity dates; " + _OPENSSL_STRICTER),
@@ -476,6 +597,9 @@ SCENARIOS: list[Scenario] = [
              "EndEntityUsedAsCa", REJECT, OK,
              difference="webpki accepts any trusted certificate as an anchor, CA or not; "
              + _OPENSSL_STRICTER),
+    Scenario("root_path_length", "a trust anchor's pathLenConstraint", _build_root_path_length,
+             "PathLenConstraintViolated", REJECT, OK,
+             difference="webpki ignores a trust anchor's basicConstraints; " + _OPENSSL_STRICTER),
     Scenario("leaf_key_usage_cert_sign_only", "a leaf whose keyUsage lacks digitalSignature",
              _with_leaf(key_usage=x509.KeyUsage(False, False, False, False, False, True, False,
                                                 False, False)),

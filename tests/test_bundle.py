@@ -121,3 +121,18 @@ def test_unwritable_output_is_an_error(run_cli: Run, sources: dict[str, str], tm
     """A directory that does not exist: exit 2 with the reason, nothing half-written."""
     r = run_cli("bundle", "-o", tmp_path / "no" / "such" / "dir.pem", env=sources)
     assert r.returncode == 2 and "cannot write" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_check_of_a_fifo_or_device_never_hangs(kind: str, run_cli: Run, sources: dict[str, str],
+                                               tmp_path: Path) -> None:
+    """A FIFO without a writer would block the read for ever, /dev/zero would fill the memory:
+    both are refused as not a regular file (exit 2)."""
+    if kind == "fifo":
+        path = tmp_path / "bundle.pem"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    r = run_cli("bundle", "--check", path, env=sources, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert "not a regular file" in r.stderr and "Traceback" not in r.stderr

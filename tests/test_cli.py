@@ -69,6 +69,25 @@ def test_malformed_config_file_exit_2(run_cli: Run, tmp_path: Path) -> None:
     assert result.returncode == 2 and str(tmp_path / "uv.toml") in result.stderr
 
 
+def test_broken_pyproject_is_a_warning_and_the_command_goes_on(run_cli: Run, tmp_path: Path) -> None:
+    """uv: "Failed to parse `pyproject.toml` during settings discovery", then on upward."""
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["uvicorn"\n')
+    result = run_cli("info", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: Failed to parse {tmp_path / 'pyproject.toml'} during settings discovery" in result.stderr
+    assert json.loads(result.stdout)["config_files"] == []
+
+
+def test_insecure_hosts_before_and_after_the_subcommand_add_up(run_cli: Run) -> None:
+    """The option is repeatable anywhere on the line: none is lost (argparse copies a
+    subcommand's values over the top-level ones)."""
+    result = run_cli("--allow-insecure-host", "a.example", "--trusted-host", "b.example", "info",
+                     "--json", "--allow-insecure-host", "c.example")
+    assert result.returncode == 0, result.stderr
+    rules = [h["rule"] for h in json.loads(result.stdout)["insecure_hosts"]]
+    assert rules == ["a.example", "b.example", "c.example"]
+
+
 def test_unknown_backend_exit_2(run_cli: Run) -> None:
     result = run_cli("--tls-backend", "nope", "info")
     assert result.returncode == 2 and "unknown TLS backend 'nope'" in result.stderr
@@ -128,6 +147,15 @@ def test_fetch_usage_errors_exit_2(run_cli: Run) -> None:
     assert result.returncode == 2 and "only http:// and https://" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "1e309", "0", "soon"])
+def test_fetch_a_bad_timeout_is_a_usage_error_not_a_traceback(run_cli: Run, value: str) -> None:
+    """NaN, negative and infinite values made socket.settimeout raise (a traceback); 0 would
+    make the socket non-blocking."""
+    result = run_cli("fetch", "--timeout", value, "https://127.0.0.1:9/")
+    assert result.returncode == 2, result.stderr
+    assert "--timeout" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_fetch_connection_refused_exits_1(run_cli: Run) -> None:
     import socket
 
@@ -174,3 +202,113 @@ def test_ctrl_c_wrapped_by_an_interrupted_import_is_still_an_interruption(
             cli.main([])
     finally:
         cli._main = original  # type: ignore[assignment]
+
+
+def _forged(text: str) -> bool:
+    """Whether ``text`` has a raw control character or a line that starts with FAKE."""
+    return any(c in text for c in "\x1b\r") or any(line.startswith("FAKE") for line in text.splitlines())
+
+
+def test_paths_with_control_characters_are_shown_escaped(run_cli: Run, tmp_path: Path,
+                                                         pki: PKI, other_pki: PKI) -> None:
+    """A directory or file name may hold a newline or a terminal escape: every message and every
+    line of `info` shows it escaped, so no output line can be forged and no terminal driven."""
+    project = tmp_path / "esc\x1b[31mRED\nFAKE"
+    project.mkdir()
+    (project / "uv.toml").write_text('native-tls = true\nallow-insecure-host = ["a.example"]\n')
+    env = {"SSL_CERT_FILE": str(tmp_path / "nope\nFAKE.pem"),
+           "SSL_CLIENT_CERT": str(tmp_path / "client\nFAKE.pem")}
+    result = run_cli("info", env=env, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "uv.toml" in result.stdout and "nope" in result.stdout and "client" in result.stderr
+    assert not _forged(result.stdout) and not _forged(result.stderr), result.stdout + result.stderr
+    for content in ("native-tls = 3\n", 'allow-insecure-host = ["*.x"]\n', "allow-insecure-host = 1\n"):
+        (project / "uv.toml").write_text(content)
+        result = run_cli("info", cwd=project)
+        assert result.returncode == 2 and "uv.toml" in result.stderr
+        assert not _forged(result.stderr), result.stderr
+    (project / "uv.toml").write_text("")
+    (project / "pyproject.toml").write_text('[tool.tlsback]\nbackend = 3\n')
+    result = run_cli("info", env={"UV_CONFIG_FILE": str(project / "pyproject.toml")})
+    assert result.returncode == 2 and "pyproject.toml" in result.stderr and not _forged(result.stderr)
+    result = run_cli("info", env={"UV_CONFIG_FILE": str(project / "missing.toml")})
+    assert result.returncode == 2 and "missing.toml" in result.stderr and not _forged(result.stderr)
+    # A client certificate whose key belongs to another certificate: an error naming the file.
+    mismatched = tmp_path / "mis\nFAKE.pem"
+    mismatched.write_bytes(pki.leaf.pem + other_pki.leaf.key_pem)
+    result = run_cli("info", env={"SSL_CLIENT_CERT": str(mismatched)})
+    assert result.returncode == 2 and "mis" in result.stderr and not _forged(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("backend_flag", ["--no-native-tls", "--native-tls"])
+def test_a_servers_certificate_names_cannot_forge_lines_or_drive_the_terminal(
+        run_cli: Run, pki: PKI, other_pki: PKI, https_server: Callable[..., HTTPSServer],
+        tmp_path: Path, backend_flag: str) -> None:
+    """The subject and issuer a server sends are shown escaped in fetch's error."""
+    from tests.pki import issue
+
+    evil = "evil\x1b]0;owned\x07\x1b[2J\nFAKE: all good\r"
+    env = {"SSL_CERT_FILE": str(pki.write_root(tmp_path / "r.pem"))}
+    # Self-signed (UnknownIssuer names its issuer), and trusted for another name (NotValidForName
+    # names the certificate and the names it holds).
+    for leaf, chain in ((issue(evil, san=["localhost"]), []),
+                        (issue(evil, issuer=pki.intermediate, san=[evil.replace("\n", "x")]),
+                         [pki.intermediate])):
+        srv = https_server([leaf, *chain])
+        result = run_cli(backend_flag, "fetch", f"https://localhost:{srv.port}/", env=env)
+        assert result.returncode == 1, result.stderr
+        assert "evil" in result.stderr or backend_flag == "--native-tls"
+        assert not _forged(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("status", [
+    b"HTTP/1.1 500 Oops\x1b[2J\x1b]0;owned\x07\rFAKE: fine\r\n",  # the reason phrase
+    b"\x1b[2JOops\x1b]0;owned\x07\rFAKE: fine\r\n",  # not a status line at all
+])
+def test_an_http_status_line_cannot_forge_lines_or_drive_the_terminal(run_cli: Run,
+                                                                      status: bytes) -> None:
+    """The status line is the server's to choose: what the error quotes of it is escaped."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(status + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        result = run_cli("fetch", f"http://127.0.0.1:{port}/", timeout=30)
+    finally:
+        thread.join(10)
+        listener.close()
+    assert result.returncode == 1, result.stderr
+    assert "Oops" in result.stderr, result.stderr
+    assert not _forged(result.stderr), result.stderr
+
+
+_IN_A_DELETED_DIRECTORY = """
+import os, sys
+os.chdir(sys.argv[1])
+os.rmdir(sys.argv[1])
+from tlsback.cli import main
+sys.exit(main(["info"]))
+"""
+
+
+def test_a_working_directory_that_no_longer_exists_is_a_configuration_error(tmp_path: Path) -> None:
+    """uv: "Current directory does not exist" (its project settings cannot be looked for)."""
+    from tests.conftest import SRC
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", _IN_A_DELETED_DIRECTORY, str(gone)], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "working directory" in result.stderr and "Traceback" not in result.stderr

@@ -108,6 +108,23 @@ def test_check_chain_rules_directly() -> None:
         policy.check_chain([inter.der, odd_root.der])
 
 
+def test_path_length_counts_every_intermediate_below_but_not_the_anchor() -> None:
+    """webpki's pathLenConstraint: every CA between an intermediate and the leaf counts, a
+    self-issued one too; the trust anchor's own pathLen is not read."""
+    root = issue("pl root", is_ca=True, path_length=0)
+    limited = issue("pl limited", issuer=root, is_ca=True, path_length=1)
+    mid = issue("pl mid", issuer=limited, is_ca=True)
+    again = issue("pl mid", issuer=mid, is_ca=True)  # self-issued
+    leaf = issue("localhost", issuer=again, san=["localhost"])
+    assert tx509.parse_certificate(limited.der).path_length == 1
+    assert tx509.parse_certificate(mid.der).path_length is None
+    assert tx509.parse_certificate(leaf.der).path_length is None
+    policy.check_chain([leaf.der, mid.der, limited.der, root.der])  # the anchor's 0 ignored
+    with pytest.raises(policy.PolicyViolation, match="PathLenConstraintViolated") as info:
+        policy.check_chain([leaf.der, again.der, mid.der, limited.der, root.der])
+    assert info.value.certificate is not None and info.value.certificate.subject == "CN=pl limited"
+
+
 def _verification_error(scenario_id: str) -> ssl.SSLCertVerificationError:
     from tests.tlsserver import HTTPSServer
 

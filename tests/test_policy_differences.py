@@ -26,7 +26,8 @@ def test_the_pinned_set() -> None:
     """The list of differences is exactly the documented one."""
     assert DIFFERENCES == [
         "intermediate_key_usage_no_cert_sign", "expired_root", "root_unknown_critical",
-        "root_eku_client_only", "non_ca_anchor", "leaf_key_usage_cert_sign_only",
+        "root_eku_client_only", "non_ca_anchor", "root_path_length",
+        "leaf_key_usage_cert_sign_only",
     ]
 
 

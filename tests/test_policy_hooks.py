@@ -1,8 +1,9 @@
 """The fail-closed gate, attacked from every side: no application byte crosses a connection whose
 checks have not passed.
 
-The server here is a raw TLS server whose leaf has basicConstraints cA=TRUE: OpenSSL accepts
-it, only the policy refuses it (``CaUsedAsEndEntity``). The server writes a greeting right after
+The server here is a raw TLS server whose leaf has basicConstraints cA=TRUE (OpenSSL accepts
+it, only the policy refuses it: ``CaUsedAsEndEntity``) or names another host (on tlsback's
+verifying context only the gate checks names: ``NotValidForName``). The server writes a greeting right after
 its handshake and records every application byte it receives. For each entry point of
 ``SSLSocket`` and ``SSLObject`` — blocking, non-blocking, through asyncio, over memory BIOs — the
 client must get ``ssl.SSLCertVerificationError`` (or the stdlib's own refusal of the call), the
@@ -40,6 +41,7 @@ class RecordingServer:
     def __init__(self, scenario_id: str = "leaf_is_ca", *,
                  maximum_version: ssl.TLSVersion | None = None,
                  setup: ps.Setup | None = None) -> None:
+        self.scenario_id = scenario_id
         self.setup = setup or ps.setup_for(scenario_id)
         self.ctx = server_context(self.setup.chain, maximum_version=maximum_version, alpn=None)
         self.received: list[bytes] = []
@@ -111,11 +113,17 @@ class RecordingServer:
             t.join(5)
 
 
-@pytest.fixture
-def bad_server() -> Iterator[RecordingServer]:
-    srv = RecordingServer()
+# leaf_is_ca: a chain rule only tlsback's checks catch; wrong_name: the host name, which only
+# tlsback's checks look at on its verifying context (OpenSSL's host check is off there).
+@pytest.fixture(params=["leaf_is_ca", "wrong_name"])
+def bad_server(request: pytest.FixtureRequest) -> Iterator[RecordingServer]:
+    srv = RecordingServer(request.param)
     yield srv
     srv.close()
+
+
+def _reason(srv: RecordingServer) -> str:
+    return "certificate not valid for name" if srv.scenario_id == "wrong_name" else "CaUsedAsEndEntity"
 
 
 REQUEST = b"GET /secret HTTP/1.1\r\nHost: localhost\r\nCookie: token\r\n\r\n"
@@ -208,7 +216,8 @@ def test_socket_entry_points(name: str, blocking: bool, bad_server: RecordingSer
     verdicts = [r for r in results if isinstance(r, ssl.SSLCertVerificationError)]
     if bad_server.handshakes and name not in ("recvfrom", "recvfrom_into", "recvmsg", "sendto",
                                               "sendmsg", "pending", "session"):
-        assert verdicts and verdicts[0].rustls_reason == "CaUsedAsEndEntity"  # type: ignore[attr-defined]
+        assert verdicts and verdicts[0].rustls_reason == ps.BY_ID[  # type: ignore[attr-defined]
+            bad_server.scenario_id].rustls
 
 
 @pytest.mark.parametrize("name", sorted(SOCKET_CALLS))
@@ -297,12 +306,12 @@ def test_asyncio_streams_never_pass_data(bad_server: RecordingServer) -> None:
         writer.write(REQUEST)
         return await reader.read(100)
 
-    with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=_reason(bad_server)):
         asyncio.run(go())
     import sys
 
     if sys.version_info >= (3, 11):
-        with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+        with pytest.raises(ssl.SSLCertVerificationError, match=_reason(bad_server)):
             asyncio.run(via_start_tls())
     assert bad_server.got() == b""
 
@@ -330,7 +339,7 @@ def test_asyncio_nonblocking_socket_with_loop_sock_calls(bad_server: RecordingSe
                 except ssl.SSLWantWriteError:
                     await asyncio.sleep(0.01)
 
-    with pytest.raises(ssl.SSLCertVerificationError, match="CaUsedAsEndEntity"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=_reason(bad_server)):
         asyncio.run(go())
     assert bad_server.got() == b""
 
@@ -588,3 +597,14 @@ def test_io_wrapper_over_socket_io(bad_server: RecordingServer) -> None:
         with contextlib.suppress(*REFUSALS):
             text.close()
     assert bad_server.got() == b""
+
+
+def test_memory_bio_without_a_host_name_is_refused() -> None:
+    """The stdlib's ``wrap_bio`` takes no ``server_hostname`` even with ``check_hostname`` on (and
+    would then check no name); tlsback's context refuses it as ``wrap_socket`` does."""
+    ctx = policy.new_context()
+    assert ctx.check_hostname
+    with pytest.raises(ValueError, match="check_hostname requires server_hostname"):
+        ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+    with socket.socket() as raw, pytest.raises(ValueError, match="requires server_hostname"):
+        ctx.wrap_socket(raw)

@@ -9,6 +9,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,9 @@ from tlsback import policy
 
 # leaf_is_ca: OpenSSL accepts it, only the post-handshake check rejects it.
 POST_CHECK_ONLY = ["leaf_is_ca", "leaf_critical_policies", "leaf_trusted_directly",
-                   "leaf_rsa_sha224"]
+                   "leaf_rsa_sha224", "leaf_trusted_full_chain", "path_length_self_issued",
+                   "leaf_rsa_pss_salt_20", "leaf_long_form_length",
+                   "leaf_boolean_true_as_01", "leaf_unique_ids"]
 
 
 def _context(setup: ps.Setup) -> ssl.SSLContext:
@@ -45,10 +48,13 @@ def _wait_for(pred: Callable[[], bool], timeout: float = 5) -> bool:
 @pytest.mark.parametrize("scenario_id", POST_CHECK_ONLY)
 def test_openssl_alone_accepts_these(scenario_id: str,
                                      https_server: Callable[..., HTTPSServer]) -> None:
-    """Without the post-handshake classes the same context connects: the checks are the gap."""
+    """Without the post-handshake classes the same settings connect: the checks are the gap."""
     setup, srv = _serve(https_server, scenario_id)
-    ctx = _context(setup)
-    ctx.sslsocket_class = ssl.SSLSocket
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_ciphers(policy.CIPHERS)
+    ctx.hostname_checks_common_name = False
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    ctx.load_verify_locations(cadata=setup.anchors_pem)
     assert ps.handshake(ctx, srv.port, "localhost") is None
 
 
@@ -231,3 +237,78 @@ def test_resumed_sessions_still_connect(version: ssl.TLSVersion,
     with ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.port), timeout=10),
                          server_hostname="localhost", session=session) as second:
         assert second.session_reused
+
+
+@pytest.mark.parametrize("how", ["socket", "asyncio"])
+def test_absolute_host_name_is_sent_and_checked_without_its_dot(
+        how: str, https_server: Callable[..., HTTPSServer]) -> None:
+    """``localhost.`` (an absolute name) connects to a certificate for ``localhost``, and the SNI
+    is ``localhost``, as rustls sends it (RFC 6066: no trailing dot); on sockets and memory BIOs."""
+    setup, srv = _serve(https_server, "control")
+    ctx = _context(setup)
+    if how == "socket":
+        assert ps.handshake(ctx, srv.port, "localhost.") is None
+    else:
+        async def go() -> None:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                "127.0.0.1", srv.port, ssl=ctx, server_hostname="localhost."), 10)
+            writer.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 200")
+            writer.close()
+            await writer.wait_closed()
+
+        asyncio.run(go())
+    assert _wait_for(lambda: bool(srv.connections))
+    assert [c.sni for c in srv.connections] == ["localhost"]
+    # Only one dot is the absolute form; anything else is still compared as given.
+    assert isinstance(ps.handshake(ctx, srv.port, "wrong.localhost."), ssl.SSLCertVerificationError)
+
+
+def test_bracketed_ipv6_literal_is_an_address(https_server: Callable[..., HTTPSServer]) -> None:
+    """``[::1]`` as ``server_hostname`` is the address ``::1``: no SNI (rustls sends none for an
+    address) and checked against iPAddress names only."""
+    from tests.pki import issue
+
+    base = ps.base()
+    leaf = issue("v6", issuer=base.intermediate, san=["::1"])
+    srv = https_server([leaf, base.intermediate])
+    ctx = _context(ps.Setup([leaf, base.intermediate], [base.root]))
+    assert ps.handshake(ctx, srv.port, "[::1]") is None
+    assert ps.handshake(ctx, srv.port, "::1") is None
+    assert isinstance(ps.handshake(ctx, srv.port, "[::2]"), ssl.SSLCertVerificationError)
+    assert _wait_for(lambda: len(srv.connections) == 3)
+    assert [c.sni for c in srv.connections] == [None, None, None]
+
+
+def test_a_name_with_an_empty_label_matches_nothing(https_server: Callable[..., HTTPSServer]) -> None:
+    """Only one final dot is the absolute form: ``localhost..`` (bytes skip the stdlib's IDNA
+    check) is not ``localhost``."""
+    setup, srv = _serve(https_server, "control")
+    err = ps.handshake(_context(setup), srv.port, b"localhost..")  # type: ignore[arg-type]
+    assert isinstance(err, ssl.SSLCertVerificationError)
+    assert getattr(err, "rustls_reason", None) == "NotValidForName"
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
+def test_client_certificate_never_reaches_a_server_for_another_name(
+        version: ssl.TLSVersion, tmp_path: Any, https_server: Callable[..., HTTPSServer]) -> None:
+    """With a client certificate loaded, a server whose (trusted) certificate names another host
+    never gets it: the name is checked during the handshake, before the client's Certificate
+    message (as rustls does), not only after it."""
+    from tests.pki import CLIENT_AUTH, PKI, issue
+
+    clients = PKI.create(name_prefix="postcheck clients")
+    client = issue("postcheck client", issuer=clients.intermediate, eku=[CLIENT_AUTH])
+    combined = tmp_path / "client.pem"
+    combined.write_bytes(client.pem + clients.intermediate.pem + client.key_pem)
+    setup = ps.setup_for("control")
+    srv = https_server(setup.chain, client_ca=clients.root, maximum_version=version)
+    ctx = _context(setup)
+    ctx.load_cert_chain(combined)
+    err = ps.handshake(ctx, srv.port, "wrong.example")
+    assert isinstance(err, ssl.SSLCertVerificationError)
+    assert getattr(err, "rustls_reason", None) == "NotValidForName"
+    assert ps.handshake(ctx, srv.port, "localhost") is None  # the same context, the right name
+    assert _wait_for(lambda: len(srv.connections) == 2)
+    assert [c.client_subject for c in srv.connections] == [None, "CN=postcheck client"]

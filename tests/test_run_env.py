@@ -195,6 +195,29 @@ def test_env_exports_only_what_the_rules_say(tmp_path: Path, corp_dir: Path) -> 
     assert both["PIP_TRUSTED_HOST"].split() == ["tls.example", "from-config.example"]
 
 
+@pytest.mark.uv
+def test_env_leaves_ipv6_rules_out_of_uv_insecure_host_and_says_so(corp_dir: Path, tmp_path: Path) -> None:
+    """uv refuses `[::1]` in UV_INSECURE_HOST and would not start at all: such a rule is left out
+    of it (the host is verified there), with one warning; the others are passed on, and uv
+    starts with what is exported."""
+    from tests.policy_scenarios import find_uv
+
+    env = child_env(SSL_CERT_DIR=corp_dir)
+    out = run(tlsback_cmd("--allow-insecure-host", "[::1]:8443", "--allow-insecure-host", "tls.example",
+                          "env", "--shell", "json"), env)
+    assert out.returncode == 0, out.stderr
+    values = json.loads(out.stdout)
+    assert values["UV_INSECURE_HOST"] == "tls.example"
+    assert out.stderr.count("warning:") == 1 and "[::1]:8443" in out.stderr
+    uv = find_uv(tmp_path / "uv-install")
+    if uv is None:
+        pytest.skip("the uv binary cannot be installed")
+    (tmp_path / "req.in").write_text("tlsback-nothing\n")
+    started = run([uv, "pip", "compile", str(tmp_path / "req.in"), "--offline", "--no-cache"],
+                  {**env, **values}, cwd=tmp_path)
+    assert "invalid value" not in started.stderr and started.returncode == 1, started.stderr
+
+
 # --- run ---------------------------------------------------------------------------------------
 
 
@@ -474,28 +497,29 @@ def test_ctrl_c_in_a_terminal_reaches_the_program_once(corp_dir: Path, tmp_path:
 
 
 # Sends a signal to `tlsback run` itself from the place SIGNAL_AT names (a sitecustomize of the
-# test; the variables are removed before the program is started, so it does not run there):
-#   popen    as the start of the program begins (the audit event of subprocess.Popen)
-#   started  when the program has been started, before `tlsback run` has looked at it
+# test; the variables are removed before the program is started, so it does not run there), by a
+# tracer on tlsback/_run.py:
+#   installed  as the forwarding has been installed, before the program is started
+#   started    when the program has been started, before `tlsback run` has looked at it
 _SIGNAL_HOOK = textwrap.dedent("""
     import os, sys
     _at = os.environ.pop("SIGNAL_AT", "")
     _sig = int(os.environ.pop("SIGNAL_NUM", "0"))
+    _where = {"installed": ("__init__", "return"), "started": ("started", "call")}.get(_at)
 
     def _tracer(frame, event, arg):
-        if event == "call" and frame.f_code.co_name == "started" and frame.f_code.co_filename.endswith("_run.py"):
+        code = frame.f_code
+        if code.co_filename.endswith("_run.py") and (code.co_name, event) == _where:
             sys.settrace(None)
             os.kill(os.getpid(), _sig)
-        return None
+            return None
+        return _tracer if code.co_filename.endswith("_run.py") else None
 
     def _hook(event, args):
-        if event == "subprocess.Popen":
-            if _at == "popen":
-                os.kill(os.getpid(), _sig)
-            elif _at == "started":
-                sys.settrace(_tracer)
+        if event == "import" and args[0] == "tlsback._run":
+            sys.settrace(_tracer)
 
-    if _at:
+    if _where:
         sys.addaudithook(_hook)
 """)
 
@@ -515,7 +539,7 @@ def test_run_signalled_as_the_program_starts_does_not_start_it(corp_dir: Path, t
     """A signal that reaches `tlsback run` before the program exists ends it with 128+N, and the
     program is never started (not left running without anyone to wait for it)."""
     mark = tmp_path / "ran"
-    result = _run_signalled(corp_dir, tmp_path, "popen", signum, ["sh", "-c", f"echo > {mark}; sleep 20"])
+    result = _run_signalled(corp_dir, tmp_path, "installed", signum, ["sh", "-c", f"echo > {mark}; sleep 20"])
     assert result.returncode == 128 + signum, result.stderr
     assert not mark.exists() and "Traceback" not in result.stderr
 

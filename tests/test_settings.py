@@ -141,6 +141,39 @@ def test_project_config_beats_user_config(tmp_path: Path) -> None:
     assert resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=proj).backend.value == "rustls"
 
 
+@pytest.mark.parametrize(
+    ("project", "user", "expected", "origin"),
+    [
+        # uv merges each key over the files first, then prefers system-certs to native-tls:
+        # a user file's system-certs beats a project file's native-tls (uv 0.13 --show-settings).
+        ("native-tls = false\n", "system-certs = true\n", "native", "user"),
+        ("native-tls = true\n", "system-certs = false\n", "rustls", "user"),
+        ("system-certs = false\n", "native-tls = true\n", "rustls", "project"),
+        ("native-tls = false\n", "native-tls = true\n", "rustls", "project"),
+    ],
+)
+def test_system_certs_from_any_file_beats_native_tls_as_in_uv(
+        tmp_path: Path, project: str, user: str, expected: str, origin: str) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text(user)
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "uv.toml").write_text(project)
+    s = resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=proj)
+    where = proj / "uv.toml" if origin == "project" else xdg / "uv" / "uv.toml"
+    assert (s.backend.value, s.backend.origin) == (expected, f"config:{where}")
+
+
+def test_tool_tlsback_backend_of_the_project_beats_the_user_file(tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "uv").mkdir(parents=True)
+    (xdg / "uv" / "uv.toml").write_text("system-certs = true\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.tlsback]\nbackend = "rustls"\n')
+    s = resolve(env={"XDG_CONFIG_HOME": str(xdg)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("rustls", f"config:{tmp_path / 'pyproject.toml'}")
+
+
 def test_environment_beats_config(tmp_path: Path) -> None:
     (tmp_path / "uv.toml").write_text("native-tls = true\n")
     s = resolve(env={"UV_NATIVE_TLS": "off"}, cwd=tmp_path)
@@ -152,6 +185,15 @@ def test_uv_no_config_skips_files(tmp_path: Path) -> None:
     assert resolve(env={"UV_NO_CONFIG": "1"}, cwd=tmp_path).backend.value == "rustls"
     with pytest.raises(ConfigError, match="UV_NO_CONFIG"):
         resolve(env={"UV_NO_CONFIG": "perhaps"}, cwd=tmp_path)
+
+
+def test_uv_no_config_stops_discovery_not_the_file_uv_config_file_names(tmp_path: Path) -> None:
+    """uv: --no-config avoids *discovering* files; --config-file is still read (uv 0.13)."""
+    named = tmp_path / "named.toml"
+    named.write_text("native-tls = true\n")
+    (tmp_path / "uv.toml").write_text("native-tls = false\n")
+    s = resolve(env={"UV_NO_CONFIG": "1", "UV_CONFIG_FILE": str(named)}, cwd=tmp_path)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{named}")
 
 
 def test_uv_config_file_names_one_file(tmp_path: Path) -> None:
@@ -223,3 +265,175 @@ def test_settings_as_dict_carries_every_origin() -> None:
     assert d["backend"] == {"value": "native", "origin": "env:UV_NATIVE_TLS"}
     assert d["cert_file"] == {"value": "/x.pem", "origin": "env:SSL_CERT_FILE"}
     assert d["custom_certs"]["origin"] == "default"
+
+
+BROKEN_PYPROJECT = [
+    '[project]\nname = "app"\ndependencies = ["uvicorn"\n',  # TOML syntax error
+    '[tool.uv\nnative-tls = false\n',  # unclosed table header
+    "[tool]\nuv = 3\n",  # tool.uv is not a table
+    b'[tool.uv]\nnative-tls = false # caf\xe9\n',  # not UTF-8
+]
+
+
+@pytest.mark.parametrize("content", BROKEN_PYPROJECT)
+def test_a_pyproject_that_cannot_be_parsed_is_skipped_with_a_warning_as_in_uv(
+        tmp_path: Path, content: str | bytes, caplog: pytest.LogCaptureFixture) -> None:
+    """uv warns "Failed to parse `pyproject.toml` during settings discovery" and goes on
+    upward; a broken project file must not stop every program that embeds tlsback."""
+    (tmp_path / "uv.toml").write_text("native-tls = true\n")
+    sub = tmp_path / "app"
+    sub.mkdir()
+    broken = sub / "pyproject.toml"
+    if isinstance(content, bytes):
+        broken.write_bytes(content)
+    else:
+        broken.write_text(content)
+    with caplog.at_level("WARNING"):
+        s = resolve(env={}, cwd=sub)
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'uv.toml'}")
+    assert s.config_files == (str(tmp_path / "uv.toml"),)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert f"Failed to parse {broken} during settings discovery" in caplog.text
+
+
+def test_a_broken_uv_toml_or_named_pyproject_is_still_an_error(tmp_path: Path) -> None:
+    """uv.toml is uv's own file (uv stops on it), and UV_CONFIG_FILE names a file on purpose."""
+    (tmp_path / "pyproject.toml").write_text(BROKEN_PYPROJECT[0])
+    with pytest.raises(ConfigError, match="pyproject.toml"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path / "pyproject.toml")}, cwd=tmp_path)
+    (tmp_path / "uv.toml").write_text("native-tls = [\n")
+    with pytest.raises(ConfigError, match="uv.toml"):
+        resolve(env={}, cwd=tmp_path)
+    # tlsback's own table: passing over custom-certs = "only" would widen the trust.
+    sub = tmp_path / "app"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text('[tool.tlsback]\ncustom-certs = "only"\n[')
+    with pytest.raises(ConfigError, match="pyproject.toml"):
+        resolve(env={}, cwd=sub)
+
+
+ROOT = '[project]\nname = "root"\nversion = "0.1"\n'
+MEMBER = '[project]\nname = "a"\nversion = "0.1"\n[tool.uv]\nallow-insecure-host = ["member.example"]\n'
+
+
+def _hosts(cwd: Path) -> list[str]:
+    return [h.host for h in resolve(env={}, cwd=cwd).insecure_hosts.value]
+
+
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [
+        # In a workspace uv searches from the workspace root and ignores the members' settings.
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n[tool.uv]\n'
+         'allow-insecure-host = ["root.example"]\n', ["root.example"]),
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n', []),
+        # Not a member (another glob, or excluded): the project is its own root.
+        (ROOT + '[tool.uv.workspace]\nmembers = ["libs/*"]\n', ["member.example"]),
+        (ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\nexclude = ["packages/a"]\n',
+         ["member.example"]),
+        # A project above that is not a workspace root: the member is a project of its own.
+        (ROOT, ["member.example"]),
+    ],
+)
+def test_a_workspace_members_settings_are_ignored_as_in_uv(tmp_path: Path, root: str,
+                                                           expected: list[str]) -> None:
+    """uv 0.13 (--show-settings): "In workspaces, uv will begin its search at the workspace
+    root, ignoring any configuration defined in workspace members"."""
+    (tmp_path / "pyproject.toml").write_text(root)
+    member = tmp_path / "packages" / "a"
+    (member / "src").mkdir(parents=True)
+    (member / "pyproject.toml").write_text(MEMBER)
+    assert _hosts(member / "src") == expected
+    assert _hosts(member) == expected
+
+
+@pytest.mark.parametrize(
+    ("project", "expected"),
+    [
+        (ROOT, []),  # a project: uv searches from its directory, above the uv.toml
+        (ROOT + '[tool.uv.workspace]\nmembers = []\n', []),
+        ('[tool.uv.workspace]\nmembers = []\n', []),  # a workspace root without [project]
+        ('[tool.black]\nline-length = 80\n', ["sub.example"]),  # not a project
+        (ROOT + "[tool.uv]\nmanaged = false\n", ["sub.example"]),  # opted out of uv's projects
+        ('[project]\nname = "broken"\n[', ["sub.example"]),  # unreadable: uv searches from cwd
+    ],
+)
+def test_a_uv_toml_below_the_project_root_is_ignored_as_in_uv(tmp_path: Path, project: str,
+                                                              expected: list[str]) -> None:
+    (tmp_path / "pyproject.toml").write_text(project)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "uv.toml").write_text('allow-insecure-host = ["sub.example"]\n')
+    assert _hosts(sub) == expected
+
+
+def test_uv_config_file_empty_or_not_a_file_is_an_error(tmp_path: Path) -> None:
+    """uv refuses an empty UV_CONFIG_FILE ("a value is required for '--config-file'") instead
+    of searching for files; a directory is not a missing file."""
+    (tmp_path / "uv.toml").write_text('allow-insecure-host = ["proj.example"]\n')
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE is set but empty"):
+        resolve(env={"UV_CONFIG_FILE": ""}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE=.*: not a regular file"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path)}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="UV_CONFIG_FILE=.*: no such file"):
+        resolve(env={"UV_CONFIG_FILE": str(tmp_path / "missing.toml")}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("key", ["custom_certs", "custom-cert", "Backend"])
+def test_an_unknown_key_in_tool_tlsback_is_an_error(tmp_path: Path, key: str) -> None:
+    """A misspelt `custom-certs = "only"` passed over would trust the platform store too: an
+    error naming the file, the key and the keys there are (as uv does for its own tables)."""
+    (tmp_path / "pyproject.toml").write_text(f'[tool.tlsback]\n{key} = "only"\n')
+    with pytest.raises(ConfigError) as info:
+        resolve(env={}, cwd=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "pyproject.toml") in message and f"`tool.tlsback.{key}`" in message
+    assert "`backend`, `custom-certs`" in message
+
+
+def test_a_relative_xdg_config_home_is_ignored_as_in_uv(tmp_path: Path) -> None:
+    """The XDG spec (and uv, through etcetera) ignores a relative XDG_CONFIG_HOME: it would be
+    read from whatever directory the program runs in."""
+    (tmp_path / "cfg" / "uv").mkdir(parents=True)
+    (tmp_path / "cfg" / "uv" / "uv.toml").write_text('allow-insecure-host = ["relative.example"]\n')
+    home = tmp_path / "home"
+    (home / ".config" / "uv").mkdir(parents=True)
+    (home / ".config" / "uv" / "uv.toml").write_text('allow-insecure-host = ["home.example"]\n')
+    s = resolve(env={"XDG_CONFIG_HOME": "cfg", "HOME": str(home)}, cwd=tmp_path)
+    assert [h.host for h in s.insecure_hosts.value] == ["home.example"]
+
+
+def test_a_workspace_members_tool_tlsback_still_applies(tmp_path: Path) -> None:
+    """The workspace root decides uv's settings only: tlsback's own table is the nearest one
+    (a member's custom-certs = "only" passed over would trust the platform store too)."""
+    (tmp_path / "pyproject.toml").write_text(
+        ROOT + '[tool.uv.workspace]\nmembers = ["packages/*"]\n[tool.uv]\nnative-tls = true\n')
+    member = tmp_path / "packages" / "a"
+    member.mkdir(parents=True)
+    (member / "uv.toml").write_text('allow-insecure-host = ["member.example"]\n')
+    (member / "pyproject.toml").write_text(
+        '[project]\nname = "a"\nversion = "0.1"\n[tool.tlsback]\ncustom-certs = "only"\n')
+    s = resolve(env={}, cwd=member)
+    assert (s.custom_certs.value, s.custom_certs.origin) == ("only", f"config:{member / 'pyproject.toml'}")
+    assert (s.backend.value, s.backend.origin) == ("native", f"config:{tmp_path / 'pyproject.toml'}")
+    assert s.insecure_hosts.value == ()
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("localhost", ["localhost"]),
+    ("a.example b.example", ["a.example", "b.example"]),
+    ({"host": "a.example", "port": 8443}, ["a.example:8443"]),
+])
+def test_allow_insecure_host_given_one_string_or_table_is_one_entry(given: object,
+                                                                    expected: list[str]) -> None:
+    """`load(allow_insecure_host="localhost")` made one rule per character ("l", "o", ...):
+    a string (split on spaces, as on the command line) or a table is one entry."""
+    s = resolve(allow_insecure_host=given, env={})  # type: ignore[arg-type]
+    assert [str(h) for h in s.insecure_hosts.value] == expected
+
+
+@pytest.mark.parametrize("value", ["false", "0", 0, 1])
+def test_native_tls_argument_must_be_a_bool(value: object) -> None:
+    """`load(native_tls="false")` chose the native backend (a non-empty string is true)."""
+    with pytest.raises(ConfigError, match="native_tls"):
+        resolve(native_tls=value, env={})  # type: ignore[arg-type]

@@ -46,3 +46,22 @@ def test_split_concatenated() -> None:
     assert tx509.split_concatenated(a + b[:-1]) is None
     assert tx509.split_concatenated(b"\x04\x00") is None
     assert tx509.split_concatenated(b"") == []
+
+
+def test_first_non_der_finds_ber_at_any_depth() -> None:
+    """DER has one encoding of a length and of a BOOLEAN (X.690 §10.1, §11.1); the reader finds
+    any other one, nested too, and leaves primitive contents alone."""
+    from tlsback.x509.der import first_non_der
+
+    ok = bytes.fromhex("3006" "3004" "0402" "8101")  # an OCTET STRING holding "81 01": contents
+    assert first_non_der(ok) is None
+    assert first_non_der(bytes.fromhex("308106" "3004" "04020000")) == 0
+    assert first_non_der(bytes.fromhex("3007" "308104" "04020000")) == 2
+    assert first_non_der(bytes.fromhex("3008" "30820004" "04020000")) == 2  # leading 00
+    long_ok = b"\x30\x81\x83\x04\x81\x80" + bytes(128)
+    assert first_non_der(long_ok) is None
+    assert first_non_der(bytes.fromhex("3006" "0101ff" "010100")) is None
+    assert first_non_der(bytes.fromhex("3006" "0101ff" "010101")) == 5  # TRUE is FF
+    assert first_non_der(bytes.fromhex("3004" "0102ffff")) == 2
+    with pytest.raises(tx509.DERError):
+        first_non_der(bytes.fromhex("3005" "0402"))

@@ -18,7 +18,9 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-__all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error"]
+from ._scantypes import printable
+
+__all__ = ["CLIENT_CERT_HINT", "explain_error", "find_ssl_error", "printable"]
 
 _SWITCH_TO_NATIVE = "--native-tls or UV_NATIVE_TLS=1"
 _SWITCH_TO_RUSTLS = "--no-native-tls or UV_NATIVE_TLS=0"
@@ -130,7 +132,7 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
     """
     err = find_ssl_error(exc)
     if err is None:
-        return f"{url}: {exc}"
+        return printable(f"{url}: {exc}")
     lines: list[str] = []
     hint: str | None = None
     if isinstance(err, ssl.SSLCertVerificationError):
@@ -161,4 +163,5 @@ def explain_error(exc: BaseException, url: str, backend_name: str) -> str:
     lines.append(f"  backend: {backend_name}")
     if hint:
         lines.append(f"  hint: {hint}")
-    return "\n".join(lines)
+    # One line each: names in a certificate are the server's to choose.
+    return "\n".join(map(printable, lines))

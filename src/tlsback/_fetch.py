@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ._explain import CLIENT_CERT_HINT, explain_error
-from ._scantypes import shown
+from ._scantypes import printable, shown
 from ._version import __version__
 from .adapters import urllib_opener
 
@@ -167,12 +167,13 @@ def fetch(cfg: TLSConfig, url: str, sink: Callable[[bytes], object], *, timeout:
         if isinstance(reason, socket.timeout):
             raise FetchError(f"request to {url}{via} failed: timed out after {timeout:g} s") from None
         text = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, reason)}") from None
+        raise FetchError(f"request to {url}{via} failed: {printable(text)}{_reset_hint(cfg, url, reason)}") from None
     except ssl.SSLError as exc:  # raised while reading, e.g. a post-handshake rejection
         raise FetchError(explain_error(exc, url, cfg.backend_name)) from None
     except (OSError, http.client.HTTPException, ValueError) as exc:  # ValueError: a redirect's bad host
+        # The text may quote the server (a bad status line): escaped, like the reason phrase.
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-        raise FetchError(f"request to {url}{via} failed: {text}{_reset_hint(cfg, url, exc)}") from None
+        raise FetchError(f"request to {url}{via} failed: {printable(text)}{_reset_hint(cfg, url, exc)}") from None
 
 
 def _reset_hint(cfg: TLSConfig, url: str, exc: object) -> str:

@@ -237,8 +237,19 @@ def variables(cfg: TLSConfig, *, python: bool = False) -> dict[str, str]:
     # The command line's rules (which replace UV_INSECURE_HOST, as in uv) reach the programs as
     # UV_INSECURE_HOST; config-file rules are not copied: each program finds its own files.
     given = [r for r in cfg.insecure_hosts if r.origin == "cli" or r.origin.startswith("argument:")]
-    if given:
-        out["UV_INSECURE_HOST"] = " ".join(str(r) for r in given)
+    # uv has no spelling of an IPv6 address there: `[::1]` makes it stop at start with a usage
+    # error, whatever it was run for. Left out, those hosts are verified in the programs (a
+    # Python one that `run` injects too; pip still gets PIP_TRUSTED_HOST), which is said once.
+    spelled = [str(r) for r in given if r.is_wildcard or ":" not in r.host]
+    if spelled:
+        out["UV_INSECURE_HOST"] = " ".join(spelled)
+    if len(spelled) < len(given):
+        from . import _log
+
+        left_out = " ".join(str(r) for r in given if not r.is_wildcard and ":" in r.host)
+        _log.getLogger(__name__).warning(
+            "allow-insecure-host %s: not passed on in UV_INSECURE_HOST (uv refuses an IPv6 address "
+            "there and would not start); programs started with these variables verify it", left_out)
     if s.backend.origin == "cli" or s.backend.origin.startswith("argument:"):
         # The first variable tlsback (and uv, for the built-in names) reads wins in the child too.
         if s.backend.value in ("native", "rustls"):

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "file_stats", "scan_problem", "shown"]
+__all__ = ["SCAN_CODES", "FileStats", "Problem", "ScanResult", "file_stats", "printable", "scan_problem",
+           "shown"]
 
 
 def shown(path: str) -> str:
@@ -24,6 +25,18 @@ def shown(path: str) -> str:
     ``\\n``, ``\\x1b`` and (for bytes that are not UTF-8) ``\\udcXX`` escapes.
     """
     return path if path.isprintable() else repr(path)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\x1b``, ``\\n``).
+
+    What a server sends (a certificate's names, an HTTP reason phrase, a redirect's URL) ends
+    up in messages: a newline there would forge a line, an escape sequence drive the terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
 
 # Plain classes, not dataclasses: a warm start builds Problems from the cache entry's metadata,
 # and importing dataclasses (with inspect) costs more than the whole warm start (docs/cache.md).

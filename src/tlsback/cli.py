@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ._interrupt import exit_interrupted, is_interruption
+from ._scantypes import shown
 from ._version import __version__
 from .config import TLSConfig, load
 from .errors import TlsbackError
@@ -31,18 +32,52 @@ class _Formatter(logging.Formatter):
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``tlsback`` command."""
+#: The longest ``--timeout``: socket timeouts overflow at some point (inf, 1e309), and a day
+#: is longer than any connection attempt worth waiting for.
+MAX_TIMEOUT = 86400.0
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: seconds greater than 0, at most a day (0 would make sockets non-blocking;
+    NaN, negative or infinite values are refused by ``socket.settimeout`` with a traceback)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= MAX_TIMEOUT:  # False for NaN too
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: give seconds, more than 0 and at most {MAX_TIMEOUT:.0f}")
+    return value
+
+
+#: Where a subcommand's ``--allow-insecure-host`` values go (joined with the top-level ones).
+_SUB_HOSTS = "tlsback_insecure_hosts_after_command"
+
+
+def _common_options(*, subcommand: bool) -> argparse.ArgumentParser:
+    """The global options, for the top-level parser or (``subcommand``) for each subcommand's."""
     common = argparse.ArgumentParser(add_help=False)
     add_arguments(common, suppress_defaults=True)
+    if subcommand:
+        # argparse copies a subcommand's values over the top-level ones: `tlsback
+        # --allow-insecure-host a info --allow-insecure-host b` would lose `a`. The subcommand's
+        # go to a destination of their own; _main joins the two.
+        for action in common._actions:
+            if action.dest == "tlsback_insecure_hosts":
+                action.dest = _SUB_HOSTS
     verbosity = common.add_argument_group("output")
     verbosity.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                            help="say more (repeat for debug output)")
     verbosity.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
                            help="say less (no warnings)")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tlsback`` command."""
+    common = _common_options(subcommand=True)
     parser = argparse.ArgumentParser(
-        prog="tlsback", parents=[common],
+        prog="tlsback", parents=[_common_options(subcommand=False)],
         description="uv-style TLS trust configuration: see what is trusted and why, and use it.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", parents=[common], help="GET a URL with the resolved configuration")
     p.add_argument("url")
     p.add_argument("-o", "--output", metavar="FILE", help="write the body to FILE (default: stdout)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per connection (default 30)")
+    p.add_argument("--timeout", type=_seconds, default=30.0, help="seconds per connection (default 30)")
 
     p = sub.add_parser("bundle", parents=[common], help="write or check the effective deduplicated store")
     what = p.add_mutually_exclusive_group(required=True)
@@ -97,7 +132,8 @@ environment variables:
                          true selects the native backend, false rustls
   TLSBACK_BACKEND        a backend by name (see `tlsback backends`)
   UV_INSECURE_HOST       hosts not verified, space-separated (host, host:port, https://host:port)
-  UV_NO_CONFIG           do not read uv.toml / pyproject.toml
+  UV_CONFIG_FILE         read this uv.toml instead of looking for configuration files
+  UV_NO_CONFIG           do not look for uv.toml / pyproject.toml (UV_CONFIG_FILE is still read)
   TLSBACK_CUSTOM_CERTS   merge (default) or only: custom certificates replace the platform store
   TLSBACK_NO_CACHE       do not use the on-disk trust cache; TLSBACK_CACHE_DIR: where it is
   TLSBACK_STORE          auto, lazy or eager: how the store is handed to OpenSSL
@@ -151,18 +187,18 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
         w("             no platform store found: using certifi's bundled Mozilla roots\n")
     if "cache" in d:
         c = d["cache"]
-        w(f"cache        {c.get('state')}  {c.get('path') or ''}  {c.get('reason') or ''}".rstrip() + "\n")
+        w(f"cache        {c.get('state')}  {shown(c.get('path') or '')}  {c.get('reason') or ''}".rstrip() + "\n")
     w("sources\n")
     any_aliases = False
     for s in d["sources"]:
-        w(f"  {s['kind']:<14} {s['path']}  ({s['origin']})\n")
+        w(f"  {s['kind']:<14} {shown(s['path'])}  ({s['origin']})\n")
         extra = f", {s['aliases']} aliases" if s["aliases"] else ""
         any_aliases = any_aliases or bool(s["aliases"])
         extra += f", {s['skipped']} other entries skipped" if s["skipped"] else ""
         w(f"  {'':<14} {s['files']} files, {s['certificates']} certificates, {s['unique']} new, "
           f"{s['duplicates']} duplicates{extra}\n")
         for p in s["problems"]:
-            w(f"  {'':<14} ! {p['path']}: {p['message']}\n")
+            w(f"  {'':<14} ! {shown(p['path'])}: {p['message']}\n")
         for name, why in s.get("skipped_entries", ()):
             w(f"  {'':<14} - skipped {name}: {why}\n")
     if any_aliases:
@@ -171,16 +207,16 @@ def _print_info(d: dict[str, Any], out: TextIO) -> None:
     if d["insecure_warning"]:
         w(f"insecure     {d['insecure_warning']}\n")
         for h in d["insecure_hosts"]:
-            written = f", written `{h['value']}`" if h["value"] != h["rule"] else ""
+            written = f", written `{shown(h['value'])}`" if h["value"] != h["rule"] else ""
             w(f"             {h['rule']} ({h['origin']}{written}): {h['meaning']}\n")
             if "note" in h:
                 w(f"             ! {h['rule']}: {h['note']}\n")
     else:
         w("insecure     none (every HTTPS host is verified)\n")
     cc = d["client_cert"]
-    w(f"client cert  {cc if cc is None else ', '.join(f'{k}={v}' for k, v in cc.items())}\n")
+    w(f"client cert  {cc if cc is None else ', '.join(f'{k}={shown(str(v))}' for k, v in cc.items())}\n")
     if d["config_files"]:
-        w("config       " + ", ".join(d["config_files"]) + "\n")
+        w("config       " + ", ".join(map(shown, d["config_files"])) + "\n")
     # Every other switch that is not at its default, with where it came from (--json: all).
     for name, setting in d["settings"].items():
         if setting["origin"] != "default" and name not in ("backend", "insecure_hosts"):
@@ -382,6 +418,23 @@ def _write_output(path: str, data: bytes) -> None:
         raise
 
 
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of ``path``, which must be a regular file: a FIFO without a writer would block
+    the read for ever and a device (``/dev/zero``) never end it (O_NONBLOCK, then fstat)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
     """``bundle -o FILE [--format pem|der]`` and ``bundle --check FILE``.
 
@@ -421,10 +474,9 @@ def _cmd_bundle(cfg: TLSConfig, args: argparse.Namespace) -> int:
 
     impl, _ = _scan.select(cfg.settings.scanner.value)
     try:
-        with open(args.check, "rb") as f:
-            data = f.read()
+        data = _read_regular_file(args.check)
     except OSError as exc:
-        print(f"error: cannot read {args.check}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot read {shown(args.check)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     # A PEM bundle goes through the scanner (the rules of SSL_CERT_FILE); a DER one is the
     # concatenation `--format der` writes, which no scanner reads as a single certificate.
@@ -525,6 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    after = getattr(args, _SUB_HOSTS, None)
+    if after:
+        args.tlsback_insecure_hosts = [*(getattr(args, "tlsback_insecure_hosts", None) or ()), *after]
     _setup_logging(args)
     try:
         if args.command == "backends":

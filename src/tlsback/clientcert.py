@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from ._scantypes import Problem
+from ._scantypes import Problem, shown
 from .errors import ClientCertError
 from .x509 import children, name_text, oid, tlv, utc_time
 
@@ -145,7 +145,7 @@ class ClientCert:
             if _is_mismatch(exc):
                 raise ClientCertError(self._mismatch_message()) from None
             raise ClientCertError(
-                f"SSL_CLIENT_CERT {self.path}: OpenSSL refused the certificate or key "
+                f"SSL_CLIENT_CERT {shown(self.path)}: OpenSSL refused the certificate or key "
                 f"({_reason(exc)})"
             ) from None
 
@@ -169,7 +169,7 @@ class ClientCert:
 
     def _mismatch_message(self) -> str:
         return (
-            f"SSL_CLIENT_CERT {self.path}: the private key does not match the certificate "
+            f"SSL_CLIENT_CERT {shown(self.path)}: the private key does not match the certificate "
             f"{self.subject!r} (the file must hold the certificate of the key first, then its "
             "chain)"
         )

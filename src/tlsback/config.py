@@ -10,6 +10,7 @@ from _thread import RLock  # not threading: its import costs start-up time (docs
 from _thread import allocate_lock as Lock
 
 from . import _log
+from ._scantypes import shown
 from ._version import __version__
 from .errors import ConfigError
 from .settings import Settings, resolve, with_paths
@@ -141,7 +142,7 @@ class TLSConfig:
             cert, problems = load_client_cert(path, self.settings.cache_env.value.get("XDG_RUNTIME_DIR"))
             for problem in problems:
                 log.warning("Invalid `SSL_CLIENT_CERT`. %s: %s. Continuing without a client certificate.",
-                            problem.message, problem.path)
+                            problem.message, shown(problem.path))
             self._client_cert = (cert, problems)
         return self._client_cert[0]
 

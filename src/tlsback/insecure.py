@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._scantypes import shown
 from .errors import ConfigError
 
 __all__ = ["WILDCARD", "InsecureHost", "InsecureHosts", "UnusableHost", "host_key", "parse_host",
@@ -481,7 +482,7 @@ def parse_host(value: str | Mapping[str, object] | object, origin: str) -> Insec
 
 
 def _error(value: str, origin: str, reason: str) -> ConfigError:
-    return ConfigError(f"invalid `allow-insecure-host` value `{value}` (from {origin}): {reason}")
+    return ConfigError(f"invalid `allow-insecure-host` value `{shown(value)}` (from {origin}): {reason}")
 
 
 _STAR_REASON = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 
 from ._config_files import discover
+from ._scantypes import shown
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds at start-up
@@ -217,7 +218,7 @@ def parse_bool(name: str, value: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigError(
-        f"Failed to parse environment variable `{name}` with invalid value `{value}`: "
+        f"Failed to parse environment variable `{name}` with invalid value `{shown(value)}`: "
         "expected a boolish value (one of y, yes, t, true, on, 1, n, no, f, false, off, 0)"
     )
 
@@ -314,7 +315,7 @@ def _config_bool(files: Sequence[ConfigFile], key: str) -> tuple[bool, ConfigFil
         return None
     value, cfg = found
     if not isinstance(value, bool):
-        raise ConfigError(f"Failed to parse {cfg.path}: `{key}` must be true or false, not {value!r}")
+        raise ConfigError(f"Failed to parse {cfg.shown}: `{key}` must be true or false, not {value!r}")
     return value, cfg
 
 
@@ -336,16 +337,19 @@ def _resolve_backend(
         return cli
     if from_env:
         return from_env[0]
-    for cfg in files:
-        for key in ("system-certs", "native-tls"):
-            found = _config_bool([cfg], key)
-            if found is not None:
-                return Setting("native" if found[0] else "rustls", cfg.origin)
-        if "backend" in cfg.tlsback:
-            value = cfg.tlsback["backend"]
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.backend` must be a backend name, not {value!r}")
-            return Setting(value.strip(), cfg.origin)
+    # uv merges each key over the files (project, user, system) first, then prefers
+    # system-certs to native-tls: a user file's system-certs beats a project's native-tls.
+    found = _config_bool(files, "system-certs") or _config_bool(files, "native-tls")
+    # [tool.tlsback] backend beats a uv key from a file further away, not one in its own file.
+    own = next((i for i, cfg in enumerate(files) if "backend" in cfg.tlsback), None)
+    if found is not None and (own is None or files.index(found[1]) <= own):
+        return Setting("native" if found[0] else "rustls", found[1].origin)
+    if own is not None:
+        cfg = files[own]
+        value = cfg.tlsback["backend"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"Failed to parse {cfg.shown}: `tool.tlsback.backend` must be a backend name, not {value!r}")
+        return Setting(value.strip(), cfg.origin)
     return Setting(DEFAULT_BACKEND, "default")
 
 
@@ -359,7 +363,7 @@ def _resolve_custom_certs(env: Mapping[str, str], files: Sequence[ConfigFile]) -
     if found is not None:
         value, cfg = found
         if value not in CUSTOM_CERT_MODES:
-            raise ConfigError(f"Failed to parse {cfg.path}: `tool.tlsback.custom-certs` must be \"merge\" or \"only\", not {value!r}")
+            raise ConfigError(f"Failed to parse {cfg.shown}: `tool.tlsback.custom-certs` must be \"merge\" or \"only\", not {value!r}")
         return Setting(str(value), cfg.origin)
     return Setting("merge", "default")
 
@@ -390,7 +394,7 @@ def _resolve_insecure_hosts(
         if entries is None:
             continue
         if not isinstance(entries, list):
-            raise ConfigError(f"Failed to parse {cfg.path}: `allow-insecure-host` must be a list, not {entries!r}")
+            raise ConfigError(f"Failed to parse {cfg.shown}: `allow-insecure-host` must be a list, not {entries!r}")
         from .insecure import parse_host
 
         origins.append(cfg.origin)
@@ -462,7 +466,8 @@ def resolve(
         native_tls: True selects ``native``, False ``rustls`` (origin ``argument:native_tls``);
             overrides ``args``.
         backend: a backend name (origin ``argument:backend``); overrides ``native_tls``.
-        allow_insecure_host: insecure host entries, as on the command line.
+        allow_insecure_host: insecure host entries, as on the command line: an iterable of
+            strings or tables, or one string (split on spaces) or one table.
         no_cache: True disables the on-disk trust cache.
         env: the environment; defaults to ``os.environ``.
         cwd: where the config file search starts; defaults to the working directory.
@@ -474,7 +479,15 @@ def resolve(
         ConfigError: a bad value, naming the variable, flag or file and the value.
     """
     env = os.environ if env is None else env
-    cwd_path = os.fspath(cwd) if cwd is not None else os.getcwd()
+    if cwd is not None:
+        cwd_path = os.fspath(cwd)
+    else:
+        try:
+            cwd_path = os.getcwd()
+        except OSError as exc:  # uv: "Current directory does not exist"
+            raise ConfigError(f"the working directory cannot be read ({exc.strerror or exc}); the "
+                              "project's configuration files are found from it: change to an "
+                              "existing directory") from None
     no_config_raw = env.get("UV_NO_CONFIG")
     no_config = parse_bool("UV_NO_CONFIG", no_config_raw) if no_config_raw is not None else False
 
@@ -490,10 +503,14 @@ def resolve(
             cli_hosts = Setting(tuple(given), "cli")
         cli_no_cache = bool(getattr(args, "tlsback_no_cache", False))
     if native_tls is not None:
+        if not isinstance(native_tls, bool):  # "false" is a true value: never guess
+            raise ConfigError(f"native_tls must be True, False or None, not {native_tls!r}")
         cli_backend = Setting("native" if native_tls else "rustls", "argument:native_tls")
     if backend is not None:
         cli_backend = Setting(backend, "argument:backend")
-    extra_hosts = tuple(allow_insecure_host)
+    # One string or one table is one entry, not an iterable of characters or keys.
+    single = isinstance(allow_insecure_host, str) or hasattr(allow_insecure_host, "keys")
+    extra_hosts = (allow_insecure_host,) if single else tuple(allow_insecure_host)
     if extra_hosts:
         cli_hosts = Setting(extra_hosts, "argument:allow_insecure_host")
 

@@ -8,8 +8,13 @@ checks. The rest runs after the handshake, behind :mod:`.hooks`.
 from __future__ import annotations
 
 import ssl
+from _ssl import _SSLContext
 
 from .hooks import WebpkiSSLObject, WebpkiSSLSocket
+
+TYPE_CHECKING = False  # not typing's: this module is on every start-up path
+if TYPE_CHECKING:
+    from typing import Any
 
 #: TLS 1.2 suites rustls offers: forward secret (ECDHE) and AEAD (AES-GCM, ChaCha20-Poly1305)
 #: only. No CBC (Lucky13, POODLE-style padding oracles), no static-RSA key exchange (no forward
@@ -20,6 +25,104 @@ CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:@SECLEVEL=2"
 
 # X509_V_FLAG_PARTIAL_CHAIN (x509_vfy.h). Stated numerically for Pythons without the enum.
 _X509_V_FLAG_PARTIAL_CHAIN = 0x80000
+# The C-level switch (``_ssl._SSLContext``) that makes OpenSSL check the host name.
+_C_CHECK_HOSTNAME: Any = _SSLContext.check_hostname
+# x509_vfy.h flags that make OpenSSL check less: IGNORE_CRITICAL, ALLOW_PROXY_CERTS,
+# NO_CHECK_TIME.
+_WEAKENING_VERIFY_FLAGS = 0x10 | 0x40 | 0x200000
+
+
+def _weakens(ctx: ssl.SSLContext, name: str, value: Any) -> bool:
+    """Whether setting ``name`` to ``value`` makes a verifying context check less."""
+    if name == "options":  # compression or renegotiation allowed again
+        kept = ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+        return bool(ctx.options & kept & ~int(value))
+    if name == "check_hostname":
+        return not value
+    if name == "verify_mode":
+        return bool(value == ssl.CERT_NONE)
+    if name == "hostname_checks_common_name":
+        return bool(value)
+    if name == "verify_flags":
+        return bool(int(value) & _WEAKENING_VERIFY_FLAGS)
+    if name == "minimum_version":
+        return value not in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    return name in ("sslsocket_class", "sslobject_class")  # the gate's classes stay
+
+
+class WebpkiSSLContext(ssl.SSLContext):
+    """The verifying context: one object that many clients share, so none may weaken it.
+
+    A client handed a context changes it for everyone who holds it: urllib3 turns
+    ``check_hostname`` off for ``assert_hostname``/``assert_fingerprint`` and loads its
+    ``ca_certs`` (requests passes certifi's) on every connection. Once :func:`new_context` has
+    set it up, this context refuses every change that would check less (a ``ValueError`` naming
+    what to use instead), and takes "the default certificates" (``load_default_certs``,
+    ``set_default_verify_paths``, certifi's or :func:`tlsback.where`'s bundle) to mean the trust
+    it already has, as the injected contexts do (docs/verification.md). Changes that check more
+    and other CA locations a caller names explicitly are applied as the stdlib would.
+    """
+
+    _tlsback_sealed = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> WebpkiSSLContext:  # noqa: PYI034
+        self = super().__new__(cls, *args, **kwargs)
+        # OpenSSL never checks the host name on this context: the gate does, with webpki's
+        # rules (policy/hooks.py, policy/names.py), on every connection, resumed ones included.
+        # Python and the clients read ``check_hostname`` (the property below); OpenSSL reads
+        # the C field, which stays off. SNI is sent either way.
+        _C_CHECK_HOSTNAME.__set__(self, False)
+        self.__dict__["_tlsback_check_hostname"] = True  # PROTOCOL_TLS_CLIENT's default
+        return self
+
+    @property
+    def check_hostname(self) -> bool:
+        """Whether the host name is checked (by the gate, with webpki's rules)."""
+        return bool(self.__dict__.get("_tlsback_check_hostname", False))
+
+    @check_hostname.setter
+    def check_hostname(self, value: bool) -> None:
+        if value and self.verify_mode == ssl.CERT_NONE:
+            self.verify_mode = ssl.CERT_REQUIRED  # as the stdlib's setter does
+        if not value:
+            _C_CHECK_HOSTNAME.__set__(self, False)  # (before sealing only: see load_cert_chain)
+        self.__dict__["_tlsback_check_hostname"] = bool(value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if self._tlsback_sealed and _weakens(self, name, value):
+            raise ValueError(
+                f"tlsback's verifying context is shared by every client of its configuration "
+                f"and cannot be made to check less ({name} = {value!r}); for an allowed "
+                "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
+                "context of your own")
+        super().__setattr__(name, value)
+
+    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+        super().load_cert_chain(certfile, keyfile, password)
+        # With a client certificate, OpenSSL checks the host name too, during the handshake:
+        # the gate's check comes after it, and so after the client's Certificate message, which
+        # would hand the certificate to any server with a trusted certificate for another name
+        # (rustls checks the name before it answers). OpenSSL's check is the stricter one (its
+        # wildcard takes no "_"), so with a client certificate such a name is refused.
+        if self.check_hostname:
+            _C_CHECK_HOSTNAME.__set__(self, True)
+
+    def load_default_certs(self, purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH) -> None:
+        if not self._tlsback_sealed:
+            super().load_default_certs(purpose)
+
+    def set_default_verify_paths(self) -> None:
+        if not self._tlsback_sealed:
+            super().set_default_verify_paths()
+
+    def load_verify_locations(self, cafile: object = None, capath: object = None,
+                              cadata: object = None) -> None:
+        if self._tlsback_sealed and cafile is not None and capath is None and cadata is None:
+            from ..inject import _is_default_bundle
+
+            if _is_default_bundle(cafile):
+                return
+        super().load_verify_locations(cafile, capath, cadata)  # type: ignore[arg-type]
 
 
 def new_context(verify: bool = True) -> ssl.SSLContext:
@@ -35,7 +138,7 @@ def new_context(verify: bool = True) -> ssl.SSLContext:
     Returns:
         A new :class:`ssl.SSLContext` (``PROTOCOL_TLS_CLIENT``).
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = WebpkiSSLContext(ssl.PROTOCOL_TLS_CLIENT) if verify else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     # rustls implements TLS 1.2 and 1.3 only: TLS 1.0/1.1 lack AEAD suites and rely on MD5/SHA-1
     # in their PRF (RFC 8996 deprecates them).
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -70,4 +173,7 @@ def new_context(verify: bool = True) -> ssl.SSLContext:
     # Every connection's data passes the fail-closed gate of the checks OpenSSL cannot make.
     ctx.sslsocket_class = WebpkiSSLSocket
     ctx.sslobject_class = WebpkiSSLObject
+    # From here on the context only gets stricter (WebpkiSSLContext): the anchors, ALPN and the
+    # client certificate are still added by the caller.
+    ctx._tlsback_sealed = True  # type: ignore[attr-defined]
     return ctx

@@ -42,29 +42,41 @@ def _verify(tls: Any) -> None:
     ctx = tls.context
     if ctx.verify_mode == ssl.CERT_NONE:
         return  # an insecure-host context: no certificate checks, by configuration
-    # Chains this context has seen pass, by server name: the rules are pure functions of the
-    # chain (OpenSSL checks the clock and the name), so the same chain again needs only a
-    # comparison of ``_ssl.Certificate`` objects (X509_cmp), not a conversion to DER or a parse.
+    # The host name, with webpki's rules: tlsback's verifying context leaves it to the gate
+    # (WebpkiSSLContext.check_hostname); on any other context OpenSSL has checked it as well.
+    name = tls.server_hostname if ctx.check_hostname else None
+    if ctx.check_hostname and not name:  # the stdlib lets wrap_bio() through without one
+        from .rules import PolicyViolation
+
+        raise PolicyViolation("NotValidForName", "no server_hostname to check the certificate "
+                              "for (check_hostname is on)", 62, None)
+    # Chains this context has seen pass, by the name they were checked for: the rules are pure
+    # functions of the chain and the name (OpenSSL checks the clock), so the same chain again
+    # needs only a comparison of ``_ssl.Certificate`` objects (X509_cmp), not a parse.
     passed: dict[str | None, list[tuple[list[Any], list[bytes]]]] = ctx.__dict__.setdefault(
         "_tlsback_passed", {})
     verified = tls.get_verified_chain()  # private on _ssl._SSLSocket before 3.13
     if verified:
-        for seen, _der_chain in passed.get(tls.server_hostname, ()):
+        for seen, _der_chain in passed.get(name, ()):
             if seen == verified:
                 return
         from . import rules
+        from .names import check_server_name
 
         chain = _der(verified)
-        rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
+        leaf = rules.check_chain(chain, top_is_trusted=_top_is_trusted(ctx, chain))
+        if name is not None:
+            check_server_name(leaf, name)
         if len(passed) >= _REMEMBERED:
             passed.pop(next(iter(passed)), None)
-        for_name = passed.setdefault(tls.server_hostname, [])
+        for_name = passed.setdefault(name, [])
         for_name[:] = [*for_name[-3:], (verified, chain)]  # a few chains per name at most
         return
-    _verify_resumed(tls, passed)
+    _verify_resumed(tls, passed, name)
 
 
-def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], list[bytes]]]]) -> None:
+def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], list[bytes]]]],
+                    name: str | None) -> None:
     """A resumed session carries the peer's leaf but no verified chain, and OpenSSL checks
     neither chain nor name again: the leaf's own rules (or its chain's earlier pass, as only
     sessions of passed connections are handed out) and the name, here."""
@@ -79,17 +91,19 @@ def _verify_resumed(tls: Any, passed: dict[str | None, list[tuple[list[Any], lis
     cert = parse_certificate(leaf)
     if not any(der[0] == leaf for chains in list(passed.values()) for _, der in chains):
         rules.check_leaf(cert)
-    if tls.context.check_hostname:
-        check_server_name(cert, tls.server_hostname)
+    if name is not None:
+        check_server_name(cert, name)
 
 
 def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
-    """Whether a partial chain's top (not self-issued) is in the store, not just its leaf."""
-    from ..x509 import parse_certificate
+    """Whether the chain's top is in the store, not just its leaf.
 
-    if len(chain) < 2 or parse_certificate(chain[-1]).self_issued:
-        return True
-    return chain[-1] in ctx.get_ca_certs(binary_form=True)
+    OpenSSL's last-resort partial-chain match trusts a chain whose *leaf* is in the store and
+    keeps the rest as the server sent it, up to a self-signed root nobody trusts: so the top is
+    looked up whatever it is. Above a leaf it is a CA (OpenSSL refuses other issuers), so
+    ``get_ca_certs`` lists it when it is in the store (a lazy store's lookups land there too).
+    """
+    return len(chain) < 2 or chain[-1] in ctx.get_ca_certs(binary_form=True)
 
 
 class _Gate:
@@ -121,6 +135,9 @@ class _Gate:
         try:
             _verify(self._tls)
         except rules.PolicyViolation as v:
+            if v.reason == "NotValidForName" and self._tls.server_hostname:  # as OpenSSL words it
+                self._fail(wording.name_error(v.verify_code, _sent_chain(self._tls),
+                                              self._tls.server_hostname))
             self._fail(wording.policy_error(v.reason, v.detail, v.verify_code, v.certificate,
                                             _sent_chain(self._tls)))
         except Exception as exc:  # noqa: BLE001 - a check that cannot run is a refusal
@@ -181,10 +198,32 @@ def _set(self: Any, tls: Any) -> None:
     self.__dict__["_tlsback_gate"] = None if tls is None else _Gate(tls)
 
 
+def _relative(server_hostname: Any) -> Any:
+    """The name as rustls sends and checks it: an absolute host name (``example.com.``) without
+    its final dot (RFC 6066 §3: SNI has none; webpki matches it against the certificate's
+    names, where OpenSSL would compare the dot too and refuse every certificate), a bracketed
+    IPv6 literal (``[::1]``) without its brackets (an address: no SNI, checked as an address).
+    Anything else unchanged."""
+    if isinstance(server_hostname, (str, bytes)) and len(server_hostname) > 1:
+        text = server_hostname if isinstance(server_hostname, str) else \
+            server_hostname.decode("ascii", "replace")
+        if text.endswith(".") and not text.endswith(".."):
+            return server_hostname[:-1]
+        if text[0] == "[" and text[-1] == "]" and ":" in text:
+            return server_hostname[1:-1]
+    return server_hostname
+
+
 class WebpkiSSLSocket(ssl.SSLSocket):
     """:class:`ssl.SSLSocket` whose TLS connection sits behind the gate."""
 
     _sslobj = property(_get, _set)
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:  # what SSLContext.wrap_socket calls
+        if "server_hostname" in kwargs:
+            kwargs["server_hostname"] = _relative(kwargs["server_hostname"])
+        return super()._create(*args, **kwargs)  # type: ignore[misc]
 
     def do_handshake(self, block: bool = False) -> None:
         try:
@@ -198,3 +237,14 @@ class WebpkiSSLObject(ssl.SSLObject):
     """:class:`ssl.SSLObject` (memory BIOs: asyncio, anyio, trio) behind the same gate."""
 
     _sslobj = property(_get, _set)
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> Any:  # what SSLContext.wrap_bio calls
+        if "server_hostname" in kwargs:
+            kwargs["server_hostname"] = _relative(kwargs["server_hostname"])
+        context = kwargs.get("context")
+        if context is not None and context.check_hostname and not kwargs.get("server_hostname") \
+                and not kwargs.get("server_side"):
+            # As SSLSocket says it; the stdlib's SSLObject would connect without a name check.
+            raise ValueError("check_hostname requires server_hostname")
+        return super()._create(*args, **kwargs)  # type: ignore[misc]

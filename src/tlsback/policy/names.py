@@ -220,7 +220,9 @@ def check_name_constraints(certs: Sequence[CertInfo]) -> None:
 
 def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
     """The leaf is valid for ``hostname`` (webpki: subjectAltName only, wildcard as the whole
-    left-most label). Needed on resumed sessions, where OpenSSL does not check the name again.
+    left-most label, any characters webpki allows in the label it stands for). The host name
+    check of tlsback's verifying context (OpenSSL's differs: its wildcard takes letters, digits
+    and hyphens only), and of resumed sessions, where OpenSSL does not check the name again.
 
     Raises:
         PolicyViolation: ``NotValidForName``.
@@ -230,10 +232,13 @@ def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
     if hostname is None:
         return
     try:
-        ip: bytes | None = ipaddress.ip_address(hostname.strip("[]")).packed
+        # An address as OpenSSL takes one (no zone: Python would send that name in SNI).
+        ip: bytes | None = None if "%" in hostname else ipaddress.ip_address(hostname.strip("[]")).packed
     except ValueError:
         ip = None
-    host = hostname.rstrip(".").lower()
+    # An absolute name arrives without its final dot (hooks._relative); any other dot stays, so
+    # "localhost.." (a name with an empty label) matches nothing.
+    host = hostname.lower()
     ext = leaf.extension(OID_SUBJECT_ALT_NAME)
     for name in general_names(ext.value) if ext is not None else ():
         if ip is not None:
@@ -247,4 +252,5 @@ def check_server_name(leaf: CertInfo, hostname: str | None) -> None:
                 return
     from .rules import PolicyViolation
 
-    raise PolicyViolation("NotValidForName", f'certificate not valid for name "{hostname}"', 62, leaf)
+    raise PolicyViolation("NotValidForName", f'certificate not valid for name "{hostname}"',
+                          62 if ip is None else 64, leaf)

@@ -33,6 +33,7 @@ from .names import check_name_constraints
 # ``verify_code`` sees the closest OpenSSL equivalent.
 ERR_UNSPECIFIED = 1
 ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+ERR_PATH_LENGTH_EXCEEDED = 25
 ERR_INVALID_PURPOSE = 26
 ERR_UNHANDLED_CRITICAL_EXTENSION = 34
 ERR_INVALID_NON_CA = 37
@@ -60,6 +61,36 @@ WEBPKI_SIGNATURE_ALGORITHMS = frozenset({
     "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13",
     "1.2.840.113549.1.1.10", ED25519, *ML_DSA,
 })
+
+
+def _pss_parameters(hash_arc: int, salt: int) -> bytes:
+    """RSASSA-PSS-params (RFC 4055 §3.1) in DER: SHA-2 hash ``2.16.840.1.101.3.4.2.<hash_arc>``
+    (with NULL parameters), MGF1 over the same hash, a salt of ``salt`` bytes."""
+    hash_id = bytes.fromhex("300d06096086480165030402") + bytes([hash_arc]) + b"\x05\x00"
+    mgf1 = bytes.fromhex("301a06092a864886f70d010108") + hash_id
+    fields = (b"\xa0\x0f" + hash_id + b"\xa1\x1c" + mgf1 + bytes.fromhex("a2030201")
+              + bytes([salt]))
+    return b"\x30" + bytes([len(fields)]) + fields
+
+
+#: The parameters webpki accepts per signature algorithm: it compares the whole
+#: AlgorithmIdentifier with its own list byte for byte. ECDSA, Ed25519 and ML-DSA take none
+#: (RFC 5758 §3.2, RFC 8410 §3); RSA PKCS#1 v1.5 NULL or none (RFC 4055 §5 says NULL; webpki
+#: also takes the absent form); RSASSA-PSS only SHA-256/384/512 with MGF1 over the same hash
+#: and a salt as long as the hash (any other salt, hash or MGF is UnsupportedSignatureAlgorithm).
+WEBPKI_SIGNATURE_PARAMETERS: dict[str, frozenset[bytes]] = {
+    **{alg: frozenset({b"", b"\x05\x00"}) for alg in (
+        "1.2.840.113549.1.1.11", "1.2.840.113549.1.1.12", "1.2.840.113549.1.1.13")},
+    "1.2.840.113549.1.1.10": frozenset({_pss_parameters(1, 32), _pss_parameters(2, 48),
+                                        _pss_parameters(3, 64)}),
+}
+
+
+def webpki_signature_algorithm(cert: CertInfo) -> bool:
+    """Whether webpki verifies signatures with ``cert``'s signatureAlgorithm, parameters included."""
+    return cert.signature_algorithm in WEBPKI_SIGNATURE_ALGORITHMS and cert.signature_parameters in \
+        WEBPKI_SIGNATURE_PARAMETERS.get(cert.signature_algorithm, frozenset({b""}))
+
 
 EXTENSION_NAMES = {
     OID_CERTIFICATE_POLICIES: "certificatePolicies (2.5.29.32)",
@@ -113,6 +144,28 @@ def _check_key(cert: CertInfo, role: str) -> None:
 
 def _check_issued(cert: CertInfo, role: str) -> None:
     """The rules for a certificate below the trust anchor (leaf or intermediate)."""
+    from ..x509.der import first_non_der
+
+    # webpki reads certificates as DER, OpenSSL as BER: a length or a BOOLEAN in another
+    # encoding than DER's one was accepted by OpenSSL. The extensions webpki reads are DER too.
+    bad = first_non_der(cert.der)
+    for ext in cert.extensions:
+        if bad is None and ext.oid in WEBPKI_KNOWN_EXTENSIONS:
+            bad = first_non_der(ext.value)
+    if cert.unique_ids:
+        # RFC 5280 §4.1.2.8: conforming CAs MUST NOT generate them; webpki's reader stops there.
+        raise PolicyViolation(
+            "BadEncoding",
+            f"the {role} certificate ({cert.subject}) has an issuerUniqueID or subjectUniqueID",
+            ERR_INVALID_EXTENSION, cert,
+        )
+    if bad is not None:
+        raise PolicyViolation(
+            "BadEncoding",
+            f"the {role} certificate ({cert.subject}) is not DER: a length not in its shortest "
+            "form or a BOOLEAN not 00/FF (X.690 §10.1, §11.1)",
+            ERR_INVALID_EXTENSION, cert,
+        )
     if cert.version != 3:
         raise PolicyViolation(
             "UnsupportedCertVersion",
@@ -137,10 +190,11 @@ def _check_issued(cert: CertInfo, role: str) -> None:
                 f"{EXTENSION_NAMES.get(ext.oid, ext.oid)} that webpki does not process",
                 ERR_UNHANDLED_CRITICAL_EXTENSION, cert,
             )
-    if cert.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS:
+    if not webpki_signature_algorithm(cert):
+        params = f" (parameters {cert.signature_parameters.hex()})" if cert.signature_parameters else ""
         raise PolicyViolation(
             "UnsupportedSignatureAlgorithm",
-            f"the {role} certificate ({cert.subject}) is signed with {cert.signature_name}",
+            f"the {role} certificate ({cert.subject}) is signed with {cert.signature_name}{params}",
             ERR_UNSUPPORTED_SIGNATURE_ALGORITHM, cert,
         )
     eku = cert.extended_key_usage
@@ -173,7 +227,7 @@ def check_leaf(leaf: CertInfo) -> None:
     _check_key(leaf, "server")
 
 
-def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
+def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> CertInfo:
     """Apply the webpki rules OpenSSL does not check to a chain OpenSSL has verified.
 
     Args:
@@ -182,6 +236,9 @@ def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
             itself in the store as a last resort (partial-chain mode).
         top_is_trusted: whether the last certificate is in the trust store. ``False`` means
             OpenSSL trusted the leaf directly, which webpki never does.
+
+    Returns:
+        The leaf, parsed (for the host name check that follows).
 
     Raises:
         PolicyViolation: the first rule broken, leaf first.
@@ -204,10 +261,22 @@ def check_chain(chain: Sequence[bytes], *, top_is_trusted: bool = True) -> None:
     check_leaf(leaf)
     # The trust anchor is not a certificate to webpki, only a name, a key and its name
     # constraints: none of its other fields are checked.
-    for cert in certs[1:-1]:
+    for below, cert in enumerate(certs[1:-1]):
         _check_issued(cert, "intermediate")
+        limit = cert.path_length
+        if limit is not None and below > limit:
+            # webpki counts every CA between this one and the leaf; RFC 5280 (and OpenSSL, which
+            # checked the rest) skips self-issued ones, which would let a pathLen-0 CA issue a
+            # CA of its own name that then issues leaves.
+            raise PolicyViolation(
+                "PathLenConstraintViolated",
+                f"the intermediate certificate ({cert.subject}) allows {limit} CA certificate(s) "
+                f"below it (pathLenConstraint), and the chain has {below}",
+                ERR_PATH_LENGTH_EXCEEDED, cert,
+            )
     for cert in certs[1:]:
         # The anchor's key verifies the next signature, so it is checked too (webpki would
         # fail that signature check).
         _check_key(cert, "issuing")
     check_name_constraints(certs)
+    return leaf

@@ -12,9 +12,10 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
+from .._scantypes import printable
 from ..x509 import CertInfo, DERError, parse_certificate
 from ..x509.cert import EKU_NAMES, OID_SERVER_AUTH, RSA
-from .rules import WEBPKI_KNOWN_EXTENSIONS, WEBPKI_SIGNATURE_ALGORITHMS
+from .rules import WEBPKI_KNOWN_EXTENSIONS, webpki_signature_algorithm
 
 # OpenSSL and this module read the clock a moment apart, and OpenSSL's notAfter is exclusive
 # where webpki's is inclusive: a certificate within this margin of the boundary is the one.
@@ -156,7 +157,7 @@ def describe_failure(
         return reason, ("certificate does not allow extended key usage for server "
                         f"authentication, allows {allows or 'nothing'}" + about(cert)), cert
     if reason == "UnsupportedSignatureAlgorithm":
-        cert = find(lambda c: c.signature_algorithm not in WEBPKI_SIGNATURE_ALGORITHMS)
+        cert = find(lambda c: not webpki_signature_algorithm(c))
         if cert is not None:
             return reason, (f"{reason} (signed with {cert.signature_name})" + about(cert)), cert
     if reason == "BadSignature" and verify_code in (66, 67):
@@ -181,6 +182,16 @@ def describe_failure(
     return reason, f"{reason} ({verify_message})", leaf
 
 
+def _verification_error(verify_code: int, message: str) -> ssl.SSLCertVerificationError:
+    """``ssl.SSLCertVerificationError`` as OpenSSL's own verification failures are raised."""
+    exc = ssl.SSLCertVerificationError(1, _full(message))
+    exc.reason = "CERTIFICATE_VERIFY_FAILED"
+    exc.library = "SSL"
+    exc.verify_code = verify_code
+    exc.verify_message = printable(message)
+    return exc
+
+
 def policy_error(reason: str, detail: str, verify_code: int, cert: CertInfo | None,
                  chain: list[bytes] | None) -> ssl.SSLCertVerificationError:
     """The stdlib exception for a verdict of the policy itself (or its failure to decide).
@@ -188,17 +199,26 @@ def policy_error(reason: str, detail: str, verify_code: int, cert: CertInfo | No
     ``verify_code`` is the closest ``X509_V_ERR_*`` code, so clients that dispatch on it work.
     """
     text = f"{reason} ({detail})"
-    exc = ssl.SSLCertVerificationError(1, _full(text))
-    exc.reason = "CERTIFICATE_VERIFY_FAILED"
-    exc.library = "SSL"
-    exc.verify_code = verify_code
-    exc.verify_message = text
+    exc = _verification_error(verify_code, text)
     _attach(exc, reason, text, cert, chain)
     return exc
 
 
+def name_error(verify_code: int, chain: list[bytes] | None,
+               server_hostname: str | None) -> ssl.SSLCertVerificationError:
+    """The exception for a host name the certificate is not valid for (the gate checks names),
+    worded as OpenSSL's own hostname failure is (:func:`annotate`)."""
+    what = "IP address" if verify_code == 64 else "Hostname"
+    exc = _verification_error(verify_code, f"{what} mismatch, certificate is not valid for "
+                                           f"'{server_hostname}'.")
+    annotate(exc, chain, server_hostname)
+    return exc
+
+
 def _full(text: str) -> str:
-    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {text}"
+    # The names in it are the server's (subject, issuer, SANs): escaped, since every client
+    # prints this text and a newline or an escape sequence there would forge output.
+    return f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: invalid peer certificate: {printable(text)}"
 
 
 def annotate(exc: ssl.SSLCertVerificationError, chain: list[bytes] | None,
@@ -231,6 +251,6 @@ def _attach(
     chain: list[bytes] | None,
 ) -> None:
     exc.rustls_reason = reason  # type: ignore[attr-defined]
-    exc.rustls_text = detail  # type: ignore[attr-defined]
+    exc.rustls_text = printable(detail)  # type: ignore[attr-defined]
     exc.certificate = cert  # type: ignore[attr-defined]
     exc.peer_chain = chain  # type: ignore[attr-defined]

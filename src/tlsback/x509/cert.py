@@ -116,6 +116,8 @@ class CertInfo:
     key_parameter: str | None  # the named curve OID for EC keys
     rsa_bits: int | None
     extensions: tuple[Extension, ...] = field(default=())
+    signature_parameters: bytes = b""  # the outer signatureAlgorithm's DER after its OID
+    unique_ids: bool = False  # issuerUniqueID or subjectUniqueID present (RFC 5280 §4.1.2.8)
 
     def extension(self, ext_oid: str) -> Extension | None:
         """The extension with this OID, if present."""
@@ -144,6 +146,20 @@ class CertInfo:
         _tag, cs, ce = tlv(ext.value, 0)
         kids = children(ext.value, cs, ce)
         return bool(kids) and kids[0][0] == 0x01 and ext.value[kids[0][1]:kids[0][2]] != b"\x00"
+
+    @property
+    def path_length(self) -> int | None:
+        """basicConstraints pathLenConstraint (RFC 5280 §4.2.1.9), or None when absent."""
+        ext = self.extension(OID_BASIC_CONSTRAINTS)
+        if ext is None:
+            return None
+        _tag, cs, ce = tlv(ext.value, 0)
+        for t, s, e in children(ext.value, cs, ce):
+            if t == 0x02:  # INTEGER (0..MAX); the cA BOOLEAN before it is optional
+                if e == s or ext.value[s] & 0x80:
+                    raise DERError("pathLenConstraint is a non-negative INTEGER")
+                return int.from_bytes(ext.value[s:e], "big")
+        return None
 
     @property
     def key_cert_sign(self) -> bool:
@@ -241,7 +257,8 @@ def parse_certificate(der: bytes) -> CertInfo:
     if len(parts) != 3:
         raise DERError("a certificate has three parts")
     (_tt, ts, te), (_at, as_, ae), _sig = parts
-    sig_alg = oid(der[slice(*children(der, as_, ae)[0][1:])])
+    (_ot, os_, oe), *_params = children(der, as_, ae)
+    sig_alg = oid(der[os_:oe])
     tbs = children(der, ts, te)
     i = 0
     version = 1
@@ -267,8 +284,10 @@ def parse_certificate(der: bytes) -> CertInfo:
         _mt, ms, me = children(der, ks, ke)[0]
         rsa_bits = int.from_bytes(der[ms:me], "big").bit_length()
     extensions: list[Extension] = []
+    unique_ids = False
     for t, s, e in tbs[i + 6 :]:
-        if t != 0xA3:  # [3] EXPLICIT Extensions; [1]/[2] unique IDs are skipped
+        if t != 0xA3:  # [3] EXPLICIT Extensions; [1]/[2] unique IDs are only noted
+            unique_ids = unique_ids or t in (0x81, 0x82, 0xA1, 0xA2)
             continue
         _st, ss, se = tlv(der, s, e)
         for _et, es, ee in children(der, ss, se):
@@ -293,6 +312,8 @@ def parse_certificate(der: bytes) -> CertInfo:
         key_parameter=key_param,
         rsa_bits=rsa_bits,
         extensions=tuple(extensions),
+        signature_parameters=der[oe:ae],
+        unique_ids=unique_ids,
     )
 
 

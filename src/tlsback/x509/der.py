@@ -55,6 +55,36 @@ def tlv(data: bytes, pos: int, end: int | None = None) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
+def first_non_der(data: bytes, start: int = 0, end: int | None = None) -> int | None:
+    """Where an element is BER but not DER, in ``data[start:end]`` and inside every constructed
+    element in it: a length not in DER's one encoding (X.690 §10.1: the short form below 128,
+    else the fewest octets), a BOOLEAN other than one octet 00 or FF (§11.1).
+
+    BER readers (OpenSSL's) take the other encodings; a DER reader (webpki's) refuses them.
+    Primitive contents (OCTET STRING, BIT STRING) are not looked into.
+
+    Returns:
+        The offset of the first such element, or None.
+
+    Raises:
+        DERError: the bytes are not TLVs that fill their containers.
+    """
+    stack = [(start, len(data) if end is None else end)]
+    while stack:
+        pos, stop = stack.pop()
+        while pos < stop:
+            tag, cs, ce = tlv(data, pos, stop)
+            first = data[pos + 1]
+            if first & 0x80 and (ce - cs < 0x80 or data[pos + 2] == 0 or first & 0x7F > 4):
+                return pos
+            if tag == 0x01 and (ce - cs != 1 or data[cs] not in (0x00, 0xFF)):
+                return pos
+            if tag & 0x20:  # constructed: its contents are TLVs too
+                stack.append((cs, ce))
+            pos = ce
+    return None
+
+
 def children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     """The TLVs that exactly fill ``data[start:end]`` (a constructed value's contents)."""
     out = []
