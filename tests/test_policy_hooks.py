@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import policy_scenarios as ps
+from tests.pki import PKI
 from tests.tlsserver import server_context
 from tlsback import policy
 from tlsback.policy import hooks
@@ -608,3 +609,16 @@ def test_memory_bio_without_a_host_name_is_refused() -> None:
         ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
     with socket.socket() as raw, pytest.raises(ValueError, match="requires server_hostname"):
         ctx.wrap_socket(raw)
+
+
+def test_the_top_lookup_sees_a_certificate_added_after_an_earlier_lookup(pki: PKI) -> None:
+    """The store's DER set is kept per context while its certificate count stays the same: a CA
+    loaded afterwards (a lazy store's lookup, a caller's load_verify_locations) is seen."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    chain = [pki.leaf.der, pki.intermediate.der]
+    assert not hooks._top_is_trusted(ctx, chain)
+    ctx.load_verify_locations(cadata=pki.root.der)
+    assert not hooks._top_is_trusted(ctx, chain)
+    ctx.load_verify_locations(cadata=pki.intermediate.der)
+    assert hooks._top_is_trusted(ctx, chain)
+    assert hooks._top_is_trusted(ctx, [pki.leaf.der])  # a leaf alone: nothing above it to look up

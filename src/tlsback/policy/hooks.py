@@ -103,7 +103,18 @@ def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
     looked up whatever it is. Above a leaf it is a CA (OpenSSL refuses other issuers), so
     ``get_ca_certs`` lists it when it is in the store (a lazy store's lookups land there too).
     """
-    return len(chain) < 2 or chain[-1] in ctx.get_ca_certs(binary_form=True)
+    if len(chain) < 2:
+        return True
+    # The store's CA certificates as DER, kept on the context while its certificate count stays
+    # the same: nothing can be taken out of an SSLContext's store, so the same count is the same
+    # set (a lazy store's lookups and a caller's load_verify_locations raise it). Converting
+    # every certificate per new chain cost ~1 ms on the 144 of an eager system store.
+    count = ctx.cert_store_stats()["x509"]
+    known = ctx.__dict__.get("_tlsback_ca_der")
+    if known is None or known[0] != count:
+        known = (count, frozenset(ctx.get_ca_certs(binary_form=True)))
+        ctx.__dict__["_tlsback_ca_der"] = known
+    return chain[-1] in known[1]
 
 
 class _Gate:
