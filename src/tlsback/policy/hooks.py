@@ -108,7 +108,7 @@ def _top_is_trusted(ctx: ssl.SSLContext, chain: list[bytes]) -> bool:
     # The store's CA certificates as DER, kept on the context while its certificate count stays
     # the same: nothing can be taken out of an SSLContext's store, so the same count is the same
     # set (a lazy store's lookups and a caller's load_verify_locations raise it). Converting
-    # every certificate per new chain cost ~1 ms on the 144 of an eager system store.
+    # every certificate per new chain cost 0.18 ms on the 144 of an eager system store.
     count = ctx.cert_store_stats()["x509"]
     known = ctx.__dict__.get("_tlsback_ca_der")
     if known is None or known[0] != count:
