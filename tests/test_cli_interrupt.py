@@ -37,7 +37,11 @@ PROMPT = 30.0
 #   import    inside the module body of tlsback.cli, while the command's modules load
 #   atexit    a second one, from an atexit callback: while the interpreter exits
 _HOOK = textwrap.dedent("""
-    import os, signal, sys
+    import faulthandler, os, signal, sys
+
+    # A command that has not ended in time is sent SIGUSR1 before it is killed: where each of
+    # its threads was goes to stderr, into the failure's message.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     _at = os.environ.pop("CTRL_C_AT", "")
     _mark = os.environ.pop("CTRL_C_MARK", "")  # written once the atexit callback has run through
@@ -129,6 +133,8 @@ def _fetch_interrupted(tmp_path: Path, *, at: str = "", delay: float = 0.0) -> t
             try:
                 _, err = proc.communicate(timeout=PROMPT)
             except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGUSR1)  # its threads' tracebacks (the hook's faulthandler)
+                time.sleep(1)
                 proc.kill()
                 _, err = proc.communicate()
                 return None, err, time.monotonic() - start
