@@ -935,6 +935,11 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
     try:
         _flock(fd, exclusive=True)  # tells pruners this directory is being written
         meta = _write_entry(tmp, fill, meta)
+        # Complete: a shared lease from here on (pruners still cannot take it). Held exclusive
+        # through the rename, the entry refused the shared lease of a builder that lost the
+        # race and looked at it just then; that builder took it for a broken entry and used
+        # its own copy privately, leaving it behind.
+        _flock(fd, exclusive=False)
         for attempt in range(3):
             try:
                 os.rename(tmp, final)
@@ -957,14 +962,12 @@ def build_entry(root: CacheRoot, key: str, fill: Any, meta: dict[str, Any]) -> E
         if os.path.isdir(tmp):
             # Could not take the final name (someone holds a broken entry there): use ours
             # privately for this process; prune removes it once nobody holds it.
-            _flock(fd, exclusive=False)
             return Entry(tmp, meta, Lease(tmp, fd))
     except BaseException:
         os.close(fd)
         _remove_dir(tmp)
         raise
-    _flock(fd, exclusive=False)  # the same directory, now the entry: keep a shared lease
-    return Entry(final, meta, Lease(final, fd))
+    return Entry(final, meta, Lease(final, fd))  # the same directory, now the entry: its lease
 
 
 def build_private(fill: Any, meta: dict[str, Any], env: Mapping[str, str], failures: list[str]) -> Entry | None:
