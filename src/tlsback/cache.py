@@ -22,8 +22,8 @@ Such a directory (an *entry*) is built once per set of sources and kept per user
   listing's shape and problems, the tlsback version and this module's format number. A warm
   start only lists and stats the sources; any change gives another key.
 - **writing**: into ``.tmp-*`` beside the final name, holding an exclusive ``flock``; the entry's
-  metadata is written last; then ``rename`` puts the directory in place atomically. A builder
-  that loses the race to another uses the winner's entry.
+  metadata is written last; the lock is then made shared and ``rename`` puts the directory in
+  place atomically. A builder that loses the race to another uses the winner's entry.
 - **reading**: an entry is used only if it is a directory owned by the user, writable by nobody
   else, with complete metadata for this key and a directory mtime equal to the one recorded when
   it was built (a file added or removed since changes it). Anything else is ignored and rebuilt;
