@@ -86,6 +86,13 @@ def test_changes_that_check_less_are_refused_and_stricter_ones_applied(pki: PKI)
         with pytest.raises(ValueError, match="cannot be made to check less"):
             setattr(ctx, name, value)
         assert getattr(ctx, name) == before, name
+    suites = ctx.get_ciphers()
+    for weaker_ciphers in ("DEFAULT", "ALL:@SECLEVEL=0", "ECDHE+AESGCM:@SECLEVEL=1", "AES128-SHA"):
+        with pytest.raises(ValueError, match="cannot be made to check less"):
+            ctx.set_ciphers(weaker_ciphers)
+        assert ctx.get_ciphers() == suites
+    ctx.set_ciphers("ECDHE+AESGCM:!aNULL:@SECLEVEL=3")  # fewer suites, a higher level: taken
+    assert len(ctx.get_ciphers()) < len(suites)
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.options |= ssl.OP_NO_TICKET
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3

@@ -50,6 +50,13 @@ def _weakens(ctx: ssl.SSLContext, name: str, value: Any) -> bool:
     return name in ("sslsocket_class", "sslobject_class")  # the gate's classes stay
 
 
+def _refusal(change: str) -> ValueError:
+    return ValueError(
+        f"tlsback's verifying context is shared by every client of its configuration and cannot "
+        f"be made to check less ({change}); for an allowed insecure host use "
+        "cfg.insecure_context (allow-insecure-host), otherwise a context of your own")
+
+
 class WebpkiSSLContext(ssl.SSLContext):
     """The verifying context: one object that many clients share, so none may weaken it.
 
@@ -90,12 +97,23 @@ class WebpkiSSLContext(ssl.SSLContext):
 
     def __setattr__(self, name: str, value: object) -> None:
         if self._tlsback_sealed and _weakens(self, name, value):
-            raise ValueError(
-                f"tlsback's verifying context is shared by every client of its configuration "
-                f"and cannot be made to check less ({name} = {value!r}); for an allowed "
-                "insecure host use cfg.insecure_context (allow-insecure-host), otherwise a "
-                "context of your own")
+            raise _refusal(f"{name} = {value!r}")
         super().__setattr__(name, value)
+
+    def set_ciphers(self, ciphers: str, /) -> None:
+        if self._tlsback_sealed:
+            # A cipher string also sets OpenSSL's security level: "@SECLEVEL=0" or "=1" would
+            # take SHA-1 signatures and RSA keys under 2048 bits again, for every client of
+            # the context. Only a narrowing of the suites, at level 2 or more, is taken.
+            probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            probe.set_ciphers(ciphers)  # ssl.SSLError for a string OpenSSL cannot use
+            _, found, level = str(ciphers).upper().rpartition("@SECLEVEL=")
+            digits = level[:1]
+            lower = bool(found) and (not digits.isdigit() or int(digits) < 2)
+            suites = {c["name"] for c in probe.get_ciphers()}
+            if lower or not suites <= {c["name"] for c in self.get_ciphers()}:
+                raise _refusal(f"set_ciphers({ciphers!r})")
+        super().set_ciphers(ciphers)
 
     def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
         super().load_cert_chain(certfile, keyfile, password)
