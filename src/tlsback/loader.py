@@ -537,8 +537,7 @@ def _read_scan_c(impl: Any, system_items: list[tuple[str, bytes]], paths: Sequen
             chunk_ids = listed[6 * span[0]:6 * span[1]]
             if bulk is not None and bulk[1].count(0) == len(chunk):
                 scan.read(chunk, bulk[0])  # the usual case: every file read, scanned where it lies
-                if bulk[2] != chunk_ids:  # one array compare; the paths only when one differs
-                    changed += (p for i, p in enumerate(chunk) if bulk[2][6 * i:6 * i + 6] != chunk_ids[6 * i:6 * i + 6])
+                changed += _differing(chunk, bulk[2], chunk_ids)
             else:  # some files not read (or no bulk read here): the careful path, for this chunk
                 items, more = _read_files(chunk, bulk, listed=chunk_ids, changed=changed)
                 problems.update(more)
@@ -563,6 +562,14 @@ def _read_problem(path: str, code: int, size: int) -> Problem:
                        f"file is {size / 1048576:.1f} MiB, over the {MAX_FILE_SIZE // 1048576} MiB limit; skipped")
     reason = "permission denied" if code in (errno.EACCES, errno.EPERM) else os.strerror(code)
     return Problem(path, "unreadable", f"file cannot be read: {reason}")
+
+
+def _differing(paths: Sequence[str], got: array[int], want: array[int]) -> list[str]:
+    """The paths whose six numbers (``sources.Listing.ids``) differ between ``got`` (as read)
+    and ``want`` (as listed): one array compare, and a look at each path only when it fails."""
+    if got == want:
+        return []
+    return [p for k, p in enumerate(paths) if got[6 * k:6 * k + 6] != want[6 * k:6 * k + 6]]
 
 
 def _rows(ids: array[int], indexes: Sequence[int]) -> array[int]:
@@ -637,8 +644,8 @@ def _read_files_py(paths: Sequence[str], *, transient_raises: bool = False, list
 
         got = identities(read_stats)
         want = listed if len(read_at) == len(paths) else _rows(listed, read_at)
-        if got != want:  # one array compare; the paths only when one differs
-            changed += (paths[i] for k, i in enumerate(read_at) if got[6 * k:6 * k + 6] != want[6 * k:6 * k + 6])
+        if got != want:
+            changed += _differing([paths[i] for i in read_at], got, want)
     return items, problems
 
 
